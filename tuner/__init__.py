@@ -1,0 +1,1 @@
+"""tuner: Tune-style hyperparameter tuning on Ray core."""

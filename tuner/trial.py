@@ -1,0 +1,85 @@
+"""The trial: one configuration being trained, as the run loop, schedulers and
+searchers see it. Plain data; the run loop owns every change of status."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from typing import Any
+
+
+class TrialStatus(str, enum.Enum):
+    """Where a trial is in its life.
+
+    PENDING: waiting for resources (new, or chosen to resume after a PAUSE).
+    RUNNING: its trainable runs in a worker actor.
+    PAUSED: stopped by a scheduler's PAUSE with its latest checkpoint kept; the
+        scheduler may choose it again later (``choose_trial_to_run``).
+    TERMINATED: finished normally or stopped early; it will not run again.
+    ERROR: its trainable raised (after ``max_failures`` retries).
+    """
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    TERMINATED = "TERMINATED"
+    ERROR = "ERROR"
+
+    def is_finished(self) -> bool:
+        return self in (TrialStatus.TERMINATED, TrialStatus.ERROR)
+
+
+@dataclasses.dataclass
+class Trial:
+    """One configuration of the sweep and everything known about it.
+
+    Attributes:
+        trial_id: short unique id inside the experiment (``"00000"`` style prefix
+            plus a random suffix); also the trial's directory name.
+        config: the concrete hyperparameters (no search-space domains left). For
+            PBT this is the *current* config, after every exploit.
+        resources: what the trial asked for, normalized (see ``tuner.resources``).
+        status: see ``TrialStatus``.
+        last_result: the latest result dict, or None before the first one.
+        history: every result in order.
+        error: the full traceback text of the last failure, if any.
+        num_failures: how many times the trainable raised.
+        stop_reason: why it stopped early (scheduler decision or stop criterion).
+        checkpoint_path: directory of the latest persisted checkpoint, if any.
+        path: the trial directory.
+        seed: the per-trial seed handed to the trainable.
+    """
+
+    trial_id: str
+    config: dict[str, Any]
+    resources: Any = None
+    status: TrialStatus = TrialStatus.PENDING
+    last_result: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    num_failures: int = 0
+    stop_reason: str | None = None
+    checkpoint_path: str | None = None
+    path: str | None = None
+    seed: int | None = None
+
+    def metric(self, name: str, default: float = math.nan) -> Any:
+        """The latest value of ``name`` (nan if never reported)."""
+        if not self.last_result:
+            return default
+        return self.last_result.get(name, default)
+
+    def best_value(self, name: str, mode: str) -> float:
+        """The best value of ``name`` over the whole history (nan if never reported)."""
+        values = [r[name] for r in self.history if _is_number(r.get(name))]
+        if not values:
+            return math.nan
+        return max(values) if mode == "max" else min(values)
+
+    def __repr__(self) -> str:
+        return f"Trial({self.trial_id}, {self.status.value})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
