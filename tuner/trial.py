@@ -47,6 +47,7 @@ class Trial:
         num_failures: how many times the trainable raised.
         stop_reason: why it stopped early (scheduler decision or stop criterion).
         checkpoint_path: directory of the latest persisted checkpoint, if any.
+        checkpoints: every persisted checkpoint directory still on disk, oldest first.
         path: the trial directory.
         seed: the per-trial seed handed to the trainable.
     """
@@ -61,6 +62,7 @@ class Trial:
     num_failures: int = 0
     stop_reason: str | None = None
     checkpoint_path: str | None = None
+    checkpoints: list[str] = dataclasses.field(default_factory=list)
     path: str | None = None
     seed: int | None = None
 

@@ -1,0 +1,69 @@
+"""A small PyTorch MLP on scikit-learn's digits (ships with scikit-learn: no download).
+
+    python examples/mlp.py          # ASHA over lr, width and depth on 2 CPUs
+"""
+
+from __future__ import annotations
+
+import tuner as tune
+
+
+def _data(seed: int):
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_val, y_train, y_val = train_test_split(x / 16.0, y, test_size=0.25, random_state=seed)
+    as_t = lambda a, dt: torch.tensor(a, dtype=dt)  # noqa: E731
+    return (as_t(x_train, torch.float32), as_t(y_train, torch.long),
+            as_t(x_val, torch.float32), as_t(y_val, torch.long))
+
+
+def train(config):
+    """One epoch per report; the checkpoint is the model's state dict."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    x_train, y_train, x_val, y_val = _data(seed=0)
+    layers, width = [], 64
+    for i in range(config["layers"]):
+        layers += [nn.Linear(64 if i == 0 else config["width"], config["width"]), nn.ReLU()]
+        width = config["width"]
+    model = nn.Sequential(*layers, nn.Linear(width, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    start = tune.get_checkpoint()
+    if start is not None:
+        model.load_state_dict(start["model"])
+        optimizer.load_state_dict(start["optimizer"])
+    generator = torch.Generator().manual_seed(tune.get_context().seed or 0)
+    for _ in range(config["epochs"]):
+        model.train()
+        for idx in torch.randperm(len(x_train), generator=generator).split(config["batch_size"]):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x_train[idx]), y_train[idx]).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(x_val)
+            acc = (logits.argmax(1) == y_val).float().mean().item()
+            loss = nn.functional.cross_entropy(logits, y_val).item()
+        tune.report({"acc": acc, "val_loss": loss},
+                    checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+
+
+SPACE = {
+    "lr": tune.loguniform(1e-4, 1e-1),
+    "layers": tune.choice([1, 2, 3]),
+    "width": tune.choice([32, 64, 128]),
+    "batch_size": 64,
+    "epochs": 15,
+}
+
+if __name__ == "__main__":
+    from schedulers import ASHAScheduler
+
+    results = tune.run(train, config=SPACE, num_samples=12, metric="acc", mode="max", seed=0,
+                       scheduler=ASHAScheduler(max_t=15, grace_period=1, reduction_factor=3), name="mlp-asha")
+    print("best config:", results.best_config, "acc:", results.best_result["acc"])

@@ -1,0 +1,162 @@
+"""tune.run end to end on the shared local Ray: results, storage, trainables,
+stop criteria, failures, resources and worker reuse."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+import tuner as tune
+from tests.integration import trainables as tr
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+def test_function_sweep_results_and_files(storage):
+    results = tune.run(tr.quadratic, config={"x": tune.uniform(0, 6), "steps": 3}, num_samples=4,
+                       metric="loss", mode="min", storage_path=storage, name="quad", seed=1, verbose=0)
+    assert len(results.trials) == 4
+    assert all(t.status is tune.TrialStatus.TERMINATED for t in results.trials)
+    best = results.best_trial
+    assert best.last_result["loss"] == min(t.last_result["loss"] for t in results.trials)
+    assert results.best_config == best.config and results.best_result == best.last_result
+    for trial in results.trials:
+        assert [r["training_iteration"] for r in trial.history] == [1, 2, 3]
+        assert {"time_total_s", "timestamp", "trial_id"} <= set(trial.last_result)
+        assert trial.last_result["trial_id"] == trial.trial_id
+    path = results.experiment_path
+    assert path == os.path.join(storage, "quad")
+    spec = json.load(open(os.path.join(path, "experiment.json")))
+    assert spec["metric"] == "loss" and spec["space"]["x"]["type"] == "uniform"
+    trial_dir = os.path.join(path, "trials", best.trial_id)
+    assert json.load(open(os.path.join(trial_dir, "params.json"))) == best.config
+    assert len(open(os.path.join(trial_dir, "result.jsonl")).read().splitlines()) == 3
+    csv = pd.read_csv(os.path.join(trial_dir, "progress.csv"))
+    assert list(csv["training_iteration"]) == [1, 2, 3]
+
+    df = results.dataframe()
+    assert len(df) == 4 and "config/x" in df and "loss" in df
+    assert len(results.dataframe(all_results=True)) == 12
+
+    loaded = tune.load(path)
+    assert [t.trial_id for t in loaded.trials] == [t.trial_id for t in results.trials]
+    assert loaded.best_config == results.best_config
+    assert [t.history for t in loaded.trials] == [t.history for t in results.trials]
+
+
+def test_seed_makes_configs_reproducible(storage):
+    space = {"x": tune.uniform(0, 6), "nested": {"k": tune.choice(["a", "b", "c"])}, "steps": 1}
+    runs = [tune.run(tr.quadratic, config=space, num_samples=5, seed=7, storage_path=storage, verbose=0)
+            for _ in range(2)]
+    assert [t.config for t in runs[0].trials] == [t.config for t in runs[1].trials]
+    assert [t.seed for t in runs[0].trials] == [t.seed for t in runs[1].trials]
+
+
+def test_grid_search_cross_product_times_samples(storage):
+    results = tune.run(tr.quadratic, config={"x": tune.grid_search([1, 2, 3]), "steps": tune.grid_search([1, 2])},
+                       num_samples=2, storage_path=storage, verbose=0)
+    configs = sorted((t.config["x"], t.config["steps"]) for t in results.trials)
+    assert configs == sorted([(x, s) for x in (1, 2, 3) for s in (1, 2)] * 2)
+
+
+def test_class_trainable_with_checkpoints(storage):
+    results = tune.run(tr.Counter, config={"inc": tune.grid_search([1, 2])}, storage_path=storage,
+                       checkpoint_freq=2, checkpoint_at_end=True, metric="count", mode="max", verbose=0)
+    for trial in results.trials:
+        assert trial.last_result["count"] == 5 * trial.config["inc"]
+        assert trial.last_result["training_iteration"] == 5
+        names = sorted(os.path.basename(p) for p in trial.checkpoints)
+        assert names == ["000002", "000004", "000005"]
+    assert results.best_checkpoint == {"count": 10}
+
+
+def test_context_isolation_and_worker_reuse(storage):
+    results = tune.run(tr.introspect, config={"i": tune.grid_search(list(range(6)))}, storage_path=storage,
+                       seed=3, verbose=0)
+    firsts = [t.history[0] for t in results.trials]
+    assert len({r["pid"] for r in firsts}) <= 2, "two CPUs, one CPU per trial: at most two warm workers"
+    assert len({r["seed"] for r in firsts}) == 6 and len({r["rand"] for r in firsts}) == 6
+    for trial, first in zip(results.trials, firsts):
+        assert first["ctx_trial_id"] == trial.trial_id
+        assert first["trial_dir"] == trial.path and first["cwd"] == trial.path
+        assert first["gpu_ids"] == "" and first["cuda"] in ("", "<unset>")
+
+
+def test_max_concurrent_trials_is_respected(storage):
+    results = tune.run(tr.introspect, config={"sleep": 0.3, "i": tune.grid_search(list(range(4)))},
+                       max_concurrent_trials=1, storage_path=storage, verbose=0)
+    spans = sorted((t.history[0]["start"], t.history[-1]["end"]) for t in results.trials)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "trials overlapped"
+
+
+def test_stop_dict_is_exact_and_min_mode_stops_below(storage):
+    results = tune.run(tr.endless, config={"rate": 0.1}, stop={"training_iteration": 7}, storage_path=storage,
+                       verbose=0)
+    assert [r["training_iteration"] for r in results.trials[0].history] == list(range(1, 8))
+    assert results.trials[0].stop_reason == "training_iteration=7 >= 7"
+    results = tune.run(tr.endless, config={"rate": 0.1}, stop={"loss": 0.25}, metric="loss", mode="min",
+                       storage_path=storage, verbose=0)
+    assert results.trials[0].last_result["training_iteration"] == 4  # 1/4 <= 0.25
+
+
+def _stop_at_acc(trial_id, result):
+    return result["acc"] >= 0.5
+
+
+def test_stop_callable_and_time_budget(storage):
+    results = tune.run(tr.endless, config={"rate": 0.1}, stop=_stop_at_acc, storage_path=storage, verbose=0)
+    assert results.trials[0].last_result["training_iteration"] == 5
+    results = tune.run(tr.endless, config={"rate": 0.001, "sleep": 0.01}, num_samples=3, time_budget_s=1.5,
+                       storage_path=storage, verbose=0)
+    assert all(t.status is tune.TrialStatus.TERMINATED for t in results.trials)
+    assert {t.stop_reason for t in results.trials} == {"time budget reached"}
+
+
+def test_failed_trial_keeps_traceback_and_others_go_on(storage):
+    with pytest.raises(tune.TuneError, match="2 trial\\(s\\) failed: trial_00001, trial_00003") as info:
+        tune.run(tr.fail_on_odd, config={"i": tune.grid_search([0, 1, 2, 3])}, storage_path=storage,
+                 name="fails", verbose=0)
+    results = info.value.results
+    statuses = {t.config["i"]: t.status for t in results.trials}
+    assert statuses == {0: tune.TrialStatus.TERMINATED, 1: tune.TrialStatus.ERROR,
+                        2: tune.TrialStatus.TERMINATED, 3: tune.TrialStatus.ERROR}
+    error_txt = open(os.path.join(storage, "fails", "trials", "trial_00001", "error.txt")).read()
+    assert "Traceback" in error_txt and "odd trial 1 fails on purpose" in error_txt
+    assert results.trials[1].history == [results.trials[1].last_result]  # its first result is kept
+
+    quiet = tune.run(tr.fail_on_odd, config={"i": 1}, storage_path=storage, verbose=0,
+                     raise_on_failed_trial=False)
+    assert quiet.trials[0].status is tune.TrialStatus.ERROR
+
+
+def test_max_failures_retries(storage):
+    results = tune.run(tr.flaky, config={}, max_failures=1, storage_path=storage, verbose=0)
+    trial = results.trials[0]
+    assert trial.status is tune.TrialStatus.TERMINATED and trial.num_failures == 1
+    assert trial.last_result["ok"] == 1
+
+
+def test_infeasible_resources_fail_at_once(storage):
+    with pytest.raises(ValueError, match=r"can never be met: no node has CPU=64.*The cluster's nodes have"):
+        tune.run(tr.quadratic, config={"x": 1}, resources_per_trial={"cpu": 64}, storage_path=storage, verbose=0)
+    with pytest.raises(ValueError, match="no node has tpu=1"):
+        tune.run(tr.quadratic, config={"x": 1}, resources_per_trial={"cpu": 1, "tpu": 1},
+                 storage_path=storage, verbose=0)
+
+
+def test_placement_group_bundles(storage):
+    results = tune.run(tr.introspect, config={"i": 0}, resources_per_trial=[{"cpu": 1}, {"cpu": 1}],
+                       storage_path=storage, verbose=0)
+    assert results.trials[0].status is tune.TrialStatus.TERMINATED
+
+
+def test_progress_summary_is_printed(storage, capsys):
+    tune.run(tr.quadratic, config={"x": tune.grid_search([1, 3]), "steps": 1}, metric="loss", mode="min",
+             storage_path=storage, verbose=1)
+    out = capsys.readouterr().out
+    assert "Sweep finished" in out and "Best trial trial_00001: loss=0" in out
+    tune.run(tr.quadratic, config={"x": 1, "steps": 1}, storage_path=storage, verbose=0)
+    assert capsys.readouterr().out == ""

@@ -1,0 +1,74 @@
+"""Trainables shared by the integration tests (module level, so workers import them)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import tuner as tune
+
+_LEAK = {"count": 0}
+
+
+def quadratic(config):
+    """loss = (x - 3)^2 shrinking with steps; reports `steps` results."""
+    for step in range(config.get("steps", 3)):
+        tune.report({"loss": (config["x"] - 3) ** 2 / (step + 1), "step": step})
+
+
+def introspect(config):
+    """Reports what the trial can see of itself, to check isolation."""
+    _LEAK["count"] += 1
+    ctx = tune.get_context()
+    tune.report({
+        "pid": os.getpid(), "cwd": os.getcwd(), "trial_dir": ctx.trial_dir, "ctx_trial_id": ctx.trial_id,
+        "gpu_ids": ",".join(ctx.gpu_ids), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        "rand": random.random(), "seed": ctx.seed, "module_calls": _LEAK["count"],
+        "start": time.time(),
+    })
+    time.sleep(config.get("sleep", 0.0))
+    tune.report({"end": time.time()})
+
+
+def fail_on_odd(config):
+    tune.report({"score": config["i"]})
+    if config["i"] % 2:
+        raise ValueError(f"odd trial {config['i']} fails on purpose")
+    tune.report({"score": config["i"] + 10})
+
+
+def flaky(config):
+    """Fails on its first attempt in each trial dir, succeeds after (a retry)."""
+    marker = os.path.join(tune.get_context().trial_dir, "attempted")
+    tune.report({"attempt_marker": os.path.exists(marker)})
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first attempt fails")
+    tune.report({"ok": 1})
+
+
+def endless(config):
+    step = 0
+    while True:
+        step += 1
+        tune.report({"acc": min(1.0, step * config["rate"]), "loss": 1.0 / step})
+        time.sleep(config.get("sleep", 0.0))
+
+
+class Counter(tune.Trainable):
+    """A class trainable whose state is a counter, so restores are checkable exactly."""
+
+    def setup(self, config):
+        self.count = 0
+        self.inc = config["inc"]
+
+    def step(self):
+        self.count += self.inc
+        return {"count": self.count, "done": self.count >= 5 * self.inc}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return {"count": self.count}
+
+    def load_checkpoint(self, checkpoint):
+        self.count = checkpoint["count"]

@@ -1,0 +1,291 @@
+"""``tune.run``: check everything, set the sweep up, run it, return its results."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from schedulers.base import VALID_MODES, TrialScheduler
+from searchers.base import Searcher
+from tuner import jsonutil
+from tuner.callbacks import Callback
+from tuner.results import ExperimentResults, replay_journal
+from tuner.resources import normalize_resources
+from tuner.runner import RunSettings, TrialRunner
+from tuner.stopping import StopCriteria, validate_stop
+from tuner.storage import ExperimentStorage
+from tuner.trainable import validate_trainable
+
+DEFAULT_STORAGE = "~/tuner_results"
+
+
+class TuneError(RuntimeError):
+    """Raised at the end of a sweep in which trials failed (``raise_on_failed_trial``)."""
+
+    def __init__(self, message: str, results: ExperimentResults | None = None) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def run(
+    trainable: Callable | type,
+    config: Mapping[str, Any] | None = None,
+    *,
+    num_samples: int = 1,
+    metric: str | list[str] | None = None,
+    mode: str | list[str] | None = None,
+    stop: Mapping[str, float] | Callable[[str, dict], bool] | None = None,
+    scheduler: TrialScheduler | None = None,
+    search_alg: Searcher | None = None,
+    resources_per_trial: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
+    max_concurrent_trials: int | None = None,
+    time_budget_s: float | None = None,
+    storage_path: str | None = None,
+    name: str | None = None,
+    seed: int | None = None,
+    verbose: int = 1,
+    callbacks: Sequence[Callback] | None = None,
+    raise_on_failed_trial: bool = True,
+    max_failures: int = 0,
+    checkpoint_freq: int = 0,
+    checkpoint_at_end: bool = False,
+    log_to_tensorboard: bool = True,
+    address: str | None = None,
+    reuse_actors: bool = True,
+    _executor: Any = None,
+) -> ExperimentResults:
+    """Run a hyperparameter sweep and return its results.
+
+    Every argument is checked before anything starts. Ray is started locally
+    when it is not running (``address`` or ``RAY_ADDRESS`` joins a cluster).
+
+    Example::
+
+        import tuner as tune
+
+        def train(config):
+            for step in range(10):
+                tune.report({"loss": (config["x"] - 3) ** 2 / (step + 1)})
+
+        results = tune.run(train, config={"x": tune.uniform(0, 10)}, num_samples=8,
+                           metric="loss", mode="min", seed=0)
+        print(results.best_config)
+
+    Args:
+        trainable: ``train(config)`` calling ``tune.report``, or a ``tune.Trainable`` subclass.
+        config: the search space: constants, ``tune.*`` domains, nested dicts and lists.
+        num_samples: samples drawn (times the grid, for ``grid_search``).
+        metric, mode: what to optimize ("min" or "max"); lists for multi-objective.
+        stop: dict of result thresholds, or ``(trial_id, result) -> bool``.
+        scheduler: a ``TrialScheduler`` (FIFO by default).
+        search_alg: a ``Searcher`` (random/grid ``BasicVariantGenerator`` by default).
+        resources_per_trial: ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``
+            or a list of such bundles (placement group).
+        max_concurrent_trials: at most this many trials run at once.
+        time_budget_s: stop the whole sweep after this many seconds.
+        storage_path, name: the experiment goes to ``storage_path/name``.
+        seed: makes the sequence of configs and each trial's seed reproducible.
+        verbose: 0 quiet, 1 live table and summary.
+        callbacks: ``tune.Callback`` objects.
+        raise_on_failed_trial: raise ``TuneError`` at the end when trials failed.
+        max_failures: retry a failing trial up to this many times (from its checkpoint).
+        checkpoint_freq, checkpoint_at_end: class trainables: checkpoint every k
+            iterations / at the end.
+        log_to_tensorboard: write the TensorBoard HParams view (when tensorboard is installed).
+        address: Ray cluster address ("auto" joins the running one).
+        reuse_actors: keep worker actors warm between trials.
+        _executor: replaces the Ray executor (tests use an in-process one).
+    """
+    trainable_name = validate_trainable(trainable)
+    settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
+                         time_budget_s, seed, verbose, max_failures, checkpoint_freq)
+    settings.checkpoint_at_end = bool(checkpoint_at_end)
+    config = dict(config or {})
+    scheduler = _default_scheduler(scheduler)
+    search_alg = _default_searcher(search_alg)
+    callbacks = _check_callbacks(callbacks)
+    _check_picklable(trainable, trainable_name)
+    scheduler.set_search_properties(metric, mode)
+    search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed)
+
+    if _executor is None:
+        import ray
+
+        from tuner.executor import RayExecutor
+
+        executor = RayExecutor(address=address, reuse_workers=reuse_actors)
+        executor.check_feasible(settings.resources)
+        trainable_ref = ray.put(trainable)
+    else:
+        executor, trainable_ref = _executor, trainable
+
+    path = _experiment_path(storage_path, name, trainable_name)
+    storage = ExperimentStorage(path)
+    storage.write_spec(_spec(trainable_name, config, settings, scheduler, search_alg))
+    if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
+        callbacks += _tensorboard_callback()
+    for cb in callbacks:
+        cb.setup(storage.path, config, metric, mode)
+
+    from tuner.progress import ProgressReporter
+
+    reporter = ProgressReporter(metric, mode, verbose=verbose)
+    runner = TrialRunner(trainable_ref=trainable_ref, settings=settings, searcher=search_alg,
+                         scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
+                         reporter=reporter)
+    started = time.time()
+    try:
+        trials = runner.run()
+    finally:
+        reporter.close(runner)
+    _, decisions = replay_journal(storage.path)
+    results = ExperimentResults(trials, storage.path, metric, mode, decisions)
+    reporter.summary(results, time.time() - started)
+    if raise_on_failed_trial and results.errors:
+        ids = ", ".join(t.trial_id for t in results.errors)
+        raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
+                        f"{storage.path}/trials/<trial_id>/error.txt.", results)
+    return results
+
+
+def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent, time_budget_s, seed,
+              verbose, max_failures, checkpoint_freq) -> RunSettings:
+    if config is not None and not isinstance(config, Mapping):
+        raise ValueError(f"The value of `config` is {config!r}, but must be a dict (the search space).")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer >= 1.")
+    metrics = metric if isinstance(metric, (list, tuple)) else [metric]
+    modes = mode if isinstance(mode, (list, tuple)) else [mode]
+    for m in modes:
+        if m is not None and m not in VALID_MODES:
+            raise ValueError(f"The value of `mode` is {m!r}, but must be one of {VALID_MODES}.")
+    if mode is not None and metric is None:
+        raise ValueError(f"`mode={mode!r}` was given without a `metric`; pass the result key to optimize.")
+    if metric is not None and mode is None:
+        raise ValueError(f"`metric={metric!r}` was given without a `mode`; pass mode='min' or mode='max'.")
+    if metric is not None and len(metrics) != len(modes):
+        raise ValueError(f"`metric` has {len(metrics)} entries but `mode` has {len(modes)}; give one mode per metric.")
+    validate_stop(stop)
+    for label, value, low in (("max_concurrent_trials", max_concurrent, 1), ("max_failures", max_failures, 0),
+                              ("checkpoint_freq", checkpoint_freq, 0), ("verbose", verbose, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
+    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
+        raise ValueError(f"The value of `time_budget_s` is {time_budget_s!r}, but must be a number > 0.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+    return RunSettings(
+        metric=metric, mode=mode, num_samples=num_samples, stop=stop,
+        stopper=StopCriteria(stop, metric, mode) if stop is not None else None,
+        resources=normalize_resources(resources), max_concurrent_trials=max_concurrent,
+        time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
+    )
+
+
+def _default_scheduler(scheduler: Any) -> TrialScheduler:
+    if scheduler is None:
+        from schedulers.fifo import FIFOScheduler
+
+        return FIFOScheduler()
+    if not isinstance(scheduler, TrialScheduler):
+        raise ValueError(f"The value of `scheduler` is {scheduler!r}, but must be a TrialScheduler instance.")
+    return scheduler
+
+
+def _default_searcher(searcher: Any) -> Searcher:
+    if searcher is None:
+        from searchers.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator()
+    if not isinstance(searcher, Searcher):
+        raise ValueError(f"The value of `search_alg` is {searcher!r}, but must be a Searcher instance.")
+    return searcher
+
+
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise ValueError(f"The callback {cb!r} is not a tune.Callback instance.")
+    return callbacks
+
+
+def _check_picklable(trainable: Any, name: str) -> None:
+    """Workers get the trainable by pickle; say which object stops that, before starting."""
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(trainable)
+    except Exception as exc:  # noqa: BLE001 - rewritten with the culprit
+        culprit = _find_unpicklable(trainable)
+        raise TypeError(
+            f"The trainable {name!r} cannot be sent to the workers because it cannot be pickled: "
+            f"{culprit or exc}. Create such objects inside the trainable instead of capturing them."
+        ) from exc
+
+
+def _find_unpicklable(trainable: Any) -> str | None:
+    from ray import cloudpickle
+
+    closure = getattr(trainable, "__closure__", None) or ()
+    names = getattr(getattr(trainable, "__code__", None), "co_freevars", ())
+    candidates = list(zip(names, (c.cell_contents for c in closure)))
+    code = getattr(trainable, "__code__", None)
+    for global_name in getattr(code, "co_names", ()):
+        if global_name in getattr(trainable, "__globals__", {}):
+            candidates.append((global_name, trainable.__globals__[global_name]))
+    for var, obj in candidates:
+        try:
+            cloudpickle.dumps(obj)
+        except Exception as exc:  # noqa: BLE001
+            return f"the captured variable {var!r} ({type(obj).__name__}: {exc})"
+    return None
+
+
+def _tensorboard_callback() -> list[Callback]:
+    try:
+        import tensorboard  # noqa: F401
+
+        from tuner.tensorboard import TensorBoardCallback
+    except ImportError:
+        return []
+    return [TensorBoardCallback()]
+
+
+def _experiment_path(storage_path: str | None, name: str | None, trainable_name: str) -> str:
+    """``storage_path/name``; a default name gets a numeric suffix instead of colliding."""
+    root = os.path.expanduser(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
+    if name is not None:
+        path = os.path.join(root, name)
+        if os.path.exists(os.path.join(path, "journal.jsonl")):
+            raise ValueError(f"The experiment {path} already exists; pass another `name`, or resume it.")
+        return path
+    base = os.path.join(root, f"{_slug(trainable_name)}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
+    path, n = base, 1
+    while os.path.exists(path):
+        n += 1
+        path = f"{base}_{n}"
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "experiment"
+
+
+def _spec(trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
+    from tuner import space
+
+    return {
+        "version": 1, "trainable": trainable_name, "metric": settings.metric, "mode": settings.mode,
+        "num_samples": settings.num_samples, "space": space.space_to_json(config),
+        "stop": settings.stop if not callable(settings.stop) else repr(settings.stop),
+        "resources_per_trial": settings.resources.as_bundles(), "seed": settings.seed,
+        "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
+        "scheduler": {"class": type(scheduler).__name__, "params": jsonutil.to_jsonable(scheduler.get_params())},
+        "searcher": {"class": type(searcher).__name__, "params": jsonutil.to_jsonable(searcher.get_params())},
+        "start_time": time.time(),
+    }

@@ -1,0 +1,60 @@
+"""JSON in and out for metadata: numpy scalars become numbers, the rest strings.
+
+Metadata is JSON so that listing an experiment never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any
+
+
+def to_jsonable(value: Any) -> Any:
+    """A JSON-friendly version of ``value`` (numpy scalars and arrays, paths, sets...)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 1) == 0:
+        return to_jsonable(item())
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return to_jsonable(tolist())
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def dumps(value: Any) -> str:
+    """One compact JSON line; NaN and infinities are written as JSON extensions (Python reads them)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=True)
+    except (TypeError, ValueError):
+        return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
+
+
+def write_atomic(path: str, value: Any) -> None:
+    """Write JSON to ``path`` through a temp file and ``os.replace``: never half a file."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(to_jsonable(value), f, indent=2, allow_nan=True)
+    os.replace(tmp, path)
+
+
+def read(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,177 @@
+"""What a sweep returns, and the same object rebuilt from disk (``tune.load``).
+
+Everything comes from the journal, so a results object loaded after a crash
+holds every result that was reported before it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from tuner import checkpoint as ckpt_lib
+from tuner.storage import JOURNAL, SPEC
+from tuner.trial import Trial, TrialStatus
+
+
+def replay_journal(path: str) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
+    """Rebuild every trial from ``journal.jsonl``; also return the decision records.
+
+    A torn last line (the driver was killed mid-write) is ignored.
+    """
+    trials: dict[str, Trial] = {}
+    decisions: list[dict[str, Any]] = []
+    journal = os.path.join(path, JOURNAL)
+    with open(journal, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for line in lines:
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind = event.get("event")
+        trial = trials.get(event.get("trial_id", ""))
+        if kind == "trial_added":
+            trials[event["trial_id"]] = Trial(event["trial_id"], event["config"], event.get("resources"),
+                                              seed=event.get("seed"),
+                                              path=os.path.join(path, "trials", event["trial_id"]))
+        elif trial is None:
+            continue
+        elif kind == "result":
+            trial.history.append(event["result"])
+            trial.last_result = event["result"]
+        elif kind == "status":
+            trial.status = TrialStatus(event["status"])
+            trial.error = event.get("error")
+            trial.stop_reason = event.get("stop_reason")
+            trial.num_failures = event.get("num_failures", 0)
+        elif kind == "checkpoint":
+            trial.checkpoints.append(event["path"])
+            trial.checkpoint_path = event["path"]
+        elif kind == "checkpoint_deleted":
+            trial.checkpoints = [c for c in trial.checkpoints if c != event["path"]]
+            if trial.checkpoint_path == event["path"]:
+                trial.checkpoint_path = trial.checkpoints[-1] if trial.checkpoints else None
+        elif kind == "rollback":
+            trial.history = [r for r in trial.history if r.get("training_iteration", 0) <= event["iteration"]]
+            trial.last_result = trial.history[-1] if trial.history else None
+        elif kind == "config":
+            trial.config = event["config"]
+            decisions.append(event)
+        elif kind == "decision":
+            decisions.append(event)
+    return trials, decisions
+
+
+class ExperimentResults:
+    """The trials of one experiment, with the best one by ``metric``/``mode``.
+
+    Attributes:
+        trials: every trial, in creation order.
+        experiment_path: the experiment directory.
+        metric, mode: what "best" means (may be None: then ``best_*`` raise).
+    """
+
+    def __init__(self, trials: list[Trial], experiment_path: str, metric: Any = None, mode: Any = None,
+                 decisions: list[dict[str, Any]] | None = None) -> None:
+        self.trials = trials
+        self.experiment_path = experiment_path
+        self.metric = metric
+        self.mode = mode
+        self._decisions = decisions or []
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def __iter__(self):
+        return iter(self.trials)
+
+    @property
+    def errors(self) -> list[Trial]:
+        return [t for t in self.trials if t.status is TrialStatus.ERROR]
+
+    def get_best_trial(self, metric: str | None = None, mode: str | None = None, scope: str = "last") -> Trial | None:
+        """The best trial by ``metric`` (its last result, or its best over all results with scope="all")."""
+        metric = metric or self.metric
+        mode = mode or self.mode
+        if not isinstance(metric, str) or mode not in ("min", "max"):
+            raise ValueError(
+                "No single `metric`/`mode` to rank trials by; pass them to tune.run or to get_best_trial "
+                f"(got metric={metric!r}, mode={mode!r})."
+            )
+        if scope not in ("last", "all"):
+            raise ValueError(f"The value of `scope` is {scope!r}, but must be 'last' or 'all'.")
+        best, best_value = None, math.nan
+        for trial in self.trials:
+            value = trial.best_value(metric, mode) if scope == "all" else trial.metric(metric)
+            if not isinstance(value, (int, float)) or math.isnan(value):
+                continue
+            if best is None or (value > best_value if mode == "max" else value < best_value):
+                best, best_value = trial, value
+        return best
+
+    @property
+    def best_trial(self) -> Trial | None:
+        return self.get_best_trial()
+
+    @property
+    def best_config(self) -> dict[str, Any] | None:
+        trial = self.best_trial
+        return trial.config if trial else None
+
+    @property
+    def best_result(self) -> dict[str, Any] | None:
+        trial = self.best_trial
+        return trial.last_result if trial else None
+
+    @property
+    def best_checkpoint(self) -> Any:
+        """The best trial's latest checkpoint, loaded (object, or a Checkpoint on its directory)."""
+        trial = self.best_trial
+        if trial is None or trial.checkpoint_path is None:
+            return None
+        return ckpt_lib.load(trial.checkpoint_path)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""
+        return [d for d in self._decisions if d.get("event") == "decision"]
+
+    def dataframe(self, all_results: bool = False):
+        """A pandas DataFrame: one row per trial (its last result), or per result."""
+        import pandas as pd
+
+        from tuner.storage import flatten
+
+        rows = []
+        for trial in self.trials:
+            base = {"trial_id": trial.trial_id, "status": trial.status.value,
+                    **{f"config/{k}": v for k, v in flatten(trial.config).items()}}
+            results = trial.history if all_results else [trial.last_result or {}]
+            for result in results:
+                row = dict(base)
+                row.update({k: v for k, v in flatten(result).items() if k != "trial_id"})
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for t in self.trials:
+            counts[t.status.value] = counts.get(t.status.value, 0) + 1
+        return f"ExperimentResults({self.experiment_path!r}, {counts})"
+
+
+def load(path: str) -> ExperimentResults:
+    """The results of the experiment in ``path``, read from its journal (nothing is unpickled)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(os.path.join(path, JOURNAL)):
+        raise FileNotFoundError(f"{path} is not an experiment directory (no {JOURNAL} in it).")
+    spec = {}
+    if os.path.exists(os.path.join(path, SPEC)):
+        with open(os.path.join(path, SPEC)) as f:
+            spec = json.load(f)
+    trials, decisions = replay_journal(path)
+    return ExperimentResults(list(trials.values()), path, spec.get("metric"), spec.get("mode"), decisions)

@@ -1,0 +1,317 @@
+"""The run loop: asks the searcher for configs, launches trials when their
+resources are free, consumes batches of results, asks the scheduler at decision
+points and applies its decisions.
+
+Order for every batch: results into memory, then the journal, then checkpoints,
+callbacks and searcher; only then the scheduler's decision is taken and applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import secrets
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from schedulers.base import Decision, TrialDecision, TrialScheduler
+from searchers.base import FINISHED, Searcher
+from tuner import checkpoint as ckpt_lib
+from tuner.callbacks import Callback
+from tuner.session import DONE, ERROR, RUNNING, WAITING, Batch
+from tuner.storage import ExperimentStorage
+from tuner.trial import Trial, TrialStatus
+
+logger = logging.getLogger(__name__)
+_SEARCHER_STALL_S = 30.0
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """The knobs of one sweep that the run loop itself uses."""
+
+    metric: Any = None
+    mode: Any = None
+    num_samples: int = 1
+    stop: Any = None
+    stopper: Any = None
+    resources: Any = None
+    max_concurrent_trials: int | None = None
+    time_budget_s: float | None = None
+    max_failures: int = 0
+    seed: int | None = None
+    checkpoint_freq: int = 0
+    checkpoint_at_end: bool = False
+
+
+def trial_seed(seed: int | None, index: int) -> int:
+    """A distinct, reproducible seed per trial (random when the sweep has none)."""
+    if seed is None:
+        return secrets.randbelow(2**31)
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
+
+
+class TrialRunner:
+    """Drives one sweep to its end. ``run()`` returns the list of trials."""
+
+    def __init__(self, *, trainable_ref: Any, settings: RunSettings, searcher: Searcher,
+                 scheduler: TrialScheduler, executor: Any, storage: ExperimentStorage,
+                 callbacks: list[Callback], reporter: Any = None) -> None:
+        self.trainable_ref = trainable_ref
+        self.settings = settings
+        self.searcher = searcher
+        self.scheduler = scheduler
+        self.executor = executor
+        self.storage = storage
+        self.callbacks = callbacks
+        self.reporter = reporter
+        self.trials: dict[str, Trial] = {}
+        self._closing: dict[str, TrialDecision] = {}
+        self._exhausted = False
+        self._stall_since: float | None = None
+        self._max_trials = searcher.max_trials(settings.num_samples)
+        self._deadline = math.inf
+        self._out_of_time = False
+        self._warned_stop_keys = False
+        self.start_time = time.time()
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self) -> list[Trial]:
+        if self.settings.time_budget_s is not None:
+            self._deadline = time.monotonic() + self.settings.time_budget_s
+        try:
+            while True:
+                self._launch_what_fits()
+                if self._is_over():
+                    break
+                for trial_id, batch in self.executor.wait(timeout=0.2):
+                    self._process(self.trials[trial_id], batch)
+                self._check_budget()
+                if self.reporter is not None:
+                    self.reporter.update(self)
+        except KeyboardInterrupt:
+            self.storage.event("interrupted", running=[t.trial_id for t in self._with(TrialStatus.RUNNING)])
+            raise
+        finally:
+            self.executor.shutdown()
+            for cb in self.callbacks:
+                cb.on_experiment_end(list(self.trials.values()))
+            self.storage.event("experiment_end", time=time.time())
+            self.storage.close()
+        return list(self.trials.values())
+
+    def _is_over(self) -> bool:
+        if self.executor.running():
+            return False
+        if self._with(TrialStatus.PENDING) and not self._out_of_time:
+            return False
+        if not (self._exhausted or self._out_of_time):
+            return False
+        for trial in self._with(TrialStatus.PAUSED) + self._with(TrialStatus.PENDING):
+            trial.stop_reason = trial.stop_reason or ("time budget reached" if self._out_of_time
+                                                      else "still paused when the sweep ended")
+            self._finish(trial, TrialStatus.TERMINATED)
+        return True
+
+    def _with(self, status: TrialStatus) -> list[Trial]:
+        return [t for t in self.trials.values() if t.status is status]
+
+    # --- launching ------------------------------------------------------------------------
+    def _launch_what_fits(self) -> None:
+        limit = self.settings.max_concurrent_trials or math.inf
+        while not self._out_of_time and self.executor.running() < limit:
+            if not self._with(TrialStatus.PENDING):
+                self._create_trial()
+            candidates = self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
+            trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
+            if trial is None or not self.executor.has_resources_for(trial.resources):
+                return
+            self._launch(trial)
+
+    def _create_trial(self) -> None:
+        if self._exhausted:
+            return
+        if self._max_trials is not None and len(self.trials) >= self._max_trials:
+            self._exhausted = True
+            return
+        index = len(self.trials)
+        trial_id = f"trial_{index:05d}"
+        config = self.searcher.suggest(trial_id)
+        if config is FINISHED:
+            self._exhausted = True
+            return
+        if config is None:
+            self._note_stall()
+            return
+        self._stall_since = None
+        trial = Trial(trial_id, config, self.settings.resources, seed=trial_seed(self.settings.seed, index))
+        self.trials[trial_id] = trial
+        self.storage.add_trial(trial)
+        self.scheduler.on_trial_add(trial)
+
+    def _note_stall(self) -> None:
+        """A searcher that says "not now" while nothing runs would hang the sweep forever."""
+        if self.executor.running():
+            self._stall_since = None
+            return
+        now = time.monotonic()
+        self._stall_since = self._stall_since or now
+        if now - self._stall_since > _SEARCHER_STALL_S:
+            warnings.warn(f"{type(self.searcher).__name__}.suggest returned None for {_SEARCHER_STALL_S:.0f}s "
+                          "while no trial was running; ending the sweep.", stacklevel=2)
+            self._exhausted = True
+
+    def _launch(self, trial: Trial, checkpoint_path: str | None = None) -> None:
+        restoring = checkpoint_path or trial.checkpoint_path
+        last = trial.last_result or {}
+        start_iteration = int(last.get("training_iteration", 0)) if restoring else 0
+        if not restoring and trial.history:
+            self._rollback(trial, 0)
+        after = last.get(self.scheduler.time_attr, 0) if restoring else 0
+        spec = {
+            "trial_id": trial.trial_id, "trial_dir": trial.path, "experiment_path": self.storage.path,
+            "seed": trial.seed, "config": trial.config, "time_attr": self.scheduler.time_attr,
+            "next_point": self.scheduler.next_decision_point(trial, after), "stopper": self.settings.stopper,
+            "start_iteration": start_iteration, "time_offset": float(last.get("time_total_s", 0.0)),
+            "resources": trial.resources.head, "checkpoint_freq": self.settings.checkpoint_freq,
+            "checkpoint_at_end": self.settings.checkpoint_at_end,
+        }
+        packed = ckpt_lib.read(restoring) if restoring else None
+        self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, packed)
+        trial.status = TrialStatus.RUNNING
+        self.storage.status(trial)
+        for cb in self.callbacks:
+            cb.on_trial_start(trial)
+
+    def _rollback(self, trial: Trial, iteration: int) -> None:
+        """Forget results past ``iteration``: the trial restarts from there."""
+        trial.history = [r for r in trial.history if r.get("training_iteration", 0) <= iteration]
+        trial.last_result = trial.history[-1] if trial.history else None
+        self.storage.event("rollback", trial_id=trial.trial_id, iteration=iteration)
+
+    # --- consuming batches -----------------------------------------------------------------
+    def _process(self, trial: Trial, batch: Batch) -> None:
+        if batch.results:
+            self._record_results(trial, batch)
+        if batch.state == RUNNING:
+            self.executor.poll(trial.trial_id)
+        elif batch.state == WAITING:
+            self._decide(trial)
+        elif batch.state == DONE:
+            if batch.final_checkpoint is not None:
+                self._persist_checkpoint(trial, batch.final_checkpoint)
+            self._trial_ended(trial, batch)
+        elif batch.state == ERROR:
+            self._trial_failed(trial, batch)
+
+    def _record_results(self, trial: Trial, batch: Batch) -> None:
+        results = [r for r, _ in batch.results]
+        trial.history.extend(results)
+        trial.last_result = results[-1]
+        self.storage.append_results(trial, results)
+        for result, packed in batch.results:
+            if packed is not None:
+                self._persist_checkpoint(trial, packed, result.get("training_iteration", 0))
+        if not self._warned_stop_keys:
+            self._warn_missing_keys(results[0])
+        for result in results:
+            for cb in self.callbacks:
+                cb.on_trial_result(trial, result)
+            self.searcher.on_trial_result(trial.trial_id, result)
+
+    def _persist_checkpoint(self, trial: Trial, packed: Any, iteration: int | None = None) -> None:
+        if iteration is None:
+            iteration = int((trial.last_result or {}).get("training_iteration", 0))
+        trial.checkpoint_path = self.storage.save_checkpoint(trial, iteration, packed)
+        trial.checkpoints.append(trial.checkpoint_path)
+
+    def _warn_missing_keys(self, result: dict[str, Any]) -> None:
+        self._warned_stop_keys = True
+        wanted = list(self.settings.stop) if isinstance(self.settings.stop, dict) else []
+        metrics = self.settings.metric if isinstance(self.settings.metric, list) else [self.settings.metric]
+        missing = [k for k in wanted + [m for m in metrics if m] if k not in result]
+        if missing:
+            warnings.warn(
+                f"The first result has no {', '.join(repr(k) for k in dict.fromkeys(missing))} (named in "
+                f"`stop`/`metric`); the trainable reported: {', '.join(sorted(result))}.", stacklevel=2)
+
+    def _decide(self, trial: Trial) -> None:
+        decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
+        action = decision.action
+        if action is Decision.CONTINUE:
+            after = trial.last_result.get(self.scheduler.time_attr, 0)
+            self.executor.decide(trial.trial_id, "continue", self.scheduler.next_decision_point(trial, after))
+            return
+        self.storage.decision(trial, action.value, decision.reason, decision.info)
+        self._closing[trial.trial_id] = decision
+        if action is Decision.STOP:
+            trial.stop_reason = decision.reason or "stopped by the scheduler"
+        self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
+
+    def _trial_ended(self, trial: Trial, batch: Batch) -> None:
+        decision = self._closing.pop(trial.trial_id, None)
+        self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
+        if decision is not None and decision.action is Decision.PAUSE:
+            trial.status = TrialStatus.PAUSED
+            self.storage.status(trial)
+            return
+        if decision is not None and decision.action is Decision.EXPLOIT:
+            self._exploit(trial, decision)
+            return
+        if batch.stop_reason and not trial.stop_reason:
+            trial.stop_reason = batch.stop_reason
+        self._finish(trial, TrialStatus.TERMINATED)
+
+    def _exploit(self, trial: Trial, decision: TrialDecision) -> None:
+        """Continue ``trial`` from the donor's latest checkpoint with the explored config."""
+        donor = self.trials[decision.donor_id]
+        old = trial.config
+        trial.config = decision.config
+        self.storage.config_changed(trial, donor_id=donor.trial_id, old_config=old,
+                                    donor_checkpoint=donor.checkpoint_path, info=decision.info)
+        for cb in self.callbacks:
+            cb.on_trial_config_change(trial, old, donor.trial_id)
+        if donor.checkpoint_path is None:
+            raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
+        self._launch(trial, checkpoint_path=donor.checkpoint_path)
+
+    def _trial_failed(self, trial: Trial, batch: Batch) -> None:
+        self._closing.pop(trial.trial_id, None)
+        self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
+        trial.num_failures += 1
+        trial.error = batch.error
+        if trial.num_failures <= self.settings.max_failures:
+            self.storage.event("retry", trial_id=trial.trial_id, attempt=trial.num_failures, error=batch.error)
+            if trial.checkpoint_path:
+                self._rollback(trial, int(trial.checkpoint_path.rsplit("/", 1)[-1]))
+            trial.status = TrialStatus.PENDING
+            self.storage.status(trial)
+            return
+        self._finish(trial, TrialStatus.ERROR)
+
+    def _finish(self, trial: Trial, status: TrialStatus) -> None:
+        trial.status = status
+        self.storage.status(trial)
+        if status is TrialStatus.ERROR:
+            self.scheduler.on_trial_error(trial)
+            self.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=True)
+            for cb in self.callbacks:
+                cb.on_trial_error(trial)
+        else:
+            self.scheduler.on_trial_complete(trial, trial.last_result)
+            self.searcher.on_trial_complete(trial.trial_id, trial.last_result)
+            for cb in self.callbacks:
+                cb.on_trial_complete(trial)
+
+    def _check_budget(self) -> None:
+        if self._out_of_time or time.monotonic() < self._deadline:
+            return
+        self._out_of_time = True
+        self.storage.event("time_budget_reached", time_budget_s=self.settings.time_budget_s)
+        for trial in self._with(TrialStatus.RUNNING):
+            trial.stop_reason = "time budget reached"
+            self.executor.request_stop(trial.trial_id)

@@ -1,0 +1,186 @@
+"""The trainable's side of a running trial, inside the worker actor.
+
+``tune.report`` lands here. Results are buffered and streamed to the driver in
+batches; the trainable waits only at a scheduler's decision points (and when a
+stop criterion is met it ends right there), so decisions are exact and a trial
+never reports past the point where it was stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from typing import Any, Callable
+
+from tuner import checkpoint as ckpt_lib
+
+RUNNING, WAITING, DONE, ERROR = "running", "waiting", "done", "error"
+
+
+class StopTrial(BaseException):
+    """Raised inside ``report()`` to unwind a trainable that must end.
+
+    A BaseException, so that a trainable's own ``except Exception`` does not
+    swallow it.
+    """
+
+
+@dataclasses.dataclass
+class TrialContext:
+    """What a running trainable can ask about itself (``tune.get_context()``)."""
+
+    trial_id: str
+    trial_dir: str
+    experiment_path: str
+    gpu_ids: list = dataclasses.field(default_factory=list)
+    seed: int | None = None
+    node_id: str | None = None
+    placement_group: Any = None
+    resources: dict = dataclasses.field(default_factory=dict)
+
+    def get_trial_id(self) -> str:
+        return self.trial_id
+
+    def get_trial_dir(self) -> str:
+        return self.trial_dir
+
+
+@dataclasses.dataclass
+class Batch:
+    """What one call to the worker returns: results since the last call and the state."""
+
+    results: list[tuple[dict[str, Any], Any]]
+    state: str
+    error: str | None = None
+    stop_reason: str | None = None
+    final_checkpoint: Any = None
+    thread_alive: bool = False
+
+
+class Session:
+    """The buffer between a trainable thread and the driver's calls."""
+
+    def __init__(self, *, trial_id: str, context: TrialContext, checkpoint: Any,
+                 time_attr: str, next_point: float | None, stopper: Callable | None,
+                 start_iteration: int = 0, time_offset: float = 0.0) -> None:
+        self.trial_id = trial_id
+        self.context = context
+        self.checkpoint = checkpoint
+        self.time_attr = time_attr
+        self.next_point = next_point
+        self.stopper = stopper
+        self.iteration = start_iteration
+        self.time_offset = time_offset
+        self._start = time.time()
+        self._last = self._start
+        self._cond = threading.Condition()
+        self._buffer: list[tuple[dict[str, Any], Any]] = []
+        self._state = RUNNING
+        self._command: str | None = None
+        self._stop_requested = False
+        self._error: str | None = None
+        self._stop_reason: str | None = None
+        self._final_checkpoint: Any = None
+
+    # --- called from the trainable thread -------------------------------------------------
+    def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> str:
+        """Record one result; returns "continue", or raises StopTrial / returns "pause"."""
+        if not isinstance(metrics, dict):
+            raise TypeError(f"tune.report takes a dict of metrics, got {type(metrics).__name__}: {metrics!r}")
+        if self._stop_requested:
+            raise StopTrial()
+        now = time.time()
+        self.iteration += 1
+        result = dict(metrics)
+        result.update(
+            training_iteration=self.iteration,
+            time_this_iter_s=now - self._last,
+            time_total_s=self.time_offset + now - self._start,
+            timestamp=now,
+            trial_id=self.trial_id,
+        )
+        self._last = now
+        packed = ckpt_lib.pack(checkpoint) if checkpoint is not None else None
+        stop_reason = self.stopper(self.trial_id, result) if self.stopper else None
+        at_point = stop_reason is None and self._at_decision_point(result)
+        with self._cond:
+            self._buffer.append((result, packed))
+            if stop_reason:
+                result["done"] = True
+                self._stop_reason = stop_reason
+            elif at_point:
+                self._state = WAITING
+                self._command = None
+                self._cond.notify_all()
+                while self._command is None:
+                    self._cond.wait()
+                command = self._command
+            self._cond.notify_all()
+        if stop_reason or (at_point and command == "stop"):
+            raise StopTrial()
+        return command if at_point else "continue"
+
+    def _at_decision_point(self, result: dict[str, Any]) -> bool:
+        if self.next_point is None:
+            return True
+        if math.isinf(self.next_point):
+            return False
+        value = result.get(self.time_attr)
+        return value is None or value >= self.next_point
+
+    def finish(self, error: str | None = None, final_checkpoint: Any = None) -> None:
+        with self._cond:
+            self._state = ERROR if error else DONE
+            self._error = error
+            if final_checkpoint is not None:
+                self._final_checkpoint = final_checkpoint
+            self._cond.notify_all()
+
+    # --- called from the actor's RPC threads ---------------------------------------------
+    def collect(self, timeout: float, thread: threading.Thread | None = None) -> Batch:
+        """Wait until there is something to say (or ``timeout``), then hand it over."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._buffer or self._state != RUNNING, timeout)
+            out, self._buffer = self._buffer, []
+            return Batch(out, self._state, self._error, self._stop_reason, self._final_checkpoint,
+                         thread_alive=bool(thread and thread.is_alive()))
+
+    def decide(self, command: str, next_point: float | None = None) -> None:
+        """Answer a decision point: "continue" (until ``next_point``), "stop" or "pause"."""
+        with self._cond:
+            if command == "continue":
+                self.next_point = next_point
+            else:
+                self._stop_requested = True
+            if self._state == WAITING:
+                self._state = RUNNING
+                self._command = command
+            self._cond.notify_all()
+
+    def request_stop(self) -> None:
+        """Ask a running trainable to end at its next report (driver-side stop)."""
+        self.decide("stop")
+
+
+_local = threading.local()
+_process_current: Session | None = None
+
+
+def current() -> Session:
+    """The session of the calling trainable (its thread's, else the process's latest)."""
+    session = getattr(_local, "session", None) or _process_current
+    if session is None:
+        raise RuntimeError(
+            "tune.report / tune.get_context / tune.get_checkpoint were called outside a trial. "
+            "Call them from the trainable that tune.run runs."
+        )
+    return session
+
+
+def set_current(session: Session | None) -> None:
+    """Bind ``session`` to this thread, and to the process for threads the trainable starts."""
+    global _process_current
+    _local.session = session
+    _process_current = session

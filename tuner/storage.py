@@ -1,0 +1,145 @@
+"""The experiment on disk: spec, journal and per-trial files.
+
+    <storage_path>/<experiment>/
+      experiment.json    journal.jsonl
+      trials/<trial_id>/ params.json result.jsonl progress.csv error.txt decisions.jsonl
+                         checkpoints/<iteration>/
+
+The journal is the source of truth: every result is appended (and flushed to
+the OS, so a SIGKILL of the driver loses nothing) before any decision taken
+from it is applied. The per-trial files are convenient views of the same data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from typing import Any
+
+from tuner import checkpoint as ckpt_lib
+from tuner import jsonutil
+from tuner.trial import Trial
+
+JOURNAL = "journal.jsonl"
+SPEC = "experiment.json"
+
+
+def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name, sep))
+        else:
+            out[name] = value
+    return out
+
+
+class ExperimentStorage:
+    """Appends events and writes trial files for one experiment directory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        os.makedirs(os.path.join(self.path, "trials"), exist_ok=True)
+        self._journal = open(os.path.join(self.path, JOURNAL), "a", encoding="utf-8")
+        self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
+        self._csv_fields: dict[str, list[str]] = {}
+
+    # --- experiment level ---------------------------------------------------------------
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        jsonutil.write_atomic(os.path.join(self.path, SPEC), spec)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self._journal.write(jsonutil.dumps({"event": kind, **fields}) + "\n")
+        self._journal.flush()
+
+    def trial_dir(self, trial_id: str) -> str:
+        return os.path.join(self.path, "trials", trial_id)
+
+    # --- trial level --------------------------------------------------------------------
+    def add_trial(self, trial: Trial) -> None:
+        trial.path = self.trial_dir(trial.trial_id)
+        os.makedirs(trial.path, exist_ok=True)
+        jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+        self.event("trial_added", trial_id=trial.trial_id, config=trial.config, seed=trial.seed,
+                   resources=str(trial.resources))
+
+    def config_changed(self, trial: Trial, **fields: Any) -> None:
+        jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+        self.event("config", trial_id=trial.trial_id, config=trial.config, **fields)
+
+    def append_results(self, trial: Trial, results: list[dict[str, Any]]) -> None:
+        """Journal first (the truth), then the trial's own views."""
+        tid = trial.trial_id
+        self._journal.write("".join(jsonutil.dumps({"event": "result", "trial_id": tid, "result": r}) + "\n"
+                                    for r in results))
+        self._journal.flush()
+        jsonl, progress = self._open(trial)
+        jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
+        rows = [flatten(r) for r in results]
+        fields = self._csv_fields.get(tid)
+        if fields is None or any(k not in fields for row in rows for k in row):
+            self._rewrite_csv(trial)
+        else:
+            csv.DictWriter(progress, fieldnames=fields, extrasaction="ignore").writerows(rows)
+
+    def _open(self, trial: Trial) -> tuple[io.TextIOBase, io.TextIOBase]:
+        files = self._files.get(trial.trial_id)
+        if files is None:
+            files = (open(os.path.join(trial.path, "result.jsonl"), "a", encoding="utf-8"),
+                     open(os.path.join(trial.path, "progress.csv"), "a", newline="", encoding="utf-8"))
+            self._files[trial.trial_id] = files
+        return files
+
+    def _rewrite_csv(self, trial: Trial) -> None:
+        """New columns appeared: rewrite progress.csv from the trial's history."""
+        rows = [flatten(r) for r in trial.history]
+        fields: list[str] = []
+        for row in rows:
+            fields.extend(k for k in row if k not in fields)
+        self._csv_fields[trial.trial_id] = fields
+        old = self._files.pop(trial.trial_id)
+        old[1].close()
+        with open(os.path.join(trial.path, "progress.csv"), "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        self._files[trial.trial_id] = (old[0], open(os.path.join(trial.path, "progress.csv"), "a", newline=""))
+
+    def save_checkpoint(self, trial: Trial, iteration: int, packed: tuple[str, bytes]) -> str:
+        directory = os.path.join(trial.path, "checkpoints", f"{iteration:06d}")
+        ckpt_lib.write(packed, directory)
+        self.event("checkpoint", trial_id=trial.trial_id, iteration=iteration, path=directory)
+        return directory
+
+    def delete_checkpoint(self, trial: Trial, directory: str) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        self.event("checkpoint_deleted", trial_id=trial.trial_id, path=directory)
+
+    def decision(self, trial: Trial, action: str, reason: str, info: dict[str, Any]) -> None:
+        record = {"trial_id": trial.trial_id, "action": action, "reason": reason, "info": info,
+                  "iteration": trial.last_result.get("training_iteration") if trial.last_result else None}
+        self.event("decision", **record)
+        with open(os.path.join(trial.path, "decisions.jsonl"), "a", encoding="utf-8") as f:
+            f.write(jsonutil.dumps(record) + "\n")
+
+    def status(self, trial: Trial) -> None:
+        """Record a status change; an error also writes error.txt with the full traceback."""
+        if trial.error and trial.status.value == "ERROR":
+            with open(os.path.join(trial.path, "error.txt"), "w", encoding="utf-8") as f:
+                f.write(trial.error)
+        self.event("status", trial_id=trial.trial_id, status=trial.status.value, error=trial.error,
+                   stop_reason=trial.stop_reason, num_failures=trial.num_failures)
+        if trial.status.is_finished():
+            self.close_trial(trial.trial_id)
+
+    def close_trial(self, trial_id: str) -> None:
+        for f in self._files.pop(trial_id, ()):
+            f.close()
+
+    def close(self) -> None:
+        for trial_id in list(self._files):
+            self.close_trial(trial_id)
+        self._journal.close()

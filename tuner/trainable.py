@@ -1,0 +1,131 @@
+"""The two trainable forms and how a worker runs them.
+
+A function ``train(config)`` that calls ``tune.report``, or a subclass of
+``tune.Trainable`` whose ``step()`` returns a result dict. Both end up in the
+same session, so everything downstream sees one kind of trial.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from typing import Any
+
+from tuner import checkpoint as ckpt_lib
+from tuner import session as session_lib
+
+
+class Trainable:
+    """Class API: subclass and implement ``setup`` and ``step``.
+
+    Example::
+
+        class Counter(tune.Trainable):
+            def setup(self, config):
+                self.count, self.lr = 0, config["lr"]
+
+            def step(self):
+                self.count += 1
+                return {"score": self.count * self.lr}
+
+            def save_checkpoint(self, checkpoint_dir):
+                return {"count": self.count}
+
+            def load_checkpoint(self, checkpoint):
+                self.count = checkpoint["count"]
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = dict(config or {})
+        self.setup(self.config)
+
+    def setup(self, config: dict[str, Any]) -> None:
+        """Build the model, data, optimizer. Called once per trial, in the worker."""
+
+    def step(self) -> dict[str, Any]:
+        """Train one iteration and return its metrics (``"done": True`` to finish)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step().")
+
+    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any] | None:
+        """Return a picklable state, or write files into ``checkpoint_dir`` and return None."""
+        return None
+
+    def load_checkpoint(self, checkpoint: Any) -> None:
+        """Restore from what ``save_checkpoint`` produced (the object, or a directory path)."""
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """Switch to ``new_config`` in place (PBT); return True if supported."""
+        return False
+
+    def cleanup(self) -> None:
+        """Release resources at the end of the trial."""
+
+    @property
+    def trial_id(self) -> str:
+        return session_lib.current().trial_id
+
+    @property
+    def trial_dir(self) -> str:
+        return session_lib.current().context.trial_dir
+
+    @property
+    def iteration(self) -> int:
+        return session_lib.current().iteration
+
+
+def is_class_trainable(obj: Any) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, Trainable)
+
+
+def validate_trainable(obj: Any) -> str:
+    """Raise a clear error for something tune.run cannot train; return its display name."""
+    if is_class_trainable(obj):
+        return obj.__name__
+    if inspect.isclass(obj):
+        raise TypeError(
+            f"The trainable {obj!r} is a class but not a subclass of tune.Trainable; subclass it, "
+            "or pass a function train(config) that calls tune.report(...)."
+        )
+    if not callable(obj):
+        raise TypeError(
+            f"The trainable {obj!r} is not callable; pass a function train(config) that calls "
+            "tune.report(...) or a tune.Trainable subclass."
+        )
+    try:
+        inspect.signature(obj).bind({})
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The trainable {getattr(obj, '__name__', obj)!r} cannot be called with one config dict ({exc}); "
+            "its signature must be train(config)."
+        ) from None
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def _save(obj: Trainable) -> tuple[str, bytes]:
+    directory = tempfile.mkdtemp(prefix="tuner_save_")
+    state = obj.save_checkpoint(directory)
+    return ckpt_lib.pack(state if state is not None else ckpt_lib.Checkpoint.from_directory(directory))
+
+
+def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib.Session,
+              checkpoint_freq: int = 0, checkpoint_at_end: bool = False) -> Any:
+    """Drive a class trainable; returns a final checkpoint (packed) when paused, else None."""
+    obj = cls(config)
+    try:
+        if session.checkpoint is not None:
+            restored = session.checkpoint
+            obj.load_checkpoint(restored.to_directory() if isinstance(restored, ckpt_lib.Checkpoint) else restored)
+        while True:
+            result = obj.step()
+            if not isinstance(result, dict):
+                raise TypeError(f"{cls.__name__}.step() must return a dict of metrics, got {result!r}")
+            done = bool(result.get("done"))
+            due = checkpoint_freq and (session.iteration + 1) % checkpoint_freq == 0
+            packed = _save(obj) if due or (done and checkpoint_at_end) else None
+            command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
+            if command == "pause":
+                return _save(obj)
+            if done:
+                return None
+    finally:
+        obj.cleanup()

@@ -1,0 +1,132 @@
+"""The worker actor: runs one trial at a time in a thread and streams its results.
+
+The executor creates one per resource shape and reuses it across trials. Every
+trial gets a fresh trainable object, a fresh trial directory and a fresh seed;
+nothing of the previous trial is kept but the warm process.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import traceback
+from typing import Any
+
+from tuner import checkpoint as ckpt_lib
+from tuner import session as session_lib
+from tuner import trainable as trainable_lib
+
+POLL_TIMEOUT_S = 10.0
+
+
+def seed_everything(seed: int | None) -> None:
+    """Give the trial its own seed in every RNG it is likely to use."""
+    if seed is None:
+        return
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def _ray_placement() -> dict[str, Any]:
+    """Where Ray put this worker: GPU ids, node, placement group (empty outside Ray)."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return {}
+        return {"gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                "node_id": ray.get_runtime_context().get_node_id(),
+                "placement_group": ray.util.get_current_placement_group()}
+    except Exception:  # noqa: BLE001 - outside a Ray worker there is simply no placement
+        return {}
+
+
+class TrialWorker:
+    """One process that runs trials, one at a time (a Ray actor, made by the executor)."""
+
+    def __init__(self, chdir: bool = True) -> None:
+        self._session: session_lib.Session | None = None
+        self._thread: threading.Thread | None = None
+        self._home = os.getcwd()
+        self._chdir = chdir
+
+    def ping(self) -> dict[str, Any]:
+        return {**_ray_placement(), "pid": os.getpid()}
+
+    def start(self, spec: dict[str, Any], trainable: Any, checkpoint: Any) -> session_lib.Batch:
+        """Begin a trial in a new thread and return its first batch."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("TrialWorker.start called while a trial is still running in this worker.")
+        context = session_lib.TrialContext(
+            trial_id=spec["trial_id"], trial_dir=spec["trial_dir"], experiment_path=spec["experiment_path"],
+            seed=spec["seed"], resources=spec["resources"], **_ray_placement(),
+        )
+        restored = ckpt_lib.unpack(checkpoint) if checkpoint is not None else None
+        session = session_lib.Session(
+            trial_id=spec["trial_id"], context=context, checkpoint=restored, time_attr=spec["time_attr"],
+            next_point=spec["next_point"], stopper=spec["stopper"],
+            start_iteration=spec["start_iteration"], time_offset=spec["time_offset"],
+        )
+        self._session = session
+        os.makedirs(spec["trial_dir"], exist_ok=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(session, trainable, dict(spec["config"]), spec), daemon=True,
+            name=f"trial-{spec['trial_id']}",
+        )
+        self._thread.start()
+        return session.collect(POLL_TIMEOUT_S, self._thread)
+
+    def _run(self, session: session_lib.Session, trainable: Any, config: dict, spec: dict) -> None:
+        final = None
+        session_lib.set_current(session)
+        seed_everything(spec["seed"])
+        if self._chdir:
+            os.chdir(spec["trial_dir"])
+        try:
+            if trainable_lib.is_class_trainable(trainable):
+                final = trainable_lib.run_class(
+                    trainable, config, session, spec.get("checkpoint_freq", 0), spec.get("checkpoint_at_end", False)
+                )
+            else:
+                trainable(config)
+        except session_lib.StopTrial:
+            pass
+        except BaseException:  # noqa: BLE001 - the trial's error goes to the driver whole
+            session.finish(error=traceback.format_exc())
+            return
+        finally:
+            if self._chdir:
+                os.chdir(self._home)
+        session.finish(final_checkpoint=final)
+
+    def poll(self) -> session_lib.Batch:
+        """Results since the last call (waits up to POLL_TIMEOUT_S for some)."""
+        return self._require().collect(POLL_TIMEOUT_S, self._thread)
+
+    def decide(self, command: str, next_point: float | None) -> session_lib.Batch:
+        """Answer a decision point, then return the next batch (the final one after stop/pause)."""
+        session = self._require()
+        session.decide(command, next_point)
+        if command != "continue" and self._thread is not None:
+            self._thread.join(POLL_TIMEOUT_S)
+        return session.collect(POLL_TIMEOUT_S, self._thread)
+
+    def request_stop(self) -> None:
+        """Ask the running trial to end at its next report (its outstanding poll then says so)."""
+        if self._session is not None:
+            self._session.request_stop()
+
+    def _require(self) -> session_lib.Session:
+        if self._session is None:
+            raise RuntimeError("TrialWorker has no trial; call start() first.")
+        return self._session
