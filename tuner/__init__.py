@@ -11,6 +11,7 @@ from tuner.callbacks import Callback
 from tuner.checkpoint import Checkpoint
 from tuner.reporting import get_checkpoint, get_context, report
 from tuner.results import ExperimentResults, load
+from tuner.resume import resume
 from tuner.space import (
     choice,
     grid_search,
@@ -32,5 +33,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback", "Checkpoint", "ExperimentResults", "Trainable", "Trial", "TrialStatus", "TuneError",
     "choice", "get_checkpoint", "get_context", "grid_search", "load", "lograndint", "loguniform",
-    "qloguniform", "qrandint", "quniform", "randint", "randn", "report", "run", "sample_from", "uniform",
+    "qloguniform", "qrandint", "quniform", "randint", "randn", "report", "resume", "run", "sample_from", "uniform",
 ]

@@ -56,6 +56,7 @@ def run(
     log_to_tensorboard: bool = True,
     address: str | None = None,
     reuse_actors: bool = True,
+    resume: bool = False,
     _executor: Any = None,
 ) -> ExperimentResults:
     """Run a hyperparameter sweep and return its results.
@@ -98,6 +99,9 @@ def run(
         log_to_tensorboard: write the TensorBoard HParams view (when tensorboard is installed).
         address: Ray cluster address ("auto" joins the running one).
         reuse_actors: keep worker actors warm between trials.
+        resume: continue the experiment ``storage_path/name`` if it exists (finished
+            trials stay finished, the others restart from their latest checkpoint,
+            scheduler and searcher state are restored); start it otherwise.
         _executor: replaces the Ray executor (tests use an in-process one).
     """
     trainable_name = validate_trainable(trainable)
@@ -123,9 +127,13 @@ def run(
     else:
         executor, trainable_ref = _executor, trainable
 
-    path = _experiment_path(storage_path, name, trainable_name)
+    if resume and name is None:
+        raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
+    path = _experiment_path(storage_path, name, trainable_name, allow_existing=resume)
+    restored = _read_previous_run(path, scheduler, search_alg) if resume else None
     storage = ExperimentStorage(path)
-    storage.write_spec(_spec(trainable_name, config, settings, scheduler, search_alg))
+    if restored is None:
+        storage.write_spec(_spec(trainable, trainable_name, config, settings, scheduler, search_alg))
     if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
         callbacks += _tensorboard_callback()
     for cb in callbacks:
@@ -137,6 +145,8 @@ def run(
     runner = TrialRunner(trainable_ref=trainable_ref, settings=settings, searcher=search_alg,
                          scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
                          reporter=reporter)
+    if restored is not None:
+        runner.restore(restored)
     started = time.time()
     try:
         trials = runner.run()
@@ -256,12 +266,13 @@ def _tensorboard_callback() -> list[Callback]:
     return [TensorBoardCallback()]
 
 
-def _experiment_path(storage_path: str | None, name: str | None, trainable_name: str) -> str:
+def _experiment_path(storage_path: str | None, name: str | None, trainable_name: str,
+                     allow_existing: bool = False) -> str:
     """``storage_path/name``; a default name gets a numeric suffix instead of colliding."""
     root = os.path.expanduser(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
     if name is not None:
         path = os.path.join(root, name)
-        if os.path.exists(os.path.join(path, "journal.jsonl")):
+        if not allow_existing and os.path.exists(os.path.join(path, "journal.jsonl")):
             raise ValueError(f"The experiment {path} already exists; pass another `name`, or resume it.")
         return path
     base = os.path.join(root, f"{_slug(trainable_name)}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
@@ -272,20 +283,48 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
     return path
 
 
+def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher) -> dict[str, Any] | None:
+    """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none)."""
+    if not os.path.exists(os.path.join(path, "journal.jsonl")):
+        return None
+    trials, _ = replay_journal(path)
+    state_file = os.path.join(path, "state.json")
+    if os.path.exists(state_file):
+        state = jsonutil.read(state_file)
+        scheduler.load_state_dict(state["scheduler"])
+        searcher.load_state_dict(state["searcher"])
+    return trials
+
+
+def trainable_import_path(trainable: Any) -> str | None:
+    """``module:qualname`` when the trainable can be imported again later (for resume)."""
+    module = getattr(trainable, "__module__", None)
+    qualname = getattr(trainable, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "experiment"
 
 
-def _spec(trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
+def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
     from tuner import space
 
+    def component(obj: Any) -> dict[str, Any]:
+        cls = type(obj)
+        return {"class": cls.__name__, "module": cls.__module__, "params": jsonutil.to_jsonable(obj.get_params())}
+
     return {
-        "version": 1, "trainable": trainable_name, "metric": settings.metric, "mode": settings.mode,
+        "version": 1, "trainable": trainable_name, "trainable_import": trainable_import_path(trainable),
+        "metric": settings.metric, "mode": settings.mode,
         "num_samples": settings.num_samples, "space": space.space_to_json(config),
         "stop": settings.stop if not callable(settings.stop) else repr(settings.stop),
         "resources_per_trial": settings.resources.as_bundles(), "seed": settings.seed,
         "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
-        "scheduler": {"class": type(scheduler).__name__, "params": jsonutil.to_jsonable(scheduler.get_params())},
-        "searcher": {"class": type(searcher).__name__, "params": jsonutil.to_jsonable(searcher.get_params())},
+        "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,
+        "checkpoint_at_end": settings.checkpoint_at_end,
+        "scheduler": component(scheduler), "searcher": component(searcher),
         "start_time": time.time(),
     }

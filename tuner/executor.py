@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from typing import Any
 
@@ -35,6 +36,8 @@ class RayExecutor:
 
         self._ray = ray
         if not ray.is_initialized():
+            # No address anywhere: a fresh local Ray (not a stale one a killed driver left behind).
+            address = address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False)
         self._actor_cls = ray.remote(TrialWorker)
         self.reuse_workers = reuse_workers

@@ -124,8 +124,10 @@ def check_feasible(resources: Resources, nodes: list[dict[str, float]]) -> None:
                           and "accelerator_type" not in k and k != "object_store_memory")
                 for n in nodes
             )
+            short = [k for k, v in bundle.items() if not any(n.get(k, 0.0) + 1e-9 >= v for n in nodes)]
+            lacking = f" ({', '.join(short)}: not enough on any node)" if short else ""
             raise ValueError(
                 f"The trial resource request {resources} can never be met: no node has "
-                f"{', '.join(f'{k}={_fmt(v)}' for k, v in bundle.items())}. The cluster's nodes have: [{have}]. "
-                "Lower `resources_per_trial`, or add nodes with those resources."
+                f"{', '.join(f'{k}={_fmt(v)}' for k, v in bundle.items())}{lacking}. The cluster's nodes have: "
+                f"[{have}]. Lower `resources_per_trial`, or add nodes with those resources."
             )

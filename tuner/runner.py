@@ -55,6 +55,10 @@ def trial_seed(seed: int | None, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
 
 
+def _checkpoint_iteration(path: str) -> int:
+    return int(path.rstrip("/").rsplit("/", 1)[-1])
+
+
 class TrialRunner:
     """Drives one sweep to its end. ``run()`` returns the list of trials."""
 
@@ -78,6 +82,22 @@ class TrialRunner:
         self._out_of_time = False
         self._warned_stop_keys = False
         self.start_time = time.time()
+
+    def restore(self, trials: dict[str, Trial]) -> None:
+        """Take over the trials of an interrupted run: finished ones stay finished, the
+        others go back to PENDING and restart from their latest checkpoint."""
+        for trial in trials.values():
+            trial.resources = self.settings.resources
+            if not trial.status.is_finished():
+                if trial.checkpoint_path:
+                    self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
+                trial.status = TrialStatus.PENDING
+        self.trials = dict(trials)
+        self.storage.event("resumed", time=time.time(), trials=len(trials))
+
+    def _snapshot(self) -> None:
+        self.storage.write_state({"version": 1, "searcher": self.searcher.state_dict(),
+                                  "scheduler": self.scheduler.state_dict(), "trials": len(self.trials)})
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> list[Trial]:
@@ -152,6 +172,7 @@ class TrialRunner:
         self.trials[trial_id] = trial
         self.storage.add_trial(trial)
         self.scheduler.on_trial_add(trial)
+        self._snapshot()
 
     def _note_stall(self) -> None:
         """A searcher that says "not now" while nothing runs would hang the sweep forever."""
@@ -241,6 +262,7 @@ class TrialRunner:
 
     def _decide(self, trial: Trial) -> None:
         decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
+        self._snapshot()
         action = decision.action
         if action is Decision.CONTINUE:
             after = trial.last_result.get(self.scheduler.time_attr, 0)
@@ -287,7 +309,7 @@ class TrialRunner:
         if trial.num_failures <= self.settings.max_failures:
             self.storage.event("retry", trial_id=trial.trial_id, attempt=trial.num_failures, error=batch.error)
             if trial.checkpoint_path:
-                self._rollback(trial, int(trial.checkpoint_path.rsplit("/", 1)[-1]))
+                self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
             trial.status = TrialStatus.PENDING
             self.storage.status(trial)
             return
@@ -306,6 +328,7 @@ class TrialRunner:
             self.searcher.on_trial_complete(trial.trial_id, trial.last_result)
             for cb in self.callbacks:
                 cb.on_trial_complete(trial)
+        self._snapshot()
 
     def _check_budget(self) -> None:
         if self._out_of_time or time.monotonic() < self._deadline:

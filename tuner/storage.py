@@ -24,6 +24,7 @@ from tuner.trial import Trial
 
 JOURNAL = "journal.jsonl"
 SPEC = "experiment.json"
+STATE = "state.json"
 
 
 def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
@@ -50,6 +51,10 @@ class ExperimentStorage:
     # --- experiment level ---------------------------------------------------------------
     def write_spec(self, spec: dict[str, Any]) -> None:
         jsonutil.write_atomic(os.path.join(self.path, SPEC), spec)
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        """Scheduler and searcher snapshots for resume (atomic: never half a file)."""
+        jsonutil.write_atomic(os.path.join(self.path, STATE), state)
 
     def event(self, kind: str, **fields: Any) -> None:
         self._journal.write(jsonutil.dumps({"event": kind, **fields}) + "\n")

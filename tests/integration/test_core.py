@@ -30,7 +30,7 @@ def test_function_sweep_results_and_files(storage):
     path = results.experiment_path
     assert path == os.path.join(storage, "quad")
     spec = json.load(open(os.path.join(path, "experiment.json")))
-    assert spec["metric"] == "loss" and spec["space"]["x"]["type"] == "uniform"
+    assert spec["metric"] == "loss" and spec["space"]["x"]["__domain__"]["type"] == "uniform"
     trial_dir = os.path.join(path, "trials", best.trial_id)
     assert json.load(open(os.path.join(trial_dir, "params.json"))) == best.config
     assert len(open(os.path.join(trial_dir, "result.jsonl")).read().splitlines()) == 3
@@ -140,9 +140,9 @@ def test_max_failures_retries(storage):
 
 
 def test_infeasible_resources_fail_at_once(storage):
-    with pytest.raises(ValueError, match=r"can never be met: no node has CPU=64.*The cluster's nodes have"):
+    with pytest.raises(ValueError, match=r"can never be met: no node has CPU=64 \(CPU: not enough on any node\)\. The cluster's nodes have: \[CPU=2"):
         tune.run(tr.quadratic, config={"x": 1}, resources_per_trial={"cpu": 64}, storage_path=storage, verbose=0)
-    with pytest.raises(ValueError, match="no node has tpu=1"):
+    with pytest.raises(ValueError, match=r"no node has CPU=1, tpu=1 \(tpu: not enough on any node\)"):
         tune.run(tr.quadratic, config={"x": 1}, resources_per_trial={"cpu": 1, "tpu": 1},
                  storage_path=storage, verbose=0)
 

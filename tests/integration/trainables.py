@@ -72,3 +72,11 @@ class Counter(tune.Trainable):
 
     def load_checkpoint(self, checkpoint):
         self.count = checkpoint["count"]
+
+
+def slow_counter(config):
+    """Counts to config["n"], checkpointing every step, so a restart is checkable exactly."""
+    state = tune.get_checkpoint() or {"step": 0}
+    for step in range(state["step"] + 1, config["n"] + 1):
+        time.sleep(config.get("sleep", 0.05))
+        tune.report({"step": step, "score": step * config["w"]}, checkpoint={"step": step})

@@ -1,0 +1,79 @@
+"""``tune.resume(path)``: continue an interrupted experiment from its directory alone.
+
+Everything needed is in ``experiment.json``: the trainable's import path, the
+search space, the scheduler and searcher with their constructor arguments. The
+journal and ``state.json`` then restore trials and scheduler/searcher state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from typing import Any
+
+from tuner import jsonutil
+from tuner.storage import SPEC
+
+_RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
+             "checkpoint_freq", "checkpoint_at_end")
+
+
+def import_object(path: str) -> Any:
+    """Import ``module:attr.sub`` (the working directory is on the path, as for ``tuner sweep``)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"The import path {path!r} must look like 'package.module:function'.")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def build_component(record: dict[str, Any]) -> Any:
+    """Rebuild a scheduler or searcher from its experiment.json record (class, module, params)."""
+    cls = import_object(f"{record['module']}:{record['class']}")
+    accepted = inspect.signature(cls).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    params = {k: v for k, v in record.get("params", {}).items() if takes_kwargs or k in accepted}
+    return cls(**params)
+
+
+def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = None, **overrides: Any):
+    """Continue the experiment in ``path``; returns its ExperimentResults.
+
+    Args:
+        path: the experiment directory.
+        trainable: needed only when it cannot be imported again (defined in
+            ``__main__`` or inside a function).
+        config: needed only when the space holds ``sample_from`` functions.
+        overrides: any other ``tune.run`` argument (``verbose``, ``scheduler``...).
+    """
+    from tuner import space as space_lib
+    from tuner.api import run
+
+    path = os.path.abspath(os.path.expanduser(path))
+    spec_file = os.path.join(path, SPEC)
+    if not os.path.exists(spec_file):
+        raise FileNotFoundError(f"{path} is not an experiment directory (no {SPEC} in it).")
+    spec = jsonutil.read(spec_file)
+    if trainable is None:
+        if not spec.get("trainable_import"):
+            raise ValueError(
+                f"The trainable {spec.get('trainable')!r} of {path} was defined where it cannot be imported again "
+                "(in __main__ or inside a function); pass it: tune.resume(path, trainable=train)."
+            )
+        trainable = import_object(spec["trainable_import"])
+    if config is None:
+        config = space_lib.space_from_json(spec["space"])
+    kwargs: dict[str, Any] = {k: spec[k] for k in _RUN_KEYS if k in spec}
+    kwargs["resources_per_trial"] = spec.get("resources_per_trial")
+    if isinstance(spec.get("stop"), dict):
+        kwargs["stop"] = spec["stop"]
+    if "scheduler" not in overrides:
+        kwargs["scheduler"] = build_component(spec["scheduler"])
+    if "search_alg" not in overrides:
+        kwargs["search_alg"] = build_component(spec["searcher"])
+    kwargs.update(overrides)
+    return run(trainable, config, storage_path=os.path.dirname(path), name=os.path.basename(path), resume=True,
+               **kwargs)
