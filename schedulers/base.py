@@ -174,6 +174,24 @@ class TrialScheduler(abc.ABC):
                 return trial
         return None
 
+    def trials_to_stop(self) -> list[tuple[Trial, TrialDecision]]:
+        """PAUSED trials this scheduler has now decided to end, with the reason.
+
+        Polled by the run loop after every decision; for synchronous schedulers
+        (HyperBand) whose verdict on a waiting trial comes when *another* trial
+        reports. The default ends none.
+        """
+        return []
+
+    def on_trial_resume(self, trial: Trial) -> TrialDecision | None:
+        """Called right before a PAUSED trial chosen by ``choose_trial_to_run`` restarts.
+
+        Return ``TrialDecision.exploit(donor_id, config)`` to restart it from the
+        donor's latest checkpoint with a new config (synchronous PBT), or None to
+        restart it from its own checkpoint.
+        """
+        return None
+
     def next_decision_point(self, trial: Trial, after: float) -> float | None:
         """The smallest value of ``time_attr`` greater than ``after`` at which this
         scheduler must see the result before the trial goes on.

@@ -53,6 +53,8 @@ def run(
     max_failures: int = 0,
     checkpoint_freq: int = 0,
     checkpoint_at_end: bool = False,
+    keep_checkpoints_num: int | None = None,
+    checkpoint_score_attr: str | None = None,
     log_to_tensorboard: bool = True,
     address: str | None = None,
     reuse_actors: bool = True,
@@ -96,6 +98,10 @@ def run(
         max_failures: retry a failing trial up to this many times (from its checkpoint).
         checkpoint_freq, checkpoint_at_end: class trainables: checkpoint every k
             iterations / at the end.
+        keep_checkpoints_num: keep only this many checkpoints per trial (the latest always
+            among them), the best by ``checkpoint_score_attr``.
+        checkpoint_score_attr: result key ranking checkpoints, higher is better;
+            ``"min-loss"`` for lower is better. Default: the newest are kept.
         log_to_tensorboard: write the TensorBoard HParams view (when tensorboard is installed).
         address: Ray cluster address ("auto" joins the running one).
         reuse_actors: keep worker actors warm between trials.
@@ -108,6 +114,12 @@ def run(
     settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
                          time_budget_s, seed, verbose, max_failures, checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
+    if keep_checkpoints_num is not None and (isinstance(keep_checkpoints_num, bool)
+                                             or not isinstance(keep_checkpoints_num, int) or keep_checkpoints_num < 1):
+        raise ValueError(f"The value of `keep_checkpoints_num` is {keep_checkpoints_num!r}, but must be an "
+                         "integer >= 1 or None.")
+    settings.keep_checkpoints_num = keep_checkpoints_num
+    settings.checkpoint_score_attr = checkpoint_score_attr
     config = dict(config or {})
     scheduler = _default_scheduler(scheduler)
     search_alg = _default_searcher(search_alg)
@@ -324,7 +336,8 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
         "resources_per_trial": settings.resources.as_bundles(), "seed": settings.seed,
         "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
         "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,
-        "checkpoint_at_end": settings.checkpoint_at_end,
+        "checkpoint_at_end": settings.checkpoint_at_end, "keep_checkpoints_num": settings.keep_checkpoints_num,
+        "checkpoint_score_attr": settings.checkpoint_score_attr,
         "scheduler": component(scheduler), "searcher": component(searcher),
         "start_time": time.time(),
     }

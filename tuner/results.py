@@ -140,6 +140,15 @@ class ExperimentResults:
         """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""
         return [d for d in self._decisions if d.get("event") == "decision"]
 
+    def pbt_lineage(self) -> list[dict[str, Any]]:
+        """Every exploit, in order: time, recipient, donor, old and new config, scores."""
+        return [
+            {"time": d.get("time"), "trial_id": d["trial_id"], "donor_id": d.get("donor_id"),
+             "iteration": d.get("iteration"), "old_config": d.get("old_config"), "config": d["config"],
+             **{k: v for k, v in (d.get("info") or {}).items() if k not in ("time",)}}
+            for d in self._decisions if d.get("event") == "config"
+        ]
+
     def dataframe(self, all_results: bool = False):
         """A pandas DataFrame: one row per trial (its last result), or per result."""
         import pandas as pd

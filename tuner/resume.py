@@ -16,7 +16,7 @@ from tuner import jsonutil
 from tuner.storage import SPEC
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
-             "checkpoint_freq", "checkpoint_at_end")
+             "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr")
 
 
 def import_object(path: str) -> Any:

@@ -46,6 +46,8 @@ class RunSettings:
     seed: int | None = None
     checkpoint_freq: int = 0
     checkpoint_at_end: bool = False
+    keep_checkpoints_num: int | None = None
+    checkpoint_score_attr: str | None = None
 
 
 def trial_seed(seed: int | None, index: int) -> int:
@@ -53,6 +55,18 @@ def trial_seed(seed: int | None, index: int) -> int:
     if seed is None:
         return secrets.randbelow(2**31)
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
+
+
+def _checkpoint_goodness(result: dict[str, Any], score_attr: str | None) -> float:
+    """Higher is better: ``score_attr`` (``"min-loss"`` flips it), newest first by default."""
+    attr = score_attr or "training_iteration"
+    sign = 1.0
+    if attr.startswith("min-"):
+        attr, sign = attr[4:], -1.0
+    value = result.get(attr)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return -math.inf
+    return sign * value
 
 
 def _checkpoint_iteration(path: str) -> int:
@@ -110,6 +124,7 @@ class TrialRunner:
                     break
                 for trial_id, batch in self.executor.wait(timeout=0.2):
                     self._process(self.trials[trial_id], batch)
+                self._stop_paused_trials()
                 self._check_budget()
                 if self.reporter is not None:
                     self.reporter.update(self)
@@ -150,6 +165,12 @@ class TrialRunner:
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
             if trial is None or not self.executor.has_resources_for(trial.resources):
                 return
+            if trial.status is TrialStatus.PAUSED:
+                exploit = self.scheduler.on_trial_resume(trial)
+                if exploit is not None:
+                    self.storage.decision(trial, exploit.action.value, exploit.reason, exploit.info)
+                    self._exploit(trial, exploit)
+                    continue
             self._launch(trial)
 
     def _create_trial(self) -> None:
@@ -248,7 +269,24 @@ class TrialRunner:
         if iteration is None:
             iteration = int((trial.last_result or {}).get("training_iteration", 0))
         trial.checkpoint_path = self.storage.save_checkpoint(trial, iteration, packed)
+        if trial.checkpoint_path in trial.checkpoints:
+            trial.checkpoints.remove(trial.checkpoint_path)
         trial.checkpoints.append(trial.checkpoint_path)
+        trial.checkpoint_scores[trial.checkpoint_path] = _checkpoint_goodness(
+            trial.last_result or {}, self.settings.checkpoint_score_attr)
+        self._prune_checkpoints(trial)
+
+    def _prune_checkpoints(self, trial: Trial) -> None:
+        """Keep the best ``keep_checkpoints_num`` by ``checkpoint_score_attr``, the latest always."""
+        keep = self.settings.keep_checkpoints_num
+        if not keep or len(trial.checkpoints) <= keep:
+            return
+        older = sorted(trial.checkpoints[:-1], key=lambda p: trial.checkpoint_scores.get(p, -math.inf),
+                       reverse=True)
+        for path in older[keep - 1:]:
+            trial.checkpoints.remove(path)
+            trial.checkpoint_scores.pop(path, None)
+            self.storage.delete_checkpoint(trial, path)
 
     def _warn_missing_keys(self, result: dict[str, Any]) -> None:
         self._warned_stop_keys = True
@@ -273,6 +311,14 @@ class TrialRunner:
         if action is Decision.STOP:
             trial.stop_reason = decision.reason or "stopped by the scheduler"
         self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
+
+    def _stop_paused_trials(self) -> None:
+        for trial, decision in self.scheduler.trials_to_stop():
+            if trial.status is not TrialStatus.PAUSED:
+                continue
+            self.storage.decision(trial, Decision.STOP.value, decision.reason, decision.info)
+            trial.stop_reason = decision.reason or "stopped by the scheduler"
+            self._finish(trial, TrialStatus.TERMINATED)
 
     def _trial_ended(self, trial: Trial, batch: Batch) -> None:
         decision = self._closing.pop(trial.trial_id, None)

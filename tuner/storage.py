@@ -16,6 +16,7 @@ import csv
 import io
 import os
 import shutil
+import time
 from typing import Any
 
 from tuner import checkpoint as ckpt_lib
@@ -72,8 +73,11 @@ class ExperimentStorage:
                    resources=str(trial.resources))
 
     def config_changed(self, trial: Trial, **fields: Any) -> None:
+        """A new current config (PBT exploit); the lineage lives in these events."""
         jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
-        self.event("config", trial_id=trial.trial_id, config=trial.config, **fields)
+        iteration = trial.last_result.get("training_iteration") if trial.last_result else None
+        self.event("config", trial_id=trial.trial_id, config=trial.config, time=time.time(), iteration=iteration,
+                   **fields)
 
     def append_results(self, trial: Trial, results: list[dict[str, Any]]) -> None:
         """Journal first (the truth), then the trial's own views."""

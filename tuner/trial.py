@@ -63,6 +63,7 @@ class Trial:
     stop_reason: str | None = None
     checkpoint_path: str | None = None
     checkpoints: list[str] = dataclasses.field(default_factory=list)
+    checkpoint_scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     path: str | None = None
     seed: int | None = None
 

@@ -160,3 +160,13 @@ def test_progress_summary_is_printed(storage, capsys):
     assert "Sweep finished" in out and "Best trial trial_00001: loss=0" in out
     tune.run(tr.quadratic, config={"x": 1, "steps": 1}, storage_path=storage, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_keep_checkpoints_num_keeps_the_best_and_the_latest(storage):
+    results = tune.run(tr.Counter, config={"inc": 1}, storage_path=storage, checkpoint_freq=1,
+                       keep_checkpoints_num=2, checkpoint_score_attr="min-count", verbose=0)
+    trial = results.trials[0]
+    assert [os.path.basename(p) for p in trial.checkpoints] == ["000001", "000005"]
+    on_disk = sorted(os.listdir(os.path.join(trial.path, "checkpoints")))
+    assert on_disk == ["000001", "000005"]
+    assert tune.load(results.experiment_path).trials[0].checkpoints == trial.checkpoints
