@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
 def start_ray(num_cpus: int = 2) -> None:

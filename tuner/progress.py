@@ -54,7 +54,7 @@ class ProgressReporter:
         self._last = now
         if self.console.is_terminal:
             if self._live is None:
-                self._live = Live(console=self.console, auto_refresh=False, transient=False)
+                self._live = Live(console=self.console, auto_refresh=False, transient=True)
                 self._live.start()
             self._live.update(self.render(runner), refresh=True)
         elif now - self._last_line >= self.line_every_s:
@@ -62,8 +62,8 @@ class ProgressReporter:
             self.console.print(self.status_line(runner), highlight=False)
 
     def close(self, runner: Any) -> None:
+        """Remove the live table; the summary takes its place."""
         if self._live is not None:
-            self._live.update(self.render(runner), refresh=True)
             self._live.stop()
             self._live = None
 
@@ -86,20 +86,23 @@ class ProgressReporter:
         header = Text(f"{self.status_line(runner)}   resources: {res}")
         return Group(header, self.trial_table(trials, limit=self.max_rows))
 
-    def trial_table(self, trials: list[Trial], limit: int | None = None) -> Table:
+    def trial_table(self, trials: list[Trial], limit: int | None = None, by_status: bool = True) -> Table:
+        """Trials as rows: id, status, the hyperparameters that vary, iteration, metric, best so far."""
         keys = self._keys(trials)
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
-        for col in ["trial", "status", *keys, "iter", *([self.metric] if self.metric else [])]:
+        metric_cols = [self.metric, f"best {self.metric}"] if self.metric and self.mode else []
+        for col in ["trial", "status", *keys, "iter", *metric_cols]:
             table.add_column(col, justify="left" if col in ("trial", "status") else "right")
-        shown = self._order(trials)
+        shown = self._order(trials) if by_status else trials
         for trial in shown[:limit]:
             config = flatten(trial.config)
             status = trial.status.value
             row = [trial.trial_id, Text(status, style=_STATUS_STYLE.get(status, ""))]
             row += [_fmt(config.get(k, "")) for k in keys]
             row.append(_fmt(trial.metric("training_iteration", "")))
-            if self.metric:
-                row.append(_fmt(trial.metric(self.metric, "")))
+            if metric_cols:
+                best = trial.best_value(self.metric, self.mode)
+                row += [_fmt(trial.metric(self.metric, "")), "" if math.isnan(best) else _fmt(best)]
             table.add_row(*row)
         if limit is not None and len(shown) > limit:
             table.caption = f"... and {len(shown) - limit} more trials"
@@ -151,7 +154,7 @@ class ProgressReporter:
             self.console.print(f"  config: {best.config}", highlight=False)
             if best.checkpoint_path:
                 self.console.print(f"  checkpoint: {best.checkpoint_path}", highlight=False)
-        self.console.print(self.trial_table(ranked, limit=10))
+        self.console.print(self.trial_table(ranked, limit=10, by_status=best is None))
         for trial in results.errors:
             last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "

@@ -128,14 +128,17 @@ class TrialRunner:
                 self._check_budget()
                 if self.reporter is not None:
                     self.reporter.update(self)
-        except KeyboardInterrupt:
-            self.storage.event("interrupted", running=[t.trial_id for t in self._with(TrialStatus.RUNNING)])
+        except BaseException as exc:
+            # Trials left RUNNING in the journal restart from their checkpoints on resume.
+            self.storage.event("interrupted", reason=repr(exc),
+                               running=[t.trial_id for t in self._with(TrialStatus.RUNNING)])
             raise
+        else:
+            self.storage.event("experiment_end", time=time.time())
         finally:
             self.executor.shutdown()
             for cb in self.callbacks:
                 cb.on_experiment_end(list(self.trials.values()))
-            self.storage.event("experiment_end", time=time.time())
             self.storage.close()
         return list(self.trials.values())
 
