@@ -55,7 +55,10 @@ class InProcessExecutor:
 
     def request_stop(self, trial_id: str) -> None:
         if trial_id in self._busy:
-            self._busy[trial_id].request_stop()
+            self._busy[trial_id].request_stop(trial_id)
+
+    def abort(self, trial_id: str) -> None:
+        self.request_stop(trial_id)
 
     def release(self, trial_id: str, healthy: bool = True) -> None:
         worker = self._busy.pop(trial_id, None)
@@ -79,8 +82,8 @@ class InProcessExecutor:
         return len(self._busy)
 
     def shutdown(self) -> None:
-        for worker in self._busy.values():
-            worker.request_stop()
+        for trial_id, worker in self._busy.items():
+            worker.request_stop(trial_id)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, trial_id: str, fn, *args) -> None:

@@ -26,6 +26,7 @@ class _Worker:
     actor: Any
     resources: Resources
     placement_group: Any = None
+    killed: bool = False
 
 
 class RayExecutor:
@@ -100,7 +101,13 @@ class RayExecutor:
     def request_stop(self, trial_id: str) -> None:
         worker = self._busy.get(trial_id)
         if worker is not None:
-            worker.actor.request_stop.remote()
+            worker.actor.request_stop.remote(trial_id)
+
+    def abort(self, trial_id: str) -> None:
+        """Kill the worker of a trial that does not stop when asked; its batch comes back as an error."""
+        worker = self._busy.get(trial_id)
+        if worker is not None:
+            self._kill(worker)
 
     def release(self, trial_id: str, healthy: bool = True) -> None:
         """The trial is over on its worker: keep the worker warm, or drop it."""
@@ -178,6 +185,9 @@ class RayExecutor:
         return _Worker(self._actor_cls.options(**options).remote(), resources, pg)
 
     def _kill(self, worker: _Worker) -> None:
+        if worker.killed:
+            return
+        worker.killed = True
         self._take(worker.resources, -1)
         try:
             self._ray.kill(worker.actor, no_restart=True)

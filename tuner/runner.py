@@ -28,6 +28,7 @@ from tuner.trial import Trial, TrialStatus
 
 logger = logging.getLogger(__name__)
 _SEARCHER_STALL_S = 30.0
+STOP_GRACE_S = 10.0  # a trial that has not stopped this long after the budget ran out is killed
 
 
 @dataclasses.dataclass
@@ -95,6 +96,7 @@ class TrialRunner:
         self._deadline = math.inf
         self._out_of_time = False
         self._warned_stop_keys = False
+        self._aborted: set[str] = set()
         self.start_time = time.time()
 
     def restore(self, trials: dict[str, Trial]) -> None:
@@ -353,6 +355,11 @@ class TrialRunner:
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
         self._closing.pop(trial.trial_id, None)
         self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
+        if trial.trial_id in self._aborted:  # killed for not stopping at the time budget: not a failure
+            self._aborted.discard(trial.trial_id)
+            trial.stop_reason = "time budget reached (killed: it did not stop when asked)"
+            self._finish(trial, TrialStatus.TERMINATED)
+            return
         trial.num_failures += 1
         trial.error = batch.error
         if trial.num_failures <= self.settings.max_failures:
@@ -380,10 +387,16 @@ class TrialRunner:
         self._snapshot()
 
     def _check_budget(self) -> None:
-        if self._out_of_time or time.monotonic() < self._deadline:
+        now = time.monotonic()
+        if now < self._deadline:
             return
-        self._out_of_time = True
-        self.storage.event("time_budget_reached", time_budget_s=self.settings.time_budget_s)
-        for trial in self._with(TrialStatus.RUNNING):
-            trial.stop_reason = "time budget reached"
-            self.executor.request_stop(trial.trial_id)
+        if not self._out_of_time:
+            self._out_of_time = True
+            self.storage.event("time_budget_reached", time_budget_s=self.settings.time_budget_s)
+            for trial in self._with(TrialStatus.RUNNING):
+                trial.stop_reason = "time budget reached"
+                self.executor.request_stop(trial.trial_id)
+        elif now > self._deadline + STOP_GRACE_S:
+            for trial in self._with(TrialStatus.RUNNING):
+                self._aborted.add(trial.trial_id)
+                self.executor.abort(trial.trial_id)

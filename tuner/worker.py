@@ -59,6 +59,7 @@ class TrialWorker:
         self._thread: threading.Thread | None = None
         self._home = os.getcwd()
         self._chdir = chdir
+        self._stopped_early: set[str] = set()  # stop requests that overtook their start call
 
     def ping(self) -> dict[str, Any]:
         return {**_ray_placement(), "pid": os.getpid()}
@@ -78,6 +79,9 @@ class TrialWorker:
             start_iteration=spec["start_iteration"], time_offset=spec["time_offset"],
         )
         self._session = session
+        if spec["trial_id"] in self._stopped_early:
+            self._stopped_early.discard(spec["trial_id"])
+            session.request_stop()
         os.makedirs(spec["trial_dir"], exist_ok=True)
         self._thread = threading.Thread(
             target=self._run, args=(session, trainable, dict(spec["config"]), spec), daemon=True,
@@ -121,10 +125,16 @@ class TrialWorker:
             self._thread.join(POLL_TIMEOUT_S)
         return session.collect(POLL_TIMEOUT_S, self._thread)
 
-    def request_stop(self) -> None:
-        """Ask the running trial to end at its next report (its outstanding poll then says so)."""
-        if self._session is not None:
+    def request_stop(self, trial_id: str) -> None:
+        """Ask ``trial_id`` to end at its next report (its outstanding poll then says so).
+
+        Calls to a threaded actor may run out of order, so a request that arrives
+        before its trial's ``start`` is remembered and applied there.
+        """
+        if self._session is not None and self._session.trial_id == trial_id:
             self._session.request_stop()
+        else:
+            self._stopped_early.add(trial_id)
 
     def _require(self) -> session_lib.Session:
         if self._session is None:

@@ -170,3 +170,11 @@ def test_keep_checkpoints_num_keeps_the_best_and_the_latest(storage):
     on_disk = sorted(os.listdir(os.path.join(trial.path, "checkpoints")))
     assert on_disk == ["000001", "000005"]
     assert tune.load(results.experiment_path).trials[0].checkpoints == trial.checkpoints
+
+
+def test_time_budget_kills_a_trial_that_never_reports(storage, monkeypatch):
+    monkeypatch.setattr("tuner.runner.STOP_GRACE_S", 1.0)
+    results = tune.run(tr.never_reports_again, config={}, time_budget_s=1.0, storage_path=storage, verbose=0)
+    trial = results.trials[0]
+    assert trial.status is tune.TrialStatus.TERMINATED
+    assert trial.stop_reason.startswith("time budget reached (killed")

@@ -80,3 +80,9 @@ def slow_counter(config):
     for step in range(state["step"] + 1, config["n"] + 1):
         time.sleep(config.get("sleep", 0.05))
         tune.report({"step": step, "score": step * config["w"]}, checkpoint={"step": step})
+
+
+def never_reports_again(config):
+    tune.report({"started": 1})
+    while True:
+        time.sleep(0.05)
