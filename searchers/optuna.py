@@ -1,0 +1,324 @@
+"""Optuna's samplers (TPE, CMA-ES, GP, QMC, NSGA-II...) through its ask/tell interface."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from searchers._util import (
+    adopt_space,
+    as_list,
+    check_metric_mode,
+    check_points,
+    check_seed,
+    objective,
+    point_values,
+    require_metric_mode,
+    resolve_seed,
+)
+from searchers.base import Searcher
+from searchers.optuna_space import import_optuna, to_optuna
+from tuner import space as sp
+
+
+class OptunaSearch(Searcher):
+    """Suggests configs with an Optuna sampler, told every finished trial.
+
+    The space is ``tune.run``'s config (or ``space=``), translated exactly into
+    Optuna distributions; or a define-by-run function ``space=fn(trial)`` that
+    calls ``trial.suggest_*`` as Optuna users write it and may return a dict of
+    constants. Several metrics (``metric=["acc", "ms"], mode=["max", "min"]``)
+    make it multi-objective, NSGA-II by default.
+
+    Args:
+        space: a config of ``tune.*`` domains, or a define-by-run function.
+        metric: the metric(s) to optimize; from ``tune.run`` when None.
+        mode: "min"/"max" (one per metric); from ``tune.run`` when None.
+        points_to_evaluate: configs (full or partial) to try first; Optuna's
+            sampler draws what a partial one leaves out.
+        sampler: any ``optuna.samplers.BaseSampler``; TPE (NSGA-II for several
+            metrics) seeded with ``seed`` by default.
+        seed: seeds the default sampler; ``tune.run``'s ``seed`` when None.
+            Seed a sampler you pass yourself.
+        evaluated_rewards: the known results of ``points_to_evaluate`` (one per
+            point, a list per point when multi-objective): told to Optuna
+            without running them.
+        use_pruner: True (Optuna's MedianPruner) or an ``optuna.pruners``
+            instance: intermediate results are reported to it, and
+            ``should_prune(trial_id)`` says what it decided.
+
+    Example:
+        >>> import tuner as tune
+        >>> search = OptunaSearch(seed=0)
+        >>> search.set_search_properties("loss", "min", {"x": tune.uniform(-1, 1)})
+        >>> config = search.suggest("t0")
+        >>> search.on_trial_complete("t0", {"loss": config["x"] ** 2})
+    """
+
+    def __init__(self, space: dict[str, Any] | Callable[[Any], Any] | None = None,
+                 metric: str | list[str] | None = None,
+                 mode: str | list[str] | None = None, points_to_evaluate: list[dict[str, Any]] | None = None,
+                 sampler: Any = None, seed: int | None = None, evaluated_rewards: list[Any] | None = None,
+                 use_pruner: Any = False) -> None:
+        optuna = import_optuna()
+        check_metric_mode(metric, mode)
+        check_seed(seed)
+        points = check_points(points_to_evaluate)
+        if space is not None and not isinstance(space, dict) and not callable(space):
+            raise ValueError(f"The value of `space` is {space!r}, but must be a dict of tune.* domains or a "
+                             "define-by-run function fn(trial).")
+        if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+            raise ValueError(f"The value of `sampler` is {sampler!r}, but must be an optuna.samplers sampler.")
+        if sampler is not None and seed is not None:
+            raise ValueError(f"The value of `seed` is {seed!r}, but must be None when `sampler` is given; "
+                             "seed the sampler itself.")
+        if evaluated_rewards is not None and len(evaluated_rewards) != len(points):
+            raise ValueError(f"The value of `evaluated_rewards` has {len(evaluated_rewards)} entries, but must have "
+                             f"one per point of `points_to_evaluate` ({len(points)}).")
+        if evaluated_rewards is not None and callable(space):
+            raise ValueError("The value of `evaluated_rewards` is given, but must be None with a define-by-run "
+                             "space (its distributions are only known when it runs).")
+        if not isinstance(use_pruner, (bool, optuna.pruners.BasePruner)):
+            raise ValueError(f"The value of `use_pruner` is {use_pruner!r}, but must be a bool or an "
+                             "optuna.pruners pruner.")
+        super().__init__(metric, mode)
+        self.space = space
+        self.points_to_evaluate = points
+        self.sampler = sampler
+        self.seed = seed
+        self.evaluated_rewards = evaluated_rewards
+        self.use_pruner = use_pruner
+        self._optuna = optuna
+        self._constants: dict[str, Any] | None = None
+        self._spec: dict[str, Any] = {}
+        self._study: Any = None
+        self._params: list[Any] = []
+        self._seed: int | None = None
+        self._live: dict[str, Any] = {}  # trial id -> optuna.Trial asked and not told yet
+        self._steps: dict[str, set[int]] = {}  # trial id -> steps already reported to the pruner
+        self._pruned: set[str] = set()
+        self._restore: dict[str, Any] | None = None
+        self._check_space()
+
+    # --- setup ------------------------------------------------------------------------------
+    def set_search_properties(self, metric: Any, mode: Any, space: dict[str, Any] | None, **spec: Any) -> None:
+        adopt_space(self, metric, mode, space, spec)
+        self._spec = spec
+        self._check_space()
+
+    def _check_space(self) -> None:
+        """A space Optuna cannot express, or a bad point, fails before any trial starts."""
+        if isinstance(self.space, dict):
+            params = to_optuna(self.space)
+            for i, point in enumerate(self.points_to_evaluate):
+                point_values(point, params, i)
+
+    @property
+    def _multi(self) -> bool:
+        return isinstance(self.metric, (list, tuple))
+
+    def _ensure_study(self) -> None:
+        if self._study is not None:
+            return
+        optuna = self._optuna
+        require_metric_mode(self)
+        if self.space is None:
+            raise ValueError("OptunaSearch has no search space: pass `space=` or tune.run(config=...).")
+        metrics = as_list(self.metric)
+        modes = as_list(self.mode) if isinstance(self.mode, (list, tuple)) else [self.mode] * len(metrics)
+        if self._multi and self.use_pruner:
+            raise ValueError(f"The value of `use_pruner` is {self.use_pruner!r}, but must be False with several "
+                             "metrics: Optuna's pruners rank one objective.")
+        self._params = [] if callable(self.space) else to_optuna(self.space)
+        self._seed = (self._restore or {}).get("seed")
+        if self._seed is None:
+            self._seed = resolve_seed(self.seed, self._spec)
+        sampler = self.sampler
+        if sampler is None:
+            cls = optuna.samplers.NSGAIISampler if self._multi else optuna.samplers.TPESampler
+            sampler = cls(seed=self._seed)
+        pruner = (self.use_pruner if isinstance(self.use_pruner, optuna.pruners.BasePruner)
+                  else optuna.pruners.MedianPruner() if self.use_pruner else optuna.pruners.NopPruner())
+        if optuna.logging.get_verbosity() == optuna.logging.INFO:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial drowns the progress table
+        self._study = optuna.create_study(
+            directions=["minimize" if m == "min" else "maximize" for m in modes], sampler=sampler, pruner=pruner)
+        if self._restore is not None and self._restore.get("started"):
+            self._replay(self._restore)
+        else:
+            self._enqueue_points()
+        self._restore = None
+
+    def _enqueue_points(self) -> None:
+        optuna = self._optuna
+        for i, point in enumerate(self.points_to_evaluate):
+            fixed = dict(point) if callable(self.space) else point_values(point, self._params, i)
+            if self.evaluated_rewards is None:
+                self._study.enqueue_trial(fixed)
+                continue
+            self._study.add_trial(optuna.trial.create_trial(
+                values=[float(v) for v in as_list(self.evaluated_rewards[i])], params=fixed,
+                distributions={p.name: p.distribution for p in self._params if p.name in fixed}))
+
+    # --- ask / tell -------------------------------------------------------------------------
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        self._ensure_study()
+        if callable(self.space):
+            trial = self._study.ask()
+            extra = self.space(trial)
+            if extra is not None and not isinstance(extra, dict):
+                raise ValueError(f"The define-by-run space returned {extra!r}, but must return None or a dict "
+                                 "of constants.")
+            config = sp.merge(sp.unflatten(trial.params), extra or {})
+        else:
+            trial = self._study.ask(fixed_distributions={p.name: p.distribution for p in self._params})
+            config = sp.fill(self.space, {p.path: p.decode(trial.params[p.name]) for p in self._params})
+        if self._constants:
+            config = sp.merge(self._constants, config)
+        self._live[trial_id] = trial
+        trial.set_user_attr("trial_id", trial_id)
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if self._restore is not None:
+            self._ensure_study()
+        trial = self._live.get(trial_id)
+        if not self.use_pruner or trial is None:
+            return
+        value = objective(result, self.metric)
+        steps = self._steps.setdefault(trial_id, set())
+        step = int(result.get("training_iteration", len(steps) + 1))
+        if value is None or step in steps:
+            return
+        steps.add(step)
+        trial.report(value, step)
+        if trial.should_prune():
+            self._pruned.add(trial_id)
+
+    def should_prune(self, trial_id: str) -> bool:
+        """Whether the pruner (``use_pruner``) asked to stop ``trial_id`` at its latest result."""
+        return trial_id in self._pruned
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if self._restore is not None:
+            self._ensure_study()  # trials that were running before a resume are known again
+        trial = self._live.pop(trial_id, None)
+        self._steps.pop(trial_id, None)
+        pruned = trial_id in self._pruned
+        self._pruned.discard(trial_id)
+        if trial is None:
+            return  # not one of its trials
+        values = [objective(result, m) for m in as_list(self.metric)]
+        if error or any(v is None for v in values):
+            self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
+        elif pruned:
+            self._study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
+        else:
+            self._study.tell(trial, values if self._multi else values[0])
+
+    def pareto_front(self) -> list[str]:
+        """Trial ids on the Pareto front (the best trial for one metric), told trials only."""
+        if self._study is None:
+            return []
+        return [t.user_attrs["trial_id"] for t in self._study.best_trials if "trial_id" in t.user_attrs]
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Every Optuna trial (told, running, queued) in order, and the sampler's random streams."""
+        if self._study is None:
+            return {"version": 1, "started": False, "seed": self._seed}
+        distributions = self._optuna.distributions
+        trials = [{
+            "state": t.state.name, "values": t.values, "params": t.params,
+            "distributions": {k: distributions.distribution_to_json(d) for k, d in t.distributions.items()},
+            "intermediate": {str(k): v for k, v in t.intermediate_values.items()},
+            "user_attrs": t.user_attrs, "system_attrs": t.system_attrs,
+        } for t in self._study.get_trials(deepcopy=False)]
+        return {"version": 1, "started": True, "seed": self._seed, "trials": trials,
+                "rng": rng_states(self._study.sampler), "study_attrs": study_system_attrs(self._study)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Keeps ``state``; the study is rebuilt from it at the next suggest."""
+        self._restore = state
+        self._study = None
+        self._live = {}
+
+    def _replay(self, state: dict[str, Any]) -> None:
+        """Rebuilds the study trial by trial, in the original order, so that the
+        sampler sees what it saw; trials that were running are asked again with
+        their old params and wait for their results."""
+        optuna = self._optuna
+        TrialState = optuna.trial.TrialState
+        for record in state["trials"]:
+            dists = {k: optuna.distributions.json_to_distribution(d) for k, d in record["distributions"].items()}
+            steps = {int(k): v for k, v in record["intermediate"].items()}
+            status = TrialState[record["state"]]
+            if status.is_finished():
+                self._study.add_trial(optuna.trial.create_trial(
+                    state=status, values=record["values"], params=record["params"], distributions=dists,
+                    intermediate_values=steps, user_attrs=record["user_attrs"], system_attrs=record["system_attrs"]))
+            elif status is TrialState.WAITING:
+                self._study.enqueue_trial(record["params"])
+            else:
+                self._study.enqueue_trial(record["params"])
+                trial = self._study.ask(fixed_distributions=dists)
+                trial_id = record["user_attrs"].get("trial_id")
+                trial.set_user_attr("trial_id", trial_id)
+                for step, value in steps.items():
+                    trial.report(value, step)
+                self._live[trial_id] = trial
+                self._steps[trial_id] = set(steps)
+        set_study_system_attrs(self._study, state.get("study_attrs", {}))
+        if not set_rng_states(self._study.sampler, state.get("rng", {})):
+            self._study.sampler.reseed_rng()  # unknown sampler internals: a fresh stream rather than a repeated one
+
+
+def study_system_attrs(study: Any) -> dict[str, Any]:
+    """The study-level bookkeeping some samplers keep (QMC's sequence position), when readable."""
+    try:
+        return dict(study._storage.get_study_system_attrs(study._study_id))
+    except AttributeError:  # Optuna internals moved: resume still works, QMC restarts its sequence
+        return {}
+
+
+def set_study_system_attrs(study: Any, attrs: dict[str, Any]) -> None:
+    try:
+        for key, value in attrs.items():
+            study._storage.set_study_system_attr(study._study_id, key, value)
+    except AttributeError:
+        pass
+
+
+def rng_states(sampler: Any) -> dict[str, Any]:
+    """The state of every random stream of an Optuna sampler, as JSON.
+
+    Optuna keeps them in ``LazyRandomState`` attributes (the sampler's own and
+    those of the samplers it wraps); without them a resumed seeded sampler
+    would draw its first configs again.
+    """
+    out: dict[str, Any] = {}
+    for path, rng in _random_states(sampler, ""):
+        name, keys, pos, has_gauss, gauss = rng.get_state()
+        out[path] = [name, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss)]
+    return out
+
+
+def set_rng_states(sampler: Any, states: dict[str, Any]) -> bool:
+    """Restores what ``rng_states`` saved; False when the streams do not match."""
+    found = dict(_random_states(sampler, ""))
+    if not states or set(found) != set(states):
+        return False
+    for path, (name, keys, pos, has_gauss, gauss) in states.items():
+        found[path].set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    return True
+
+
+def _random_states(obj: Any, prefix: str, depth: int = 0) -> list[tuple[str, np.random.RandomState]]:
+    out = []
+    for key, value in sorted(vars(obj).items()):
+        if type(value).__name__ == "LazyRandomState":
+            out.append((prefix + key, value.rng))
+        elif depth < 2 and type(value).__module__.startswith("optuna.samplers") and hasattr(value, "__dict__"):
+            out.extend(_random_states(value, f"{prefix}{key}.", depth + 1))
+    return out
