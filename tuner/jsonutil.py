@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from typing import Any
 
 
@@ -43,10 +42,9 @@ def dumps(value: Any) -> str:
 
 def write_atomic(path: str, value: Any) -> None:
     """Write JSON to ``path`` through a temp file and ``os.replace``: never half a file."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(to_jsonable(value), f, indent=2, allow_nan=True)
+    tmp = f"{path}.{os.getpid()}.tmp"  # one writer per file: the driver
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(dumps(value))
     os.replace(tmp, path)
 
 

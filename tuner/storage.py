@@ -29,6 +29,9 @@ STATE = "state.json"
 
 
 def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+    """Nested dicts become "a/b" keys (the common flat result is returned as is)."""
+    if not prefix and not any(isinstance(v, dict) for v in d.values()):
+        return d
     out: dict[str, Any] = {}
     for key, value in d.items():
         name = f"{prefix}{sep}{key}" if prefix else str(key)
@@ -89,10 +92,13 @@ class ExperimentStorage:
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]
         fields = self._csv_fields.get(tid)
+        if fields is None and not trial.history[:-len(results)]:
+            fields = self._csv_fields[tid] = list(dict.fromkeys(k for row in rows for k in row))
+            csv.writer(progress).writerow(fields)
         if fields is None or any(k not in fields for row in rows for k in row):
             self._rewrite_csv(trial)
         else:
-            csv.DictWriter(progress, fieldnames=fields, extrasaction="ignore").writerows(rows)
+            csv.writer(progress).writerows([row.get(k, "") for k in fields] for row in rows)
 
     def _open(self, trial: Trial) -> tuple[io.TextIOBase, io.TextIOBase]:
         files = self._files.get(trial.trial_id)
