@@ -325,3 +325,28 @@ def test_running_sweep_is_live_in_tensorboard(tmp_path, server_factory, load_fas
         assert not math.isnan(metric_value(groups[late.trial_id], "loss"))
     finally:
         cb.on_experiment_end(trials)
+
+
+@pytest.fixture
+def real_sweep(ray_local, tmp_path) -> Sweep:
+    """A finished sweep written by tune.run itself (the callback is on by default)."""
+    from tests.integration.trainables import tb_sweep
+
+    results = tune.run(tb_sweep, config=SPACE, num_samples=3, metric="acc", mode="max", seed=0,
+                       stop={"training_iteration": 3}, storage_path=str(tmp_path), name="real", verbose=0,
+                       raise_on_failed_trial=False)
+    return Sweep(os.path.join(results.experiment_path, "tensorboard"), SPACE, results.trials)
+
+
+def test_real_sweep_in_tensorboard(real_sweep, server_factory):
+    server = server_factory(real_sweep.tb_dir, "auto")
+    n = len(real_sweep.trials)
+    groups = server.wait_until(lambda s: (g := s.session_groups()) and len(g) == n and all(
+        x["sessions"][0]["status"] != "STATUS_UNKNOWN" for x in g.values()) and g)
+    assert_experiment_declares_the_space(server.experiment(), real_sweep)
+    assert set(groups) == {t.trial_id for t in real_sweep.trials}
+    for trial in real_sweep.trials:
+        assert_group_matches_trial(groups[trial.trial_id], trial, real_sweep.metric)
+    assert sum(g["sessions"][0]["status"] == "STATUS_FAILURE" for g in groups.values()) == 1
+    # the stop at iteration 3 fires for every trial reaching it: indexes 1, 2, 4, 5, 7, 8
+    assert sum(metric_value(g, STOPPED_EARLY) == 1.0 for g in groups.values()) == 6

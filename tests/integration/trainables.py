@@ -86,3 +86,12 @@ def never_reports_again(config):
     tune.report({"started": 1})
     while True:
         time.sleep(0.05)
+
+
+def tb_sweep(config):
+    """For the TensorBoard server test: trial 3 fails, trials 2, 5, 8... would run past the stop."""
+    index = int(tune.get_context().trial_id[-5:])
+    if index == 3:
+        raise RuntimeError("trial 3 diverged")
+    for step in range(1, 3 + index % 3):
+        tune.report({"acc": config["lr"] * 10 * step, "loss": 1.0 / step})
