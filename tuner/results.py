@@ -140,6 +140,23 @@ class ExperimentResults:
         """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""
         return [d for d in self._decisions if d.get("event") == "decision"]
 
+    def pareto_front(self, metric: list[str] | None = None, mode: list[str] | None = None) -> list[Trial]:
+        """Trials whose last results no other trial beats on every metric (multi-objective sweeps)."""
+        metric = metric or self.metric
+        mode = mode or self.mode
+        if not isinstance(metric, (list, tuple)) or not isinstance(mode, (list, tuple)) or len(metric) != len(mode):
+            raise ValueError(f"pareto_front needs lists of metrics and modes of the same length, got "
+                             f"metric={metric!r}, mode={mode!r}.")
+        signs = [1.0 if m == "max" else -1.0 for m in mode]
+        points = []
+        for trial in self.trials:
+            values = [trial.metric(m) for m in metric]
+            if all(isinstance(v, (int, float)) and not math.isnan(v) for v in values):
+                points.append((trial, [s * v for s, v in zip(signs, values)]))
+        return [t for t, p in points
+                if not any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p))
+                           for _, q in points)]
+
     def pbt_lineage(self) -> list[dict[str, Any]]:
         """Every exploit, in order: time, recipient, donor, old and new config, scores."""
         return [

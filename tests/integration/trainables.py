@@ -95,3 +95,14 @@ def tb_sweep(config):
         raise RuntimeError("trial 3 diverged")
     for step in range(1, 3 + index % 3):
         tune.report({"acc": config["lr"] * 10 * step, "loss": 1.0 / step})
+
+
+def two_objectives(config):
+    """acc rises and latency rises with size: a trade-off with a known front."""
+    tune.report({"acc": config["size"] / 10, "latency": config["size"] ** 2 + config["waste"]})
+
+
+def slow_quadratic(config):
+    for step in range(1, config.get("steps", 10) + 1):
+        time.sleep(0.02)
+        tune.report({"loss": (config["x"] - 3) ** 2 + 10 / step, "start": time.time()})
