@@ -14,7 +14,11 @@ the ratio of Ray Tune's best setting to this tuner.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._common import markdown_table, ray_tune_available, scratch_dir, start_ray, timed
 
@@ -35,11 +39,12 @@ def ray_trainable(config):
         rtune.report({"loss": float(i)})
 
 
-def run_tuner(trials: int, results: int) -> float:
+def run_tuner(trials: int, results: int, tensorboard: bool = False) -> float:
     import tuner as tune
 
     seconds, out = timed(lambda: tune.run(tuner_trainable, config={"results": results}, num_samples=trials,
-                                          storage_path=scratch_dir("tuner"), verbose=0, log_to_tensorboard=False))
+                                          storage_path=scratch_dir("tuner"), verbose=0,
+                                          log_to_tensorboard=tensorboard))
     assert sum(len(t.history) for t in out.trials) == trials * results
     return seconds
 
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-ray-tune-default", action="store_true",
                         help="skip Ray Tune with its default reuse_actors (slow on W1)")
     parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument("--tensorboard-repeats", type=int, default=5,
+                        help="W2 runs with the TensorBoard export off and on (0 skips)")
     args = parser.parse_args(argv)
     start_ray(2)
     have_ray_tune = ray_tune_available()
@@ -90,6 +97,24 @@ def main(argv: list[str] | None = None) -> None:
         ])
     print(markdown_table(["workload", "tuner (s)", "tuner results/s", "Ray Tune default (s)",
                           "Ray Tune reuse_actors=True (s)", "speed-up vs Ray Tune's best"], rows))
+    if args.tensorboard_repeats:
+        print()
+        print(tensorboard_cost(args.tensorboard_repeats))
+
+
+def tensorboard_cost(repeats: int) -> str:
+    """W2 with the HParams export off and on, alternating, median of ``repeats`` each."""
+    import statistics
+
+    off, on = [], []
+    for _ in range(repeats):
+        off.append(run_tuner(20, 100, tensorboard=False))
+        on.append(run_tuner(20, 100, tensorboard=True))
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    return markdown_table(["W2 (20 trials x 100 results)", "median of runs (s)", "slowdown"], [
+        ["TensorBoard export off", f"{m_off:.3f}", ""],
+        ["TensorBoard export on", f"{m_on:.3f}", f"{(m_on / m_off - 1) * 100:+.1f}%"],
+    ])
 
 
 if __name__ == "__main__":
