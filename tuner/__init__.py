@@ -4,34 +4,57 @@
 
     results = tune.run(train, config={"lr": tune.loguniform(1e-4, 1e-1)}, num_samples=16,
                        metric="acc", mode="max")
+
+Names are loaded on first use (PEP 562), so a worker process that only needs
+``tune.report`` does not import the driver's machinery: worker start-up is on
+the critical path of every sweep.
 """
 
-from tuner.api import TuneError, run
-from tuner.callbacks import Callback
-from tuner.checkpoint import Checkpoint
-from tuner.reporting import get_checkpoint, get_context, report
-from tuner.results import ExperimentResults, load
-from tuner.resume import resume
-from tuner.space import (
-    choice,
-    grid_search,
-    lograndint,
-    loguniform,
-    qloguniform,
-    qrandint,
-    quniform,
-    randint,
-    randn,
-    sample_from,
-    uniform,
-)
-from tuner.trainable import Trainable
-from tuner.trial import Trial, TrialStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Callback", "Checkpoint", "ExperimentResults", "Trainable", "Trial", "TrialStatus", "TuneError",
-    "choice", "get_checkpoint", "get_context", "grid_search", "load", "lograndint", "loguniform",
-    "qloguniform", "qrandint", "quniform", "randint", "randn", "report", "resume", "run", "sample_from", "uniform",
-]
+_EXPORTS = {
+    "run": "tuner.api", "TuneError": "tuner.api",
+    "resume": "tuner.resume",
+    "Callback": "tuner.callbacks",
+    "Checkpoint": "tuner.checkpoint",
+    "report": "tuner.reporting", "get_context": "tuner.reporting", "get_checkpoint": "tuner.reporting",
+    "ExperimentResults": "tuner.results", "load": "tuner.results",
+    "Trainable": "tuner.trainable",
+    "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
+    **{name: "tuner.space" for name in (
+        "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
+        "randint", "randn", "sample_from", "uniform")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from tuner.api import TuneError, run
+    from tuner.callbacks import Callback
+    from tuner.checkpoint import Checkpoint
+    from tuner.reporting import get_checkpoint, get_context, report
+    from tuner.results import ExperimentResults, load
+    from tuner.resume import resume
+    from tuner.space import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
+                             randint, randn, sample_from, uniform)
+    from tuner.trainable import Trainable
+    from tuner.trial import Trial, TrialStatus

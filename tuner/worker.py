@@ -26,12 +26,11 @@ def seed_everything(seed: int | None) -> None:
     if seed is None:
         return
     random.seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover - numpy is a core dependency
-        pass
+    # Only libraries the trainable already imported (its module's imports run when the
+    # trainable is unpickled, before this): importing numpy here would slow every worker's start.
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
