@@ -26,6 +26,5 @@ SPACE = {
 }
 
 if __name__ == "__main__":
-    results = tune.run(train, config=SPACE, num_samples=16, metric="loss", mode="min", seed=0,
-                       name="quadratic")
+    results = tune.run(train, config=SPACE, num_samples=16, metric="loss", mode="min", seed=0)
     print("best config:", results.best_config)
