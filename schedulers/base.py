@@ -12,6 +12,7 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
+from tuner.objective import inherit_objective
 from tuner.trial import Trial, TrialStatus
 
 VALID_MODES = ("min", "max")
@@ -127,15 +128,7 @@ class TrialScheduler(abc.ABC):
                 f"{type(self).__name__} ranks trials on one metric, but `metric` is {list(metric)}. "
                 "Use FIFOScheduler for multi-objective sweeps, or tune a single metric."
             )
-        for name, given in (("metric", metric), ("mode", mode)):
-            own = getattr(self, name)
-            if own is not None and given is not None and own != given:
-                raise ValueError(
-                    f"{type(self).__name__} was built with {name}={own!r} but tune.run got {name}={given!r}; "
-                    f"pass `{name}` in one place only."
-                )
-            if own is None:
-                setattr(self, name, given)
+        inherit_objective(self, metric, mode)
 
     def _require_metric(self) -> None:
         """Raise the standard error when a scheduler that ranks trials has no metric/mode."""

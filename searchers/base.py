@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from tuner.objective import inherit_objective
+
 
 class _Finished:
     """Marker returned by ``suggest`` when the searcher has nothing more to offer."""
@@ -53,15 +55,7 @@ class Searcher(abc.ABC):
         sweep settings such as ``num_samples`` and ``seed``; most searchers
         ignore it. Raises ValueError on a conflicting metric or mode.
         """
-        for name, given in (("metric", metric), ("mode", mode)):
-            own = getattr(self, name)
-            if own is not None and given is not None and own != given:
-                raise ValueError(
-                    f"{type(self).__name__} was built with {name}={own!r} but tune.run got {name}={given!r}; "
-                    f"pass `{name}` in one place only."
-                )
-            if own is None:
-                setattr(self, name, given)
+        inherit_objective(self, metric, mode)
         if space:
             if self.space:
                 raise ValueError(

@@ -261,20 +261,25 @@ def assert_group_matches_trial(group: dict[str, Any], trial: Trial, metric: str)
         assert session["status"] == "STATUS_UNKNOWN" and not session.get("endTimeSecs")
 
 
+def assert_finished_sweep_shown(server: TensorBoardServer, sweep: Sweep) -> dict[str, dict[str, Any]]:
+    """Every trial has ended in TensorBoard's eyes, with its space, values and metric; returns the groups."""
+    n = len(sweep.trials)
+    groups = server.wait_until(lambda s: (g := s.session_groups()) and len(g) == n and all(
+        x["sessions"][0]["status"] != "STATUS_UNKNOWN" for x in g.values()) and g)
+    assert_experiment_declares_the_space(server.experiment(), sweep)
+    assert set(groups) == {t.trial_id for t in sweep.trials}
+    for trial in sweep.trials:
+        assert_group_matches_trial(groups[trial.trial_id], trial, sweep.metric)
+    return groups
+
+
 # --- tests ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("load_fast", LOADERS)
 def test_finished_sweep_in_tensorboard(finished_sweep, server_factory, load_fast):
-    server = server_factory(finished_sweep.tb_dir, load_fast)
+    groups = assert_finished_sweep_shown(server_factory(finished_sweep.tb_dir, load_fast), finished_sweep)
     n = len(finished_sweep.trials)
-    groups = server.wait_until(lambda s: (g := s.session_groups()) and len(g) == n and all(
-        x["sessions"][0]["status"] != "STATUS_UNKNOWN" for x in g.values()) and g)
-
-    assert_experiment_declares_the_space(server.experiment(), finished_sweep)
-    assert set(groups) == {t.trial_id for t in finished_sweep.trials}
-    for trial in finished_sweep.trials:
-        assert_group_matches_trial(groups[trial.trial_id], trial, finished_sweep.metric)
     statuses = sorted(g["sessions"][0]["status"] for g in groups.values())
     assert statuses.count("STATUS_FAILURE") == 1 and statuses.count("STATUS_SUCCESS") == n - 1
 
@@ -339,14 +344,7 @@ def real_sweep(ray_local, tmp_path) -> Sweep:
 
 
 def test_real_sweep_in_tensorboard(real_sweep, server_factory):
-    server = server_factory(real_sweep.tb_dir, "auto")
-    n = len(real_sweep.trials)
-    groups = server.wait_until(lambda s: (g := s.session_groups()) and len(g) == n and all(
-        x["sessions"][0]["status"] != "STATUS_UNKNOWN" for x in g.values()) and g)
-    assert_experiment_declares_the_space(server.experiment(), real_sweep)
-    assert set(groups) == {t.trial_id for t in real_sweep.trials}
-    for trial in real_sweep.trials:
-        assert_group_matches_trial(groups[trial.trial_id], trial, real_sweep.metric)
+    groups = assert_finished_sweep_shown(server_factory(real_sweep.tb_dir, "auto"), real_sweep)
     assert sum(g["sessions"][0]["status"] == "STATUS_FAILURE" for g in groups.values()) == 1
     # the stop at iteration 3 fires for every trial reaching it: indexes 1, 2, 4, 5, 7, 8
     assert sum(metric_value(g, STOPPED_EARLY) == 1.0 for g in groups.values()) == 6
