@@ -50,8 +50,8 @@ class InProcessExecutor:
     def poll(self, trial_id: str) -> None:
         self._submit(trial_id, self._busy[trial_id].poll)
 
-    def decide(self, trial_id: str, command: str, next_point) -> None:
-        self._submit(trial_id, self._busy[trial_id].decide, command, next_point)
+    def decide(self, trial_id: str, command: str, next_point, payload=None) -> None:
+        self._submit(trial_id, self._busy[trial_id].decide, command, next_point, payload)
 
     def request_stop(self, trial_id: str) -> None:
         if trial_id in self._busy:

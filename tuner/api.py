@@ -18,7 +18,7 @@ from tuner.resources import normalize_resources
 from tuner.runner import RunSettings, TrialRunner
 from tuner.stopping import StopCriteria, validate_stop
 from tuner.storage import ExperimentStorage
-from tuner.trainable import validate_trainable
+from tuner.trainable import is_class_trainable, validate_trainable
 
 DEFAULT_STORAGE = "~/tuner_results"
 
@@ -114,6 +114,7 @@ def run(
     settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
                          time_budget_s, seed, verbose, max_failures, checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
+    settings.class_trainable = is_class_trainable(trainable)
     if keep_checkpoints_num is not None and (isinstance(keep_checkpoints_num, bool)
                                              or not isinstance(keep_checkpoints_num, int) or keep_checkpoints_num < 1):
         raise ValueError(f"The value of `keep_checkpoints_num` is {keep_checkpoints_num!r}, but must be an "

@@ -95,8 +95,8 @@ class RayExecutor:
     def poll(self, trial_id: str) -> None:
         self._pending[self._busy[trial_id].actor.poll.remote()] = trial_id
 
-    def decide(self, trial_id: str, command: str, next_point: float | None) -> None:
-        self._pending[self._busy[trial_id].actor.decide.remote(command, next_point)] = trial_id
+    def decide(self, trial_id: str, command: str, next_point: float | None, payload: Any = None) -> None:
+        self._pending[self._busy[trial_id].actor.decide.remote(command, next_point, payload)] = trial_id
 
     def request_stop(self, trial_id: str) -> None:
         worker = self._busy.get(trial_id)

@@ -49,6 +49,7 @@ class RunSettings:
     checkpoint_at_end: bool = False
     keep_checkpoints_num: int | None = None
     checkpoint_score_attr: str | None = None
+    class_trainable: bool = False
 
 
 def trial_seed(seed: int | None, index: int) -> int:
@@ -312,6 +313,13 @@ class TrialRunner:
             self.executor.decide(trial.trial_id, "continue", self.scheduler.next_decision_point(trial, after))
             return
         self.storage.decision(trial, action.value, decision.reason, decision.info)
+        if action is Decision.EXPLOIT and self.settings.class_trainable:
+            # In place on the warm worker: reset_config() (or a fresh object) and the donor's state.
+            packed = self._adopt_donor_state(trial, decision)
+            after = trial.last_result.get(self.scheduler.time_attr, 0)
+            self.executor.decide(trial.trial_id, "exploit", self.scheduler.next_decision_point(trial, after),
+                                 (trial.config, packed))
+            return
         self._closing[trial.trial_id] = decision
         if action is Decision.STOP:
             trial.stop_reason = decision.reason or "stopped by the scheduler"
@@ -340,17 +348,25 @@ class TrialRunner:
         self._finish(trial, TrialStatus.TERMINATED)
 
     def _exploit(self, trial: Trial, decision: TrialDecision) -> None:
-        """Continue ``trial`` from the donor's latest checkpoint with the explored config."""
+        """Restart ``trial`` from the donor's latest checkpoint with the explored config."""
+        self._adopt_donor_state(trial, decision)
+        self._launch(trial)
+
+    def _adopt_donor_state(self, trial: Trial, decision: TrialDecision) -> tuple[str, bytes]:
+        """Record the new config and copy the donor's latest checkpoint in as the
+        recipient's own, so a later restart of the recipient resumes from it."""
         donor = self.trials[decision.donor_id]
+        if donor.checkpoint_path is None:
+            raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
         old = trial.config
         trial.config = decision.config
         self.storage.config_changed(trial, donor_id=donor.trial_id, old_config=old,
                                     donor_checkpoint=donor.checkpoint_path, info=decision.info)
         for cb in self.callbacks:
             cb.on_trial_config_change(trial, old, donor.trial_id)
-        if donor.checkpoint_path is None:
-            raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
-        self._launch(trial, checkpoint_path=donor.checkpoint_path)
+        packed = ckpt_lib.read(donor.checkpoint_path)
+        self._persist_checkpoint(trial, packed)
+        return packed
 
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
         self._closing.pop(trial.trial_id, None)

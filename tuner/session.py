@@ -83,6 +83,7 @@ class Session:
         self._error: str | None = None
         self._stop_reason: str | None = None
         self._final_checkpoint: Any = None
+        self.payload: Any = None
 
     # --- called from the trainable thread -------------------------------------------------
     def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> str:
@@ -147,11 +148,13 @@ class Session:
             return Batch(out, self._state, self._error, self._stop_reason, self._final_checkpoint,
                          thread_alive=bool(thread and thread.is_alive()))
 
-    def decide(self, command: str, next_point: float | None = None) -> None:
-        """Answer a decision point: "continue" (until ``next_point``), "stop" or "pause"."""
+    def decide(self, command: str, next_point: float | None = None, payload: Any = None) -> None:
+        """Answer a decision point: "continue" (until ``next_point``), "stop", "pause", or
+        "exploit" (class trainables: continue with ``payload`` = (new config, packed checkpoint))."""
         with self._cond:
-            if command == "continue":
+            if command in ("continue", "exploit"):
                 self.next_point = next_point
+                self.payload = payload
             else:
                 self._stop_requested = True
             if self._state == WAITING:

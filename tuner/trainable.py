@@ -107,6 +107,20 @@ def _save(obj: Trainable) -> tuple[str, bytes]:
     return ckpt_lib.pack(state if state is not None else ckpt_lib.Checkpoint.from_directory(directory))
 
 
+def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, Any],
+                      packed: tuple[str, bytes]) -> Trainable:
+    """PBT on a warm worker: ``reset_config`` keeps the object (and its set-up work); when it
+    returns False a fresh object is built. Either way the donor's state is loaded."""
+    if obj.reset_config(dict(config)):
+        obj.config = dict(config)
+    else:
+        obj.cleanup()
+        obj = cls(config)
+    state = ckpt_lib.unpack(packed)
+    obj.load_checkpoint(state.to_directory() if isinstance(state, ckpt_lib.Checkpoint) else state)
+    return obj
+
+
 def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib.Session,
               checkpoint_freq: int = 0, checkpoint_at_end: bool = False) -> Any:
     """Drive a class trainable; returns a final checkpoint (packed) when paused, else None."""
@@ -125,7 +139,9 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
             command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
             if command == "pause":
                 return _save(obj)
-            if done:
+            if command == "exploit":
+                obj = _exploit_in_place(cls, obj, *session.payload)
+            elif done:
                 return None
     finally:
         obj.cleanup()

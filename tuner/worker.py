@@ -116,10 +116,10 @@ class TrialWorker:
         """Results since the last call (waits up to POLL_TIMEOUT_S for some)."""
         return self._require().collect(POLL_TIMEOUT_S, self._thread)
 
-    def decide(self, command: str, next_point: float | None) -> session_lib.Batch:
+    def decide(self, command: str, next_point: float | None, payload: Any = None) -> session_lib.Batch:
         """Answer a decision point, then return the next batch (the final one after stop/pause)."""
         session = self._require()
-        session.decide(command, next_point)
+        session.decide(command, next_point, payload)
         if command != "continue" and self._thread is not None:
             self._thread.join(POLL_TIMEOUT_S)
         return session.collect(POLL_TIMEOUT_S, self._thread)

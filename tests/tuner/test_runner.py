@@ -85,3 +85,79 @@ def test_fifo_streams_without_decisions(storage):
     assert all(len(t.history) == 12 for t in results.trials)
     assert executor.workers_created == 2 and executor.max_running == 2
     assert math.isclose(results.trials[3].last_result["score"], 48)
+
+
+class ResettableCounter(tune.Trainable):
+    def setup(self, config):
+        self.count, self.resets = 0, 0
+
+    def step(self):
+        self.count += self.config["inc"]
+        return {"count": self.count, "resets": self.resets, "obj": id(self), "done": self.count >= 5 * self.config["inc"]}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return {"count": self.count}
+
+    def load_checkpoint(self, checkpoint):
+        self.count = checkpoint["count"]
+
+    def reset_config(self, new_config):
+        self.resets += 1
+        return True
+
+
+class PlainCounter(ResettableCounter):
+    def reset_config(self, new_config):
+        return False
+
+
+def fn_counter(config):
+    count = (tune.get_checkpoint() or {"count": 0})["count"]
+    for _ in range(5):
+        count += config["inc"]
+        tune.report({"count": count}, checkpoint={"count": count})
+
+
+class ExploitAtThree(TrialScheduler):
+    """trial_00001 takes trial_00000's state and inc=100 at iteration 3."""
+
+    def next_decision_point(self, trial, after):
+        return 3 if after < 3 else math.inf
+
+    def on_trial_result(self, trial, result):
+        if trial.trial_id == "trial_00001":
+            return TrialDecision.exploit("trial_00000", {"inc": 100}, "copy trial_00000", donor_score=5)
+        return Decision.CONTINUE
+
+
+def _exploit_run(trainable, storage, **kwargs):
+    return tune.run(trainable, config={"inc": tune.grid_search([1, 2])}, scheduler=ExploitAtThree(),
+                    max_concurrent_trials=1, storage_path=storage, verbose=0, _executor=InProcessExecutor(), **kwargs)
+
+
+def test_exploit_in_place_uses_reset_config(storage):
+    results = _exploit_run(ResettableCounter, storage, checkpoint_freq=1)
+    recipient = results.trials[1]
+    assert [r["count"] for r in recipient.history] == [2, 4, 6, 105, 205, 305, 405, 505]
+    assert [r["training_iteration"] for r in recipient.history] == list(range(1, 9))
+    assert recipient.history[-1]["resets"] == 1
+    assert len({r["obj"] for r in recipient.history}) == 1, "the object was kept"
+    assert recipient.config == {"inc": 100}
+    (lineage,) = results.pbt_lineage()
+    assert lineage["trial_id"] == "trial_00001" and lineage["donor_id"] == "trial_00000"
+    assert lineage["old_config"] == {"inc": 2} and lineage["config"] == {"inc": 100} and lineage["donor_score"] == 5
+    # the recipient's own latest checkpoint is the donor's state from then on
+    assert tune.load(results.experiment_path).trials[1].checkpoints[-1].endswith("000008")
+
+
+def test_exploit_without_reset_config_builds_a_fresh_object(storage):
+    recipient = _exploit_run(PlainCounter, storage, checkpoint_freq=1).trials[1]
+    assert [r["count"] for r in recipient.history] == [2, 4, 6, 105, 205, 305, 405, 505]
+    assert recipient.history[-1]["resets"] == 0
+    assert len({r["obj"] for r in recipient.history}) == 2
+
+
+def test_exploit_restarts_a_function_trainable_from_the_donor(storage):
+    recipient = _exploit_run(fn_counter, storage).trials[1]
+    assert [r["count"] for r in recipient.history] == [2, 4, 6, 105, 205, 305, 405, 505]
+    assert [r["training_iteration"] for r in recipient.history] == list(range(1, 9))
