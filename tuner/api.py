@@ -165,7 +165,7 @@ def run(
         trials = runner.run()
     finally:
         reporter.close(runner)
-    _, decisions = replay_journal(storage.path)
+    decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
     results = ExperimentResults(trials, storage.path, metric, mode, decisions)
     reporter.summary(results, time.time() - started)
     if raise_on_failed_trial and results.errors:

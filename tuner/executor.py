@@ -8,6 +8,7 @@ sees Ray and can be tested against a fake executor.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -19,6 +20,14 @@ from tuner.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
 _EPS = 1e-9
+
+
+@functools.lru_cache(maxsize=1)
+def _actor_class() -> Any:
+    """The Ray actor class, made once per process (each new one is exported to the cluster again)."""
+    import ray
+
+    return ray.remote(TrialWorker)
 
 
 @dataclasses.dataclass
@@ -40,7 +49,7 @@ class RayExecutor:
             # No address anywhere: a fresh local Ray (not a stale one a killed driver left behind).
             address = address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False)
-        self._actor_cls = ray.remote(TrialWorker)
+        self._actor_cls = _actor_class()
         self.reuse_workers = reuse_workers
         self._idle: dict[Resources, list[_Worker]] = {}
         self._busy: dict[str, _Worker] = {}

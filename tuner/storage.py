@@ -51,6 +51,7 @@ class ExperimentStorage:
         self._journal = open(os.path.join(self.path, JOURNAL), "a", encoding="utf-8")
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
+        self.decisions: list[dict[str, Any]] = []  # decision and config records, as the journal has them
 
     # --- experiment level ---------------------------------------------------------------
     def write_spec(self, spec: dict[str, Any]) -> None:
@@ -79,8 +80,10 @@ class ExperimentStorage:
         """A new current config (PBT exploit); the lineage lives in these events."""
         jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
         iteration = trial.last_result.get("training_iteration") if trial.last_result else None
-        self.event("config", trial_id=trial.trial_id, config=trial.config, time=time.time(), iteration=iteration,
-                   **fields)
+        record = {"trial_id": trial.trial_id, "config": trial.config, "time": time.time(), "iteration": iteration,
+                  **fields}
+        self.event("config", **record)
+        self.decisions.append({"event": "config", **record})
 
     def append_results(self, trial: Trial, results: list[dict[str, Any]]) -> None:
         """Journal first (the truth), then the trial's own views."""
@@ -137,6 +140,7 @@ class ExperimentStorage:
         record = {"trial_id": trial.trial_id, "action": action, "reason": reason, "info": info,
                   "iteration": trial.last_result.get("training_iteration") if trial.last_result else None}
         self.event("decision", **record)
+        self.decisions.append({"event": "decision", **record})
         with open(os.path.join(trial.path, "decisions.jsonl"), "a", encoding="utf-8") as f:
             f.write(jsonutil.dumps(record) + "\n")
 
