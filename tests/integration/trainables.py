@@ -106,3 +106,11 @@ def slow_quadratic(config):
     for step in range(1, config.get("steps", 10) + 1):
         time.sleep(0.02)
         tune.report({"loss": (config["x"] - 3) ** 2 + 10 / step, "start": time.time()})
+
+
+def learning_curve(config):
+    """The synthetic curve of the ASHA benchmark; resumes from a checkpointed step."""
+    start = (tune.get_checkpoint() or {"step": 0})["step"]
+    for step in range(start + 1, 101):
+        loss = 1.0 / (0.1 + config["width"] * step / 100) + 0.1 * config["height"]
+        tune.report({"loss": loss}, checkpoint={"step": step})
