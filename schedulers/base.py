@@ -158,7 +158,8 @@ class TrialScheduler(abc.ABC):
     def choose_trial_to_run(self, trials: Sequence[Trial]) -> Trial | None:
         """Pick which PENDING or PAUSED trial gets the next free resources.
 
-        Called by the run loop whenever resources are free. The default runs
+        Called by the run loop only when a trial can start at once (resources are
+        free), so the trial returned is always started. The default runs
         PENDING trials first-in first-out and never resumes a PAUSED one; a
         scheduler that pauses trials overrides this to resume them.
         """
@@ -167,8 +168,8 @@ class TrialScheduler(abc.ABC):
                 return trial
         return None
 
-    def trials_to_stop(self) -> list[tuple[Trial, TrialDecision]]:
-        """PAUSED trials this scheduler has now decided to end, with the reason.
+    def trials_to_stop(self) -> list[tuple[str, TrialDecision]]:
+        """Ids of PAUSED trials this scheduler has now decided to end, with the decision.
 
         Polled by the run loop after every decision; for synchronous schedulers
         (HyperBand) whose verdict on a waiting trial comes when *another* trial

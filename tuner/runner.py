@@ -164,12 +164,15 @@ class TrialRunner:
     # --- launching ------------------------------------------------------------------------
     def _launch_what_fits(self) -> None:
         limit = self.settings.max_concurrent_trials or math.inf
-        while not self._out_of_time and self.executor.running() < limit:
+        # Ask the scheduler only when its choice can start at once: choosing has side
+        # effects (a promotion is used up), so a choice must never be dropped.
+        while (not self._out_of_time and self.executor.running() < limit
+               and self.executor.has_resources_for(self.settings.resources)):
             if not self._with(TrialStatus.PENDING):
                 self._create_trial()
             candidates = self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
-            if trial is None or not self.executor.has_resources_for(trial.resources):
+            if trial is None:
                 return
             if trial.status is TrialStatus.PAUSED:
                 exploit = self.scheduler.on_trial_resume(trial)
@@ -326,8 +329,9 @@ class TrialRunner:
         self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
 
     def _stop_paused_trials(self) -> None:
-        for trial, decision in self.scheduler.trials_to_stop():
-            if trial.status is not TrialStatus.PAUSED:
+        for trial_id, decision in self.scheduler.trials_to_stop():
+            trial = self.trials.get(trial_id)
+            if trial is None or trial.status is not TrialStatus.PAUSED:
                 continue
             self.storage.decision(trial, Decision.STOP.value, decision.reason, decision.info)
             trial.stop_reason = decision.reason or "stopped by the scheduler"

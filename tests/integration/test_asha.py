@@ -52,3 +52,21 @@ def test_promote_variant_resumes_paused_trials_from_checkpoints(storage):
     assert reached == {3: 9, 9: 3, 27: 1}
     best = min(results.trials, key=lambda t: t.history[0]["loss"])
     assert best.last_result["training_iteration"] >= 3  # the best at the first rung was promoted
+
+
+def test_hyperband_keeps_a_third_per_rung_and_resumes_from_checkpoints(storage):
+    from schedulers import HyperBandScheduler
+
+    results = tune.run(tr.learning_curve, config=SPACE, num_samples=9, metric="loss", mode="min", seed=3,
+                       scheduler=HyperBandScheduler(max_t=9, reduction_factor=3), storage_path=storage,
+                       verbose=0)
+    # one bracket of 9 (s=2): milestones 1, 3, 9 keep 9 -> 3 -> 1
+    reached = {rung: sum(t.last_result["training_iteration"] >= rung for t in results.trials) for rung in (1, 3, 9)}
+    assert reached == {1: 9, 3: 3, 9: 1}
+    for trial in results.trials:
+        steps = [r["training_iteration"] for r in trial.history]
+        assert steps == list(range(1, len(steps) + 1))
+        assert trial.status is tune.TrialStatus.TERMINATED
+    first_rung = sorted(results.trials, key=lambda t: t.history[0]["loss"])
+    assert {t.trial_id for t in first_rung[:3]} == {t.trial_id for t in results.trials
+                                                    if t.last_result["training_iteration"] >= 3}

@@ -110,3 +110,30 @@ def test_median_rule():
     verdict = TrialDecision.of(s.on_trial_result(late, result(2, 10.0)))
     # running means at iteration 2: 0, 1, 2 -> median 1
     assert verdict.action is Decision.STOP and verdict.info["median"] == pytest.approx(1.0)
+
+
+def test_hyperband_bracket_plan_matches_the_paper():
+    from schedulers.hyperband import bracket_plan
+
+    assert bracket_plan(81, 3) == [(4, 81, 1.0), (3, 34, 3.0), (2, 15, 9.0), (1, 8, 27.0), (0, 5, 81)]
+
+
+def test_hyperband_pauses_a_bracket_then_keeps_the_top_third():
+    from schedulers import HyperBandScheduler
+
+    s = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    trials = [trial(i, TrialStatus.PENDING) for i in range(9)]   # bracket s=2: 9 trials, milestones 1, 3, 9
+    for t in trials:
+        s.on_trial_add(t)
+    for i, t in enumerate(trials):
+        assert s.choose_trial_to_run([t]) is t
+        t.status = TrialStatus.RUNNING
+        assert s.next_decision_point(t, 0) == 1
+        assert TrialDecision.of(s.on_trial_result(t, result(1, float(i)))).action is Decision.PAUSE
+        t.status = TrialStatus.PAUSED
+    chosen = s.choose_trial_to_run(trials)
+    assert chosen is trials[0]
+    stopped = s.trials_to_stop()
+    assert sorted(tid for tid, _ in stopped) == [f"t{i:03d}" for i in range(3, 9)]
+    assert stopped[0][1].reason == "bracket 2 rung 1: not in the top 3 of 9"
+    assert s.next_decision_point(chosen, 1) == 3

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+from schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
 from schedulers.base import Decision, TrialDecision
 from tests.schedulers.fakes import trial
 from tuner.trial import TrialStatus
@@ -20,6 +20,7 @@ FACTORIES = {
     "asha-promote": lambda: ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3, stop_or_promote="promote"),
     "asha-brackets": lambda: ASHAScheduler(max_t=27, grace_period=1, reduction_factor=3, brackets=3, seed=1),
     "median": lambda: MedianStoppingRule(grace_period=2, min_samples_required=2),
+    "hyperband": lambda: HyperBandScheduler(max_t=9, reduction_factor=3),
 }
 
 
@@ -27,9 +28,13 @@ def drive(scheduler, trials, rounds, rng):
     """A little run loop: trials report at decision points; returns the decisions seen."""
     seen = []
     for _ in range(rounds):
+        while (chosen := scheduler.choose_trial_to_run(
+                [t for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.PAUSED)])) is not None:
+            chosen.status = TrialStatus.RUNNING
+        for tid, d in scheduler.trials_to_stop():
+            next(x for x in trials if x.trial_id == tid).status = TrialStatus.TERMINATED
+            seen.append((tid, None, d.action.value, d.reason))
         for t in list(trials):
-            if t.status is TrialStatus.PAUSED and scheduler.choose_trial_to_run(trials) is t:
-                t.status = TrialStatus.RUNNING
             if t.status is not TrialStatus.RUNNING:
                 continue
             after = (t.last_result or {}).get("training_iteration", 0)
@@ -59,6 +64,7 @@ def test_lifecycle_and_state_round_trip(name):
         trials = [trial(i) for i in range(9)]
         for t in trials:
             s.on_trial_add(t)
+            assert s.choose_trial_to_run([t]) in (t, None)
         rng = random.Random(0)
         first = drive(s, trials, 2, rng)
         if restore:
