@@ -5,9 +5,11 @@ from schedulers.base import Decision, TrialDecision, TrialScheduler
 from schedulers.fifo import FIFOScheduler
 from schedulers.hyperband import HyperBandScheduler
 from schedulers.median_stopping import MedianStoppingRule
+from schedulers.pb2 import PB2
+from schedulers.pbt import PopulationBasedTraining
 from schedulers.searcher_pruning import SearcherPruningScheduler
 
 __all__ = [
-    "ASHAScheduler", "Decision", "FIFOScheduler", "HyperBandScheduler", "MedianStoppingRule",
-    "SearcherPruningScheduler", "TrialDecision", "TrialScheduler",
+    "ASHAScheduler", "Decision", "FIFOScheduler", "HyperBandScheduler", "MedianStoppingRule", "PB2",
+    "PopulationBasedTraining", "SearcherPruningScheduler", "TrialDecision", "TrialScheduler",
 ]

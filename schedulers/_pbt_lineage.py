@@ -1,0 +1,91 @@
+"""The config schedule behind a PBT trial, from the lineage in the journal, so the
+best trial can be trained again alone."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+Schedule = list  # of (start_iteration, config), start iterations ascending, the first one 1
+
+
+def replay(experiment_dir: str, trial_id: str) -> Schedule:
+    """The config schedule that produced ``trial_id``'s final state.
+
+    Follows exploits back through donors: a recipient's state is the donor's
+    state at the donor's checkpoint, so its schedule is the donor's schedule up
+    to that checkpoint, then the recipient's new config. Iterations count the
+    training steps the final state went through (the trial's own
+    ``training_iteration`` when every donor's checkpoint was from the same
+    iteration as the exploit, as in synchronous PBT).
+
+    Returns:
+        ``[(start_iteration, config), ...]``: ``config`` applies from
+        ``start_iteration`` until the next segment starts; adjacent equal configs
+        are merged. ``config_at(schedule, i)`` gives the config of iteration ``i``.
+
+    Example::
+
+        schedule = replay(results.experiment_path, results.best_trial.trial_id)
+
+        def retrain(config):
+            for i in range(1, 101):
+                step(model, **config_at(schedule, i))
+    """
+    from tuner.results import replay_journal
+
+    path = os.path.abspath(os.path.expanduser(experiment_dir))
+    if not os.path.exists(os.path.join(path, "journal.jsonl")):
+        raise FileNotFoundError(f"{path} is not an experiment directory (no journal.jsonl in it).")
+    trials, records = replay_journal(path)
+    if trial_id not in trials:
+        raise ValueError(f"The value of `trial_id` is {trial_id!r}, but must be a trial of {path}: "
+                         f"{', '.join(trials) or 'it has none'}.")
+    exploits = [r for r in records if r.get("event") == "config"]
+    initial = {tid: t.config for tid, t in trials.items()}
+    for record in reversed(exploits):  # a trial's first exploit knows its initial config
+        initial[record["trial_id"]] = record["old_config"]
+    chain = []  # the exploits that made the final state, latest first
+    tid, before = trial_id, len(exploits)
+    while (index := _last_exploit(exploits, tid, before)) is not None:
+        chain.append(exploits[index])
+        tid, before = exploits[index]["donor_id"], index
+    segments, offset = [(1, initial[tid])], 0  # the root ancestor's own config
+    for record in reversed(chain):  # each record's donor is the trial of the previous step
+        reached = _donor_iteration(record) + offset
+        segments = [s for s in segments if s[0] <= reached] + [(reached + 1, record["config"])]
+        offset = reached - (record.get("iteration") or 0)
+    merged: Schedule = []
+    for start, config in segments:
+        if not merged or merged[-1][1] != config:
+            merged.append((start, config))
+    return merged
+
+
+def config_at(schedule: Schedule, iteration: int) -> dict[str, Any]:
+    """The config of ``iteration`` (1-based) in a schedule from ``replay``."""
+    if not schedule:
+        raise ValueError("The value of `schedule` is [], but must hold at least one (start, config) segment.")
+    current = schedule[0][1]
+    for start, config in schedule:
+        if start > iteration:
+            break
+        current = config
+    return current
+
+
+def _last_exploit(exploits: list[dict[str, Any]], trial_id: str, before: int) -> int | None:
+    for index in range(before - 1, -1, -1):
+        if exploits[index]["trial_id"] == trial_id:
+            return index
+    return None
+
+
+def _donor_iteration(record: dict[str, Any]) -> int:
+    """The donor's iteration at the checkpoint copied (its directory name), else the exploit's."""
+    path = record.get("donor_checkpoint")
+    if path:
+        name = os.path.basename(os.path.normpath(path))
+        if name.isdigit():
+            return int(name)
+    return int(record.get("iteration") or 0)

@@ -1,0 +1,322 @@
+"""Population Based Training (Jaderberg et al. 2017), asynchronous and synchronous."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from schedulers import _pbt_explore as _explore
+from schedulers import _rungs
+from schedulers._pbt_lineage import config_at, replay
+from schedulers.base import Decision, TrialDecision, TrialScheduler
+from tuner.trial import Trial, TrialStatus
+
+__all__ = ["PopulationBasedTraining", "config_at", "replay"]
+
+
+class PopulationBasedTraining(TrialScheduler):
+    """Trains a population; at every perturbation point a trial in the bottom
+    quantile takes the state (latest checkpoint) of a trial drawn from the top
+    quantile and goes on with an explored copy of that trial's config.
+
+    The answer is ``TrialDecision.exploit(donor_id, new_config, ...)``; the run loop
+    copies the donor's latest checkpoint in and records the lineage (see
+    ``results.pbt_lineage()`` and ``replay``). A trial without a checkpoint is
+    never a donor, so the trainable must checkpoint (``tune.report(...,
+    checkpoint=...)``, or ``checkpoint_freq`` for class trainables).
+
+    Perturbation points: a trial is perturbed at the first result where
+    ``time_attr`` has grown by ``perturbation_interval`` since its last
+    perturbation and is at least ``burn_in_period``. The trainable waits in
+    ``report()`` only there (``next_decision_point``).
+
+    Asynchronous (default): each trial is compared, at its own points, with the
+    latest scores of the trials still training. Synchronous (``synch=True``):
+    trials PAUSE at the generation's point until the whole population has
+    reached it; then the bottom quantile is exploited as those trials restart
+    (``on_trial_resume``) and everyone goes on to the next point.
+
+    Args:
+        time_attr, metric, mode: see ``TrialScheduler``.
+        perturbation_interval: ``time_attr`` between perturbations (> 0).
+        burn_in_period: no perturbation before ``time_attr`` reaches this (>= 0).
+        hyperparam_mutations: what explore may change, by config key (nested dicts
+            for nested keys): a list of choices, a ``tune.*`` domain, or a callable
+            returning a new value (called with the scheduler's ``random.Random``
+            when it takes an argument).
+        quantile_fraction: the share of the population in each of the bottom and
+            top quantiles (0 < fraction <= 0.5).
+        resample_probability: the chance that explore draws a value afresh instead
+            of perturbing it.
+        perturbation_factors: numeric values are multiplied by one of these.
+        custom_explore_fn: ``fn(new_config) -> config`` applied after explore.
+        synch: synchronous generations (see above).
+        seed: seeds donor choice and explore (the scheduler's own ``random.Random``).
+
+    Example::
+
+        pbt = PopulationBasedTraining(perturbation_interval=4, hyperparam_mutations={
+            "lr": tune.loguniform(1e-4, 1e-1), "batch": [16, 32, 64]}, seed=0)
+        tune.run(train, config=space, num_samples=8, metric="acc", mode="max", scheduler=pbt,
+                 stop={"training_iteration": 40})
+    """
+
+    def __init__(self, time_attr: str = "training_iteration", metric: str | None = None, mode: str | None = None,
+                 perturbation_interval: float = 60.0, burn_in_period: float = 0.0,
+                 hyperparam_mutations: dict[str, Any] | None = None, quantile_fraction: float = 0.25,
+                 resample_probability: float = 0.25, perturbation_factors: Sequence[float] = (1.2, 0.8),
+                 custom_explore_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 synch: bool = False, seed: int | None = None) -> None:
+        super().__init__(metric, mode, time_attr)
+        _check(perturbation_interval, "perturbation_interval", "perturbation_interval > 0", lambda v: v > 0)
+        _check(burn_in_period, "burn_in_period", "burn_in_period >= 0", lambda v: v >= 0)
+        _check(quantile_fraction, "quantile_fraction", "0 < quantile_fraction <= 0.5", lambda v: 0 < v <= 0.5)
+        _check(resample_probability, "resample_probability", "0 <= resample_probability <= 1",
+               lambda v: 0 <= v <= 1)
+        if (isinstance(perturbation_factors, (str, bytes)) or not isinstance(perturbation_factors, Sequence)
+                or not perturbation_factors or not all(_positive(f) for f in perturbation_factors)):
+            raise ValueError(f"The value of `perturbation_factors` is {perturbation_factors!r}, but must be a "
+                             "non-empty sequence of numbers > 0.")
+        if custom_explore_fn is not None and not callable(custom_explore_fn):
+            raise ValueError(f"The value of `custom_explore_fn` is {custom_explore_fn!r}, but must be callable "
+                             "or None.")
+        mutations = _explore.parse_mutations(hyperparam_mutations or {})
+        if not mutations and custom_explore_fn is None:
+            raise ValueError(f"The value of `hyperparam_mutations` is {hyperparam_mutations!r}, but must name at "
+                             "least one hyperparameter when `custom_explore_fn` is None (explore needs something "
+                             "to change).")
+        if not isinstance(synch, bool):
+            raise ValueError(f"The value of `synch` is {synch!r}, but must be True or False.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+        self.perturbation_interval = perturbation_interval
+        self.burn_in_period = burn_in_period
+        self.hyperparam_mutations = hyperparam_mutations
+        self.quantile_fraction = quantile_fraction
+        self.resample_probability = resample_probability
+        self.perturbation_factors = perturbation_factors
+        self.custom_explore_fn = custom_explore_fn
+        self.synch = synch
+        self.seed = seed
+        self._mutations = mutations
+        self._rng = random.Random(seed)
+        self._trials: dict[str, dict[str, Any]] = {}  # id -> {"last_point", "score", "time"}, in order added
+        self._finished: set[str] = set()
+        self._refs: dict[str, Trial] = {}  # the run loop's Trial objects, for donors' checkpoints and configs
+        self._num_exploits = 0
+        # synchronous generations
+        self._point = max(float(perturbation_interval), float(burn_in_period))
+        self._generation = 0
+        self._waiting: dict[str, float] = {}  # id -> score at the current point
+        self._resume: list[str] = []  # paused ids to restart, recipients first
+        self._planned: dict[str, dict[str, Any]] = {}  # id -> the exploit applied when it restarts
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def on_trial_add(self, trial: Trial) -> None:
+        self._require_metric()
+        self._refs[trial.trial_id] = trial
+        self._entry(trial.trial_id)
+
+    def _entry(self, trial_id: str) -> dict[str, Any]:
+        return self._trials.setdefault(trial_id, {"last_point": 0.0, "score": None, "time": None})
+
+    def next_decision_point(self, trial: Trial, after: float) -> float | None:
+        point = self._point if self.synch else self._due(self._entry(trial.trial_id))
+        # A trial already past its point (restored, or a coarse time_attr) decides at its next result.
+        return point if point > after else math.nextafter(after, math.inf)
+
+    def _due(self, entry: dict[str, Any]) -> float:
+        return max(entry["last_point"] + self.perturbation_interval, float(self.burn_in_period))
+
+    def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
+        for key in (self.metric, self.time_attr):
+            if key not in result:
+                raise ValueError(f"{type(self).__name__}: metric {key!r} is not in the result; the trainable "
+                                 f"reported: {', '.join(sorted(result))}.")
+        tid, t = trial.trial_id, result[self.time_attr]
+        self._refs[tid] = trial
+        entry = self._entry(tid)
+        entry["score"], entry["time"] = _rungs.score(result[self.metric], self.mode), t
+        self._observe(tid, t, entry["score"], trial.config)
+        if self.synch:
+            if t < self._point:
+                return Decision.CONTINUE
+            self._waiting[tid] = entry["score"]
+            return TrialDecision.pause(
+                f"generation {self._generation}: waits at {self.time_attr}={t:g} for the population to reach "
+                f"{self._point:g}", generation=self._generation, point=self._point)
+        if t < self._due(entry):
+            return Decision.CONTINUE
+        entry["last_point"] = t
+        scores = {k: e["score"] for k, e in self._trials.items() if e["score"] is not None and k not in self._finished}
+        bottom, top = _explore.quantiles(scores, self.quantile_fraction)
+        if tid not in bottom:
+            return Decision.CONTINUE
+        donors = [d for d in top if self._has_checkpoint(d)]
+        if not donors:
+            return Decision.CONTINUE
+        return self._exploit(trial, self._refs[self._rng.choice(donors)], t, scores, len(bottom))
+
+    def on_trial_complete(self, trial: Trial, result: dict[str, Any] | None) -> None:
+        self._ended(trial.trial_id)
+
+    def on_trial_error(self, trial: Trial) -> None:
+        self._ended(trial.trial_id)
+
+    def _ended(self, trial_id: str) -> None:
+        self._finished.add(trial_id)
+        self._waiting.pop(trial_id, None)
+        self._planned.pop(trial_id, None)
+
+    def _has_checkpoint(self, trial_id: str) -> bool:
+        ref = self._refs.get(trial_id)
+        return ref is not None and ref.checkpoint_path is not None
+
+    # --- exploit and explore --------------------------------------------------------------------------
+    def _exploit(self, trial: Trial, donor: Trial, t: float, scores: dict[str, float],
+                 num_bottom: int) -> TrialDecision:
+        """The EXPLOIT decision for ``trial`` copying ``donor``; updates this scheduler's books."""
+        new_config = self._new_config(donor.config, t)
+        old, new = _explore.config_changes(trial.config, new_config)
+        score, donor_score = scores[trial.trial_id], scores[donor.trial_id]
+        self._trials[trial.trial_id]["score"] = donor_score  # it now holds the donor's model
+        self._after_exploit(trial.trial_id, t, donor_score, new_config)
+        self._num_exploits += 1
+        changes = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new) or "no change"
+        info = {"at": t, "score": self._shown(score), "donor_score": self._shown(donor_score), "old": old, "new": new}
+        if self.synch:
+            info["generation"] = self._generation
+        return TrialDecision.exploit(
+            donor.trial_id, new_config,
+            f"{self.metric}={self._shown(score):g} in the bottom {num_bottom} of {len(scores)} at "
+            f"{self.time_attr}={t:g}: cloned {donor.trial_id} ({self.metric}={self._shown(donor_score):g}), "
+            f"explored {changes}", **info)
+
+    def _new_config(self, donor_config: dict[str, Any], t: float) -> dict[str, Any]:
+        new = self._explore_config(donor_config, t)
+        if self.custom_explore_fn is not None:
+            new = self.custom_explore_fn(new)
+            if not isinstance(new, dict):
+                raise TypeError(f"custom_explore_fn must return the new config dict, but returned {new!r}.")
+        return new
+
+    def _explore_config(self, donor_config: dict[str, Any], t: float) -> dict[str, Any]:
+        """A new config explored from the donor's (PB2 overrides this)."""
+        return _explore.explore(donor_config, self._mutations, self._rng, self.resample_probability,
+                                self.perturbation_factors)
+
+    def _observe(self, trial_id: str, t: float, score: float, config: dict[str, Any]) -> None:
+        """Every result the scheduler sees (PB2 collects its data here)."""
+
+    def _after_exploit(self, trial_id: str, t: float, donor_score: float, new_config: dict[str, Any]) -> None:
+        """``trial_id`` continues from a donor's state with ``new_config`` (PB2 hook)."""
+
+    def _shown(self, score: float) -> float:
+        return score if self.mode == "max" else -score
+
+    # --- synchronous generations ----------------------------------------------------------------------
+    def choose_trial_to_run(self, trials: Sequence[Trial]) -> Trial | None:
+        """Synchronous: restarts the paused population once the generation is complete
+        (recipients first, so every donor is still at the point when it is copied)."""
+        if not self.synch:
+            return super().choose_trial_to_run(trials)
+        by_id = {t.trial_id: t for t in trials}
+        self._refs.update(by_id)
+        if not self._resume and self._generation_complete(by_id):
+            self._next_generation(by_id)
+        while self._resume:
+            trial = by_id.get(self._resume.pop(0))
+            if trial is not None and trial.status is TrialStatus.PAUSED:
+                return trial
+        return super().choose_trial_to_run(trials)
+
+    def _generation_complete(self, by_id: dict[str, Trial]) -> bool:
+        live = [tid for tid in self._trials if tid not in self._finished]
+        return bool(live) and all(
+            tid in self._waiting and tid in by_id and by_id[tid].status is TrialStatus.PAUSED for tid in live)
+
+    def _next_generation(self, by_id: dict[str, Trial]) -> None:
+        scores = dict(self._waiting)
+        bottom, top = _explore.quantiles(scores, self.quantile_fraction)
+        donors = [d for d in top if by_id[d].checkpoint_path is not None]
+        self._planned = {}
+        for tid in bottom:
+            if donors:
+                decision = self._exploit(by_id[tid], by_id[self._rng.choice(donors)], self._trials[tid]["time"],
+                                         scores, len(bottom))
+                self._planned[tid] = {"donor_id": decision.donor_id, "config": decision.config,
+                                      "reason": decision.reason, "info": decision.info}
+        for tid in scores:
+            self._trials[tid]["last_point"] = self._trials[tid]["time"]
+        self._resume = [tid for tid in scores if tid in self._planned] + [
+            tid for tid in scores if tid not in self._planned]
+        reached = max(self._trials[tid]["time"] for tid in scores)
+        steps = math.floor((reached - self._point) / self.perturbation_interval) + 1
+        self._point += max(1, steps) * self.perturbation_interval
+        self._generation += 1
+        self._waiting = {}
+
+    def on_trial_resume(self, trial: Trial) -> TrialDecision | None:
+        plan = self._planned.pop(trial.trial_id, None)
+        if plan is None:
+            return None
+        return TrialDecision.exploit(plan["donor_id"], plan["config"], plan["reason"], **plan["info"])
+
+    # --- state ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        version, internal, gauss = self._rng.getstate()
+        return {
+            "version": 1, "rng": [version, list(internal), gauss],
+            "trials": {tid: {**e, "score": _to_json(e["score"])} for tid, e in self._trials.items()},
+            "finished": sorted(self._finished), "num_exploits": self._num_exploits, "point": self._point,
+            "generation": self._generation, "waiting": {k: _to_json(v) for k, v in self._waiting.items()},
+            "resume": list(self._resume), "planned": copy.deepcopy(self._planned),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != 1:
+            raise ValueError(f"{type(self).__name__} state version {state.get('version')!r} is not supported "
+                             "(expected 1).")
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self._trials = {tid: {**e, "score": _from_json(e["score"])} for tid, e in state["trials"].items()}
+        self._finished = set(state["finished"])
+        self._num_exploits = state["num_exploits"]
+        self._point = float(state["point"])
+        self._generation = state["generation"]
+        self._waiting = {k: _from_json(v) for k, v in state["waiting"].items()}
+        self._resume = list(state["resume"])
+        self._planned = copy.deepcopy(state["planned"])
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments; domains in their JSON form so that ``tune.resume`` rebuilds them."""
+        from tuner.space import space_to_json
+
+        params = super().get_params()
+        params["hyperparam_mutations"] = space_to_json(self.hyperparam_mutations)
+        return params
+
+    def debug_string(self) -> str:
+        where = f"generation {self._generation}, next point {self._point:g}, " if self.synch else ""
+        return f"{type(self).__name__}: {where}{self._num_exploits} exploits"
+
+
+def _check(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _to_json(score: float | None) -> float | None:
+    """Scores in state are plain JSON: the worst score (-inf, a NaN metric) is written as the string."""
+    return "-inf" if score == -math.inf else score
+
+
+def _from_json(score: Any) -> float | None:
+    return -math.inf if score == "-inf" else score
