@@ -1,0 +1,245 @@
+"""What ``tuner ls`` and ``tuner show`` read and print: experiments as tables, CSV or JSON.
+
+Everything comes from ``experiment.json`` and ``journal.jsonl`` (JSON): listing
+or showing an experiment never unpickles anything, not even a checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import math
+import os
+from typing import Any
+
+from tuner import jsonutil
+from tuner.results import ExperimentResults, replay_journal
+from tuner.storage import JOURNAL, SPEC, flatten
+from tuner.trial import TrialStatus
+
+# The journal's last experiment-level event says how the experiment ended.
+_ENDINGS = {"experiment_end": "finished", "interrupted": "interrupted", "resumed": "unfinished"}
+
+
+class InspectError(ValueError):
+    """A directory or column that does not exist; the message says what does."""
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def is_experiment(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, JOURNAL))
+
+
+def find_experiments(root: str) -> list[str]:
+    """The experiment directories in ``root`` (or ``root`` itself when it is one)."""
+    root = os.path.abspath(os.path.expanduser(root))
+    if is_experiment(root):
+        return [root]
+    if not os.path.isdir(root):
+        raise InspectError(f"{root}: no such directory")
+    return sorted(os.path.join(root, d) for d in os.listdir(root) if is_experiment(os.path.join(root, d)))
+
+
+def ending(path: str) -> str:
+    """finished, interrupted, or unfinished (still running, or its driver was killed)."""
+    with open(os.path.join(path, JOURNAL), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in reversed(lines):
+        if line.startswith('{"event":"'):
+            kind = line[10:line.find('"', 10)]
+            if kind in _ENDINGS:
+                return _ENDINGS[kind]
+    return "unfinished"
+
+
+class Experiment:
+    """One experiment directory, read from its JSON files."""
+
+    def __init__(self, path: str, metric: str | None = None, mode: str | None = None) -> None:
+        path = os.path.abspath(os.path.expanduser(path))
+        if not is_experiment(path):
+            raise InspectError(f"{path} is not an experiment directory (no {JOURNAL} in it); "
+                               "`tuner ls DIR` lists the experiments in DIR")
+        self.path = path
+        self.spec: dict[str, Any] = jsonutil.read(os.path.join(path, SPEC)) if os.path.exists(
+            os.path.join(path, SPEC)) else {}
+        trials, decisions = replay_journal(path)
+        self.metric = metric or self.spec.get("metric")
+        self.mode = mode or self.spec.get("mode")
+        self.results = ExperimentResults(list(trials.values()), path, self.metric, self.mode, decisions)
+        self.status = ending(path)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in TrialStatus}
+        for trial in self.results.trials:
+            counts[trial.status.value] += 1
+        return {k: v for k, v in counts.items() if v}
+
+    def best(self):
+        """The best trial by the experiment's metric (None without a single metric/mode)."""
+        if not isinstance(self.metric, str) or self.mode not in ("min", "max"):
+            return None
+        return self.results.get_best_trial(self.metric, self.mode)
+
+    def start_time(self) -> str:
+        start = self.spec.get("start_time")
+        return datetime.datetime.fromtimestamp(start).strftime("%Y-%m-%d %H:%M:%S") if start else ""
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            "name": self.name, "path": self.path, "status": self.status, "trainable": self.spec.get("trainable_import")
+            or self.spec.get("trainable"), "metric": self.metric, "mode": self.mode,
+            "scheduler": (self.spec.get("scheduler") or {}).get("class"),
+            "searcher": (self.spec.get("searcher") or {}).get("class"),
+            "trials": len(self.results.trials), "counts": self.counts(), "start_time": self.start_time(),
+            "best_trial": best.trial_id if best else None,
+            "best_value": best.metric(self.metric) if best else None,
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat row per trial: id, status, config/*, the last result, stop reason, checkpoint, error."""
+        rows = []
+        for trial in self.results.trials:
+            row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial.status.value}
+            row.update({f"config/{k}": v for k, v in flatten(trial.config).items()})
+            row.update({k: v for k, v in flatten(trial.last_result or {}).items() if k not in row})
+            row["stop_reason"] = trial.stop_reason
+            row["checkpoint"] = trial.checkpoint_path
+            row["error"] = (trial.error or "").strip().splitlines()[-1] if trial.error else None
+            rows.append(row)
+        return rows
+
+    def default_columns(self, rows: list[dict[str, Any]]) -> list[str]:
+        """id, status, the hyperparameters that differ, the iteration, the metric(s), why a trial stopped."""
+        keys = list(dict.fromkeys(k for row in rows for k in row if k.startswith("config/")))
+        varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1] or keys[:6]
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric] if self.metric else []
+        extra = [c for c in ("stop_reason", "error") if any(r.get(c) for r in rows)]
+        return ["trial_id", "status", *varying[:8], "training_iteration", *metrics, *extra]
+
+    def best_record(self) -> dict[str, Any]:
+        best = self.best()
+        if best is None:
+            raise InspectError(
+                f"{self.path}: no best trial: " + ("no trial has reported "
+                                                   f"{self.metric!r} yet" if isinstance(self.metric, str)
+                                                   and self.mode in ("min", "max")
+                                                   else "the experiment has no single metric/mode; pass --metric "
+                                                        "KEY --mode min|max"))
+        return {"trial_id": best.trial_id, "status": best.status.value, "metric": self.metric, "mode": self.mode,
+                "value": best.metric(self.metric), "config": best.config, "last_result": best.last_result,
+                "checkpoint": best.checkpoint_path, "path": best.path}
+
+    def lineage(self) -> list[dict[str, Any]]:
+        return self.results.pbt_lineage()
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows by ``key``, missing values and NaN last whatever the direction."""
+    if rows and not any(key in r for r in rows):
+        raise InspectError(f"cannot sort by {key!r}: no trial has it; columns: {', '.join(columns_of(rows))}")
+
+    def missing(row: dict[str, Any]) -> bool:
+        v = row.get(key)
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    present = [r for r in rows if not missing(r)]
+    try:
+        present.sort(key=lambda r: r[key], reverse=descending)
+    except TypeError:  # mixed types: compare as text
+        present.sort(key=lambda r: str(r[key]), reverse=descending)
+    return present + [r for r in rows if missing(r)]
+
+
+def columns_of(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for row in rows for k in row))
+
+
+def pick_columns(rows: list[dict[str, Any]], wanted: list[str]) -> list[str]:
+    known = columns_of(rows)
+    unknown = [c for c in wanted if c not in known]
+    if unknown and rows:
+        raise InspectError(f"unknown column {unknown[0]!r}; columns: {', '.join(known)}")
+    return wanted
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(jsonable(value))
+    return str(value)
+
+
+def jsonable(value: Any) -> Any:
+    """Strict JSON: NaN and infinities become null."""
+    value = jsonutil.to_jsonable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(jsonable(value), indent=2)
+
+
+def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([json.dumps(jsonable(v)) if isinstance(row.get(c), (dict, list)) else
+                         "" if (v := row.get(c)) is None else v for c in columns])
+    return out.getvalue()
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None):
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red",
+              "finished": "green", "interrupted": "yellow", "unfinished": "cyan"}
+    t = Table(title=title, show_edge=False, pad_edge=False, header_style="bold", title_justify="left")
+    for col in columns:
+        t.add_column(col, justify="left" if col in ("trial_id", "status", "name", "error", "stop_reason",
+                                                    "checkpoint", "config", "old_config") else "right",
+                     overflow="fold")
+    for row in rows:
+        t.add_row(*[Text(fmt(row.get(c)), style=styles.get(row.get(c), "")) if c == "status" else fmt(row.get(c))
+                    for c in columns])
+    return t
+
+
+def lineage_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exploits for the table: the config keys that changed, old and new; scores as they were recorded."""
+    rows = []
+    for rec in records:
+        old, new = flatten(rec.get("old_config") or {}), flatten(rec.get("config") or {})
+        changed = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)] or list(new)
+        when = rec.get("time")
+        row = {"time": datetime.datetime.fromtimestamp(when).strftime("%H:%M:%S") if when else "",
+               "iteration": rec.get("iteration"), "trial_id": rec.get("trial_id"), "donor_id": rec.get("donor_id"),
+               "old_config": ", ".join(f"{k}={fmt(old.get(k))}" for k in changed),
+               "config": ", ".join(f"{k}={fmt(new.get(k))}" for k in changed)}
+        row.update({k: v for k, v in rec.items() if k not in ("time", "iteration", "trial_id", "donor_id",
+                                                                  "old_config", "config")})
+        rows.append(row)
+    return rows

@@ -1,0 +1,208 @@
+"""Launching a sweep from the shell: the trainable imported from the working directory,
+``--dry-run`` previews, ``tune.run`` / ``tune.resume``, exit codes, what to run next.
+
+Exit codes: 0 success, 1 some trials failed (``--raise-on-failed``), 2 bad usage
+or bad sweep file, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import shlex
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import click
+
+from tuner.sweep_file import SweepError, show
+
+EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class BadInput(click.ClickException):
+    """Bad usage or a bad sweep file: ``Error: <message>`` on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def cwd_on_path() -> None:
+    """Trainables are imported relative to the working directory, as ``python -m`` would."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def import_trainable(path: str, label: str) -> Any:
+    """The trainable at ``module:function``; any failure is a BadInput naming the file and key."""
+    from tuner.resume import import_object
+    from tuner.trainable import validate_trainable
+
+    cwd_on_path()
+    try:
+        trainable = import_object(path)
+    except ModuleNotFoundError as exc:
+        raise BadInput(f"{label}: trainable: cannot import {path!r}: {exc} (imports are resolved from the "
+                       f"working directory {os.getcwd()})") from None
+    except AttributeError as exc:
+        raise BadInput(f"{label}: trainable: cannot import {path!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the module itself raised while importing
+        raise BadInput(f"{label}: trainable: importing {path!r} raised {type(exc).__name__}: {exc}") from None
+    try:
+        validate_trainable(trainable)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{label}: trainable: {exc}") from None
+    return trainable
+
+
+def experiment_path(kwargs: dict[str, Any], trainable: Any) -> str:
+    """Fix the experiment's directory now, so an interruption can say what to resume."""
+    from tuner.api import DEFAULT_STORAGE, _experiment_path
+
+    storage, name = kwargs.pop("storage_path", None), kwargs.pop("name", None)
+    try:
+        path = _experiment_path(storage, name, getattr(trainable, "__name__", "experiment"))
+    except ValueError:
+        root = os.path.expanduser(storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
+        existing = os.path.abspath(os.path.join(root, name))
+        raise BadInput(f"the experiment {existing} already exists; pass another --name, or continue it: "
+                       f"tuner resume {shlex.quote(existing)}") from None
+    path = os.path.abspath(path)
+    kwargs["storage_path"], kwargs["name"] = os.path.dirname(path), os.path.basename(path)
+    return path
+
+
+@contextlib.contextmanager
+def exit_codes(path: str, label: str) -> Iterator[None]:
+    """tune.run's outcomes as exit codes; what to run next is printed either way."""
+    from tuner.api import TuneError
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted. Continue the sweep with:\n  tuner resume {shlex.quote(path)}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except TuneError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        next_steps(path)
+        raise click.exceptions.Exit(EXIT_FAILED_TRIALS) from None
+    except (ValueError, TypeError) as exc:  # tune.run checks everything before it starts
+        raise BadInput(f"{label}: {exc}") from None
+
+
+def next_steps(path: str) -> None:
+    quoted = shlex.quote(path)
+    click.echo("\nNext:")
+    click.echo(f"  tuner show {quoted} --best     # the best trial, its config and checkpoint")
+    click.echo(f"  tuner tensorboard {quoted}     # TensorBoard's HParams view of the sweep")
+    click.echo(f"  tuner resume {quoted}          # continue it, if it was interrupted")
+
+
+def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
+    """Validate ``raw`` (a sweep file's mapping) with the command line applied, then run or preview it."""
+    from tuner import sweep_file
+
+    for key, option in (("name", "name"), ("storage_path", "storage"), ("num_samples", "num_samples")):
+        if options.get(option) is not None:
+            raw[key] = options[option]
+    try:
+        for item in options.get("overrides") or ():
+            sweep_file.apply_override(raw, item)
+        sweep, kwargs = sweep_file.validate(raw, label)
+    except SweepError as exc:
+        raise BadInput(str(exc)) from None
+    trainable = import_trainable(sweep.trainable, label)
+    path = experiment_path(kwargs, trainable)
+    if options.get("dry_run"):
+        preview(sweep.trainable, kwargs, path, label)
+        return
+    import tuner as tune
+
+    with exit_codes(path, label):
+        tune.run(trainable, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
+                 raise_on_failed_trial=options.get("raise_on_failed", True), **kwargs)
+    click.echo(f"\nExperiment: {path}")
+    next_steps(path)
+
+
+def resume(directory: str, options: Mapping[str, Any]) -> None:
+    import tuner as tune
+
+    cwd_on_path()
+    path = os.path.abspath(os.path.expanduser(directory))
+    with exit_codes(path, path):
+        try:
+            tune.resume(path, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
+                        raise_on_failed_trial=options.get("raise_on_failed", True))
+        except (FileNotFoundError, ImportError, AttributeError) as exc:
+            raise BadInput(f"{path}: {exc} (the trainable is imported from the working directory "
+                           f"{os.getcwd()}: run `tuner resume` where the sweep was started)") from None
+    click.echo(f"\nExperiment: {path}")
+    next_steps(path)
+
+
+# --- --dry-run ----------------------------------------------------------------------------------
+
+
+def preview(trainable: str, kwargs: dict[str, Any], path: str, label: str, count: int = 5) -> None:
+    """What the sweep would do, and its first configs drawn by its own searcher; nothing runs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tuner import api, space
+    from tuner.storage import flatten
+
+    try:
+        api._validate(kwargs.get("config"), kwargs.get("num_samples", 1), kwargs.get("metric"), kwargs.get("mode"),
+                      kwargs.get("stop"), kwargs.get("resources_per_trial"), kwargs.get("max_concurrent_trials"),
+                      kwargs.get("time_budget_s"), kwargs.get("seed"), 1, kwargs.get("max_failures", 0),
+                      kwargs.get("checkpoint_freq", 0))
+        scheduler = api._default_scheduler(kwargs.get("scheduler"))
+        searcher = api._default_searcher(kwargs.get("search_alg"))
+        scheduler.set_search_properties(kwargs.get("metric"), kwargs.get("mode"))
+        searcher.set_search_properties(kwargs.get("metric"), kwargs.get("mode"), kwargs["config"],
+                                       num_samples=kwargs.get("num_samples", 1), seed=kwargs.get("seed"))
+        total = searcher.max_trials(kwargs.get("num_samples", 1))
+        if total is None:
+            total = kwargs.get("num_samples", 1) * space.count_variants(kwargs["config"])
+        configs = []
+        for i in range(min(count, total)):
+            config = searcher.suggest(f"preview_{i:05d}")
+            if not isinstance(config, dict):
+                break
+            configs.append(config)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"{label}: {exc}") from None
+
+    console = Console(highlight=False, soft_wrap=True)
+    metric = kwargs.get("metric")
+    console.print(f"{label}: valid; nothing was run (--dry-run).")
+    for key, value in (("trainable", trainable), ("trials", total),
+                       ("metric", f"{metric} ({kwargs.get('mode')})" if metric else "none"),
+                       ("scheduler", _component(scheduler)), ("searcher", _component(searcher)),
+                       ("resources", show(kwargs.get("resources_per_trial") or {"cpu": 1}) + " per trial"),
+                       ("stop", show(kwargs.get("stop"))), ("experiment", path)):
+        console.print(f"  {key:<11}{value}")
+    flat = [flatten(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    table = Table(title=f"First {len(configs)} of {total} configs", title_justify="left", show_edge=False,
+                  pad_edge=False, header_style="bold")
+    for key in ["#", *keys]:
+        table.add_column(key, justify="right")
+    for i, f in enumerate(flat):
+        table.add_row(str(i), *[f"{f[k]:.4g}" if isinstance(f.get(k), float) else str(f.get(k, "")) for k in keys])
+    console.print(table)
+
+
+def _component(obj: Any) -> str:
+    """``ASHAScheduler(max_t=20, reduction_factor=3)``: the arguments that differ from the defaults."""
+    try:
+        defaults = {k: p.default for k, p in inspect.signature(type(obj)).parameters.items()}
+    except (TypeError, ValueError):
+        defaults = {}
+    empty = (None, [], {}, ())
+    params = {k: v for k, v in obj.get_params().items() if k in defaults and defaults[k] != v
+              and not (v in empty and defaults[k] in empty) and k not in ("metric", "mode")}
+    return f"{type(obj).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
