@@ -103,9 +103,10 @@ class PopulationBasedTraining(TrialScheduler):
         self.seed = seed
         self._mutations = mutations
         self._rng = random.Random(seed)
-        self._trials: dict[str, dict[str, Any]] = {}  # id -> {"last_point", "score", "time"}, in order added
+        # id -> {"last_point", "score", "time", "config", "checkpoint": has one}, in the order added; kept in
+        # state_dict so that a restored scheduler still knows every donor's config and checkpoint
+        self._trials: dict[str, dict[str, Any]] = {}
         self._finished: set[str] = set()
-        self._refs: dict[str, Trial] = {}  # the run loop's Trial objects, for donors' checkpoints and configs
         self._num_exploits = 0
         # synchronous generations
         self._point = max(float(perturbation_interval), float(burn_in_period))
@@ -117,11 +118,17 @@ class PopulationBasedTraining(TrialScheduler):
     # --- lifecycle ----------------------------------------------------------------------------------
     def on_trial_add(self, trial: Trial) -> None:
         self._require_metric()
-        self._refs[trial.trial_id] = trial
-        self._entry(trial.trial_id)
+        self._seen(trial)
 
     def _entry(self, trial_id: str) -> dict[str, Any]:
-        return self._trials.setdefault(trial_id, {"last_point": 0.0, "score": None, "time": None})
+        return self._trials.setdefault(trial_id, {"last_point": 0.0, "score": None, "time": None, "config": None,
+                                                  "checkpoint": False})
+
+    def _seen(self, trial: Trial) -> dict[str, Any]:
+        entry = self._entry(trial.trial_id)
+        entry["config"] = trial.config
+        entry["checkpoint"] = trial.checkpoint_path is not None
+        return entry
 
     def next_decision_point(self, trial: Trial, after: float) -> float | None:
         point = self._point if self.synch else self._due(self._entry(trial.trial_id))
@@ -137,8 +144,7 @@ class PopulationBasedTraining(TrialScheduler):
                 raise ValueError(f"{type(self).__name__}: metric {key!r} is not in the result; the trainable "
                                  f"reported: {', '.join(sorted(result))}.")
         tid, t = trial.trial_id, result[self.time_attr]
-        self._refs[tid] = trial
-        entry = self._entry(tid)
+        entry = self._seen(trial)
         entry["score"], entry["time"] = _rungs.score(result[self.metric], self.mode), t
         self._observe(tid, t, entry["score"], trial.config)
         if self.synch:
@@ -155,10 +161,10 @@ class PopulationBasedTraining(TrialScheduler):
         bottom, top = _explore.quantiles(scores, self.quantile_fraction)
         if tid not in bottom:
             return Decision.CONTINUE
-        donors = [d for d in top if self._has_checkpoint(d)]
+        donors = [d for d in top if self._trials[d]["checkpoint"]]
         if not donors:
             return Decision.CONTINUE
-        return self._exploit(trial, self._refs[self._rng.choice(donors)], t, scores, len(bottom))
+        return self._exploit(trial, self._rng.choice(donors), t, scores, len(bottom))
 
     def on_trial_complete(self, trial: Trial, result: dict[str, Any] | None) -> None:
         self._ended(trial.trial_id)
@@ -171,18 +177,15 @@ class PopulationBasedTraining(TrialScheduler):
         self._waiting.pop(trial_id, None)
         self._planned.pop(trial_id, None)
 
-    def _has_checkpoint(self, trial_id: str) -> bool:
-        ref = self._refs.get(trial_id)
-        return ref is not None and ref.checkpoint_path is not None
-
     # --- exploit and explore --------------------------------------------------------------------------
-    def _exploit(self, trial: Trial, donor: Trial, t: float, scores: dict[str, float],
+    def _exploit(self, trial: Trial, donor_id: str, t: float, scores: dict[str, float],
                  num_bottom: int) -> TrialDecision:
-        """The EXPLOIT decision for ``trial`` copying ``donor``; updates this scheduler's books."""
-        new_config = self._new_config(donor.config, t)
+        """The EXPLOIT decision for ``trial`` copying ``donor_id``; updates this scheduler's books."""
+        new_config = self._new_config(self._trials[donor_id]["config"], t)
         old, new = _explore.config_changes(trial.config, new_config)
-        score, donor_score = scores[trial.trial_id], scores[donor.trial_id]
-        self._trials[trial.trial_id]["score"] = donor_score  # it now holds the donor's model
+        score, donor_score = scores[trial.trial_id], scores[donor_id]
+        entry = self._trials[trial.trial_id]
+        entry["score"], entry["config"] = donor_score, new_config  # it now holds the donor's model
         self._after_exploit(trial.trial_id, t, donor_score, new_config)
         self._num_exploits += 1
         changes = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new) or "no change"
@@ -190,9 +193,9 @@ class PopulationBasedTraining(TrialScheduler):
         if self.synch:
             info["generation"] = self._generation
         return TrialDecision.exploit(
-            donor.trial_id, new_config,
+            donor_id, new_config,
             f"{self.metric}={self._shown(score):g} in the bottom {num_bottom} of {len(scores)} at "
-            f"{self.time_attr}={t:g}: cloned {donor.trial_id} ({self.metric}={self._shown(donor_score):g}), "
+            f"{self.time_attr}={t:g}: cloned {donor_id} ({self.metric}={self._shown(donor_score):g}), "
             f"explored {changes}", **info)
 
     def _new_config(self, donor_config: dict[str, Any], t: float) -> dict[str, Any]:
@@ -224,7 +227,8 @@ class PopulationBasedTraining(TrialScheduler):
         if not self.synch:
             return super().choose_trial_to_run(trials)
         by_id = {t.trial_id: t for t in trials}
-        self._refs.update(by_id)
+        for trial in trials:
+            self._seen(trial)
         if not self._resume and self._generation_complete(by_id):
             self._next_generation(by_id)
         while self._resume:
@@ -241,11 +245,11 @@ class PopulationBasedTraining(TrialScheduler):
     def _next_generation(self, by_id: dict[str, Trial]) -> None:
         scores = dict(self._waiting)
         bottom, top = _explore.quantiles(scores, self.quantile_fraction)
-        donors = [d for d in top if by_id[d].checkpoint_path is not None]
+        donors = [d for d in top if self._trials[d]["checkpoint"]]
         self._planned = {}
         for tid in bottom:
             if donors:
-                decision = self._exploit(by_id[tid], by_id[self._rng.choice(donors)], self._trials[tid]["time"],
+                decision = self._exploit(by_id[tid], self._rng.choice(donors), self._trials[tid]["time"],
                                          scores, len(bottom))
                 self._planned[tid] = {"donor_id": decision.donor_id, "config": decision.config,
                                       "reason": decision.reason, "info": decision.info}

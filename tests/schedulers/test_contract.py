@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
+from schedulers import PB2, ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
 from schedulers.base import Decision, TrialDecision
 from tests.schedulers.fakes import trial
 from tuner.trial import TrialStatus
@@ -21,6 +21,12 @@ FACTORIES = {
     "asha-brackets": lambda: ASHAScheduler(max_t=27, grace_period=1, reduction_factor=3, brackets=3, seed=1),
     "median": lambda: MedianStoppingRule(grace_period=2, min_samples_required=2),
     "hyperband": lambda: HyperBandScheduler(max_t=9, reduction_factor=3),
+    "pbt": lambda: PopulationBasedTraining(perturbation_interval=2, seed=0,
+                                           hyperparam_mutations={"i": list(range(9)), "lr": [0.1, 0.01]}),
+    "pbt-synch": lambda: PopulationBasedTraining(perturbation_interval=2, synch=True, seed=0,
+                                                 hyperparam_mutations={"i": list(range(9))}),
+    "pb2": lambda: PB2(perturbation_interval=2, seed=0, hyperparam_bounds={"i": [0, 8]}),
+    "pb2-synch": lambda: PB2(perturbation_interval=2, synch=True, seed=0, hyperparam_bounds={"i": [0, 8]}),
 }
 
 
@@ -30,6 +36,10 @@ def drive(scheduler, trials, rounds, rng):
     for _ in range(rounds):
         while (chosen := scheduler.choose_trial_to_run(
                 [t for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.PAUSED)])) is not None:
+            exploit = scheduler.on_trial_resume(chosen) if chosen.status is TrialStatus.PAUSED else None
+            if exploit is not None:
+                chosen.config = exploit.config
+                seen.append((chosen.trial_id, None, exploit.action.value, exploit.reason))
             chosen.status = TrialStatus.RUNNING
         for tid, d in scheduler.trials_to_stop():
             next(x for x in trials if x.trial_id == tid).status = TrialStatus.TERMINATED
@@ -45,8 +55,11 @@ def drive(scheduler, trials, rounds, rng):
                 scheduler.on_trial_complete(t, t.last_result)
                 continue
             t.last_result = {"training_iteration": it, "loss": rng.random() / it}
+            t.checkpoint_path = f"/checkpoints/{t.trial_id}/{it}"
             d = TrialDecision.of(scheduler.on_trial_result(t, t.last_result))
             seen.append((t.trial_id, it, d.action.value, d.reason))
+            if d.action is Decision.EXPLOIT:
+                t.config = d.config
             if d.action is Decision.STOP:
                 t.status = TrialStatus.TERMINATED
                 scheduler.on_trial_complete(t, t.last_result)
@@ -77,7 +90,13 @@ def test_lifecycle_and_state_round_trip(name):
         schedulers.append(s)
     assert runs[0] == runs[1]
     actions = {action for _, _, action, _ in runs[0]}
-    assert actions <= {"CONTINUE"} if name == "fifo" else actions & {"STOP", "PAUSE"}, actions
+    if name == "fifo":
+        assert actions <= {"CONTINUE"}, actions
+    elif name.startswith(("pbt", "pb2")):
+        assert "EXPLOIT" in actions and "STOP" not in actions, actions
+        assert ("PAUSE" in actions) == name.endswith("synch"), actions
+    else:
+        assert actions & {"STOP", "PAUSE"}, actions
 
 
 def test_mismatched_metric_is_a_clear_error():
