@@ -128,16 +128,19 @@ def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
 
 
 def resume(directory: str, options: Mapping[str, Any]) -> None:
-    import tuner as tune
+    # not `tune.resume`: once the module tuner.resume is imported, that attribute is the module
+    from tuner.resume import resume as resume_experiment
 
     cwd_on_path()
     path = os.path.abspath(os.path.expanduser(directory))
     with exit_codes(path, path):
         try:
-            tune.resume(path, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
+            resume_experiment(path, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
                         raise_on_failed_trial=options.get("raise_on_failed", True))
-        except (FileNotFoundError, ImportError, AttributeError) as exc:
-            raise BadInput(f"{path}: {exc} (the trainable is imported from the working directory "
+        except FileNotFoundError as exc:
+            raise BadInput(str(exc)) from None
+        except (ImportError, AttributeError) as exc:
+            raise BadInput(f"{path}: cannot import the trainable again: {exc} (it is imported from the working directory "
                            f"{os.getcwd()}: run `tuner resume` where the sweep was started)") from None
     click.echo(f"\nExperiment: {path}")
     next_steps(path)

@@ -150,13 +150,13 @@ class ProgressReporter:
             ranked = sorted((t for t in trials if t.last_result and self.metric in t.last_result),
                             key=lambda t: sign * t.metric(self.metric))
             self.console.print(f"Best trial {best.trial_id}: {self.metric}={_fmt(best.metric(self.metric))}",
-                               highlight=False)
-            self.console.print(f"  config: {best.config}", highlight=False)
+                               highlight=False, soft_wrap=True)
+            self.console.print(f"  config: {best.config}", highlight=False, soft_wrap=True)
             if best.checkpoint_path:
-                self.console.print(f"  checkpoint: {best.checkpoint_path}", highlight=False)
+                self.console.print(f"  checkpoint: {best.checkpoint_path}", highlight=False, soft_wrap=True)
         self.console.print(self.trial_table(ranked, limit=10, by_status=best is None))
         for trial in results.errors:
             last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "
                                     f"{trial.path}/error.txt)", style="red"))
-        self.console.print(f"Results: {results.experiment_path}", highlight=False)
+        self.console.print(f"Results: {results.experiment_path}", highlight=False, soft_wrap=True)
