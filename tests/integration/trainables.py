@@ -114,3 +114,34 @@ def learning_curve(config):
     for step in range(start + 1, 101):
         loss = 1.0 / (0.1 + config["width"] * step / 100) + 0.1 * config["height"]
         tune.report({"loss": loss}, checkpoint={"step": step})
+
+
+def pbt_counter(config):
+    """PBT: count += config["inc"] every step, checkpointed every step, so an exploit is checkable exactly."""
+    count = (tune.get_checkpoint() or {"count": 0})["count"]
+    while True:
+        time.sleep(config.get("sleep", 0.0))
+        count += config["inc"]
+        tune.report({"count": count, "inc": config["inc"]}, checkpoint={"count": count})
+
+
+class PBTCounter(tune.Trainable):
+    """``pbt_counter`` as a class; ``reset_config`` switches ``inc`` in place (PBT's fast path)."""
+
+    def setup(self, config):
+        self.count, self.resets = 0, 0
+
+    def step(self):
+        time.sleep(self.config.get("sleep", 0.0))
+        self.count += self.config["inc"]
+        return {"count": self.count, "inc": self.config["inc"], "resets": self.resets}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return {"count": self.count}
+
+    def load_checkpoint(self, checkpoint):
+        self.count = checkpoint["count"]
+
+    def reset_config(self, new_config):
+        self.resets += 1
+        return True
