@@ -206,9 +206,14 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([json.dumps(jsonable(v)) if isinstance(row.get(c), (dict, list)) else
-                         "" if (v := row.get(c)) is None else v for c in columns])
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
     return out.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return json.dumps(jsonable(value)) if isinstance(value, (dict, list)) else value
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None):

@@ -83,8 +83,8 @@ def no_ray(monkeypatch):
             kwargs["callbacks"] = [InterruptAfter(interrupt.pop("after"))]
         return real_run(trainable, config, _executor=InProcessExecutor(), **kwargs)
 
+    monkeypatch.setattr(tuner, "run", run)  # first: reading tuner.run loads it from tuner.api
     monkeypatch.setattr(tuner.api, "run", run)
-    monkeypatch.setattr(tuner, "run", run, raising=False)
     run.calls, run.interrupt = calls, interrupt
     return run
 
