@@ -181,14 +181,16 @@ class PopulationBasedTraining(TrialScheduler):
     def _exploit(self, trial: Trial, donor_id: str, t: float, scores: dict[str, float],
                  num_bottom: int) -> TrialDecision:
         """The EXPLOIT decision for ``trial`` copying ``donor_id``; updates this scheduler's books."""
-        new_config = self._new_config(self._trials[donor_id]["config"], t)
+        donor_config = self._trials[donor_id]["config"]
+        new_config = self._new_config(donor_config, t)
         old, new = _explore.config_changes(trial.config, new_config)
+        was, now = _explore.config_changes(donor_config, new_config)
         score, donor_score = scores[trial.trial_id], scores[donor_id]
         entry = self._trials[trial.trial_id]
         entry["score"], entry["config"] = donor_score, new_config  # it now holds the donor's model
         self._after_exploit(trial.trial_id, t, donor_score, new_config)
         self._num_exploits += 1
-        changes = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in new) or "no change"
+        explored = ", ".join(f"{k} {was[k]!r} -> {now[k]!r}" for k in now) or "nothing changed"
         info = {"at": t, "score": self._shown(score), "donor_score": self._shown(donor_score), "old": old, "new": new}
         if self.synch:
             info["generation"] = self._generation
@@ -196,7 +198,7 @@ class PopulationBasedTraining(TrialScheduler):
             donor_id, new_config,
             f"{self.metric}={self._shown(score):g} in the bottom {num_bottom} of {len(scores)} at "
             f"{self.time_attr}={t:g}: cloned {donor_id} ({self.metric}={self._shown(donor_score):g}), "
-            f"explored {changes}", **info)
+            f"explored {explored}", **info)
 
     def _new_config(self, donor_config: dict[str, Any], t: float) -> dict[str, Any]:
         new = self._explore_config(donor_config, t)

@@ -430,3 +430,28 @@ def test_replay_errors_name_the_fix(tmp_path):
         replay(str(tmp_path / "nope"), "a")
     with pytest.raises(ValueError, match=r"The value of `schedule` is \[\]"):
         config_at([], 1)
+
+
+# --- through the run loop, in process (no Ray) ----------------------------------------------------------
+def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
+    from tests.fakes import InProcessExecutor
+    from tests.integration.trainables import pbt_counter
+
+    scheduler = PopulationBasedTraining(perturbation_interval=3, synch=True, seed=0, quantile_fraction=0.5,
+                                        hyperparam_mutations={"inc": [1, 2, 5, 10, 20]})
+    results = tune.run(pbt_counter, config={"inc": tune.grid_search([1, 2, 10, 20])}, metric="count", mode="max",
+                       scheduler=scheduler, stop={"training_iteration": 12}, storage_path=storage, verbose=0,
+                       _executor=InProcessExecutor())
+    lineage = results.pbt_lineage()
+    assert len(lineage) >= 2 and {e["generation"] for e in lineage} <= {0, 1, 2}  # points 3, 6, 9 (12 stops)
+    for trial in results.trials:
+        assert [r["training_iteration"] for r in trial.history] == list(range(1, 13))
+        last = [e for e in lineage if e["trial_id"] == trial.trial_id]
+        if last:
+            assert trial.config == last[-1]["config"]  # the run loop's trial holds the explored config
+            assert trial.last_result["inc"] == trial.config["inc"]
+        schedule = replay(results.experiment_path, trial.trial_id)
+        assert config_at(schedule, 12) == trial.config
+        assert sum(config_at(schedule, i)["inc"] for i in range(1, 13)) == trial.last_result["count"]
+    loaded = tune.load(results.experiment_path)
+    assert [t.config for t in loaded.trials] == [t.config for t in results.trials]
