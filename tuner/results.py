@@ -50,6 +50,8 @@ def replay_journal(path: str) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
             trial.stop_reason = event.get("stop_reason")
             trial.num_failures = event.get("num_failures", 0)
         elif kind == "checkpoint":
+            if event["path"] in trial.checkpoints:  # rewritten in place: a PBT exploit adopted a donor's state
+                trial.checkpoints.remove(event["path"])
             trial.checkpoints.append(event["path"])
             trial.checkpoint_path = event["path"]
         elif kind == "checkpoint_deleted":

@@ -455,3 +455,6 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
         assert sum(config_at(schedule, i)["inc"] for i in range(1, 13)) == trial.last_result["count"]
     loaded = tune.load(results.experiment_path)
     assert [t.config for t in loaded.trials] == [t.config for t in results.trials]
+    # a recipient's checkpoint at the exploit is rewritten in place: listed once, also when read back
+    assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
+    assert all(len(t.checkpoints) == 12 for t in loaded.trials)
