@@ -120,7 +120,8 @@ class TrialWorker:
         """Answer a decision point, then return the next batch (the final one after stop/pause)."""
         session = self._require()
         session.decide(command, next_point, payload)
-        if command != "continue" and self._thread is not None:
+        # Only a stopped or paused trainable ends; one exploited in place goes on (no join to wait out).
+        if command in ("stop", "pause") and self._thread is not None:
             self._thread.join(POLL_TIMEOUT_S)
         return session.collect(POLL_TIMEOUT_S, self._thread)
 

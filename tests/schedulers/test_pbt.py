@@ -458,3 +458,35 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
     # a recipient's checkpoint at the exploit is rewritten in place: listed once, also when read back
     assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
     assert all(len(t.checkpoints) == 12 for t in loaded.trials)
+
+
+def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, monkeypatch):
+    """Regression: the worker joined the trainable's thread after "exploit" as after "stop", so every
+    class trainable exploited in place stalled the trial until the join timed out."""
+    from tests.integration.trainables import PBTCounter
+    from tuner import checkpoint as ckpt_lib
+    from tuner.session import DONE, WAITING
+    from tuner.worker import TrialWorker
+
+    worker = TrialWorker(chdir=False)
+    spec = {"trial_id": "t", "trial_dir": str(tmp_path), "experiment_path": str(tmp_path), "seed": 0,
+            "resources": {}, "time_attr": "training_iteration", "next_point": 3, "stopper": None,
+            "start_iteration": 0, "time_offset": 0.0, "config": {"inc": 1}, "checkpoint_freq": 1}
+    results, batch = [], worker.start(spec, PBTCounter, None)
+    while True:
+        results += [r for r, _ in batch.results]
+        if batch.state == WAITING:
+            break
+        batch = worker.poll()
+    joins = []
+    real_join = worker._thread.join
+    monkeypatch.setattr(worker._thread, "join", lambda timeout=None: (joins.append(timeout), real_join(timeout)))
+    batch = worker.decide("exploit", 5, ({"inc": 10}, ckpt_lib.pack({"count": 100})))
+    while batch.state != WAITING:
+        results += [r for r, _ in batch.results]
+        batch = worker.poll()
+    results += [r for r, _ in batch.results]
+    assert joins == []
+    assert [(r["training_iteration"], r["count"], r["resets"]) for r in results] == [
+        (1, 1, 0), (2, 2, 0), (3, 3, 0), (4, 110, 1), (5, 120, 1)]
+    assert worker.decide("stop", None).state == DONE and len(joins) == 1

@@ -1,0 +1,119 @@
+"""PBT through tune.run on the shared local Ray: an exploited trial goes on from
+exactly the donor's checkpointed state with its new config (function and class
+trainables), checkpoint retention, synchronous generations resuming from
+checkpoints, and the replayed schedule of every trial."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import tuner as tune
+from schedulers import PB2, PopulationBasedTraining
+from schedulers.pbt import config_at, replay
+from tests.integration import trainables as tr
+from tuner.results import replay_journal
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+INCS = [1, 2, 3, 5, 10, 20]
+STEPS = 12
+
+
+def _pbt(**kwargs):
+    return PopulationBasedTraining(perturbation_interval=3, quantile_fraction=0.5, seed=0,
+                                   hyperparam_mutations={"inc": INCS}, **kwargs)
+
+
+def _run(trainable, storage, scheduler, **kwargs):
+    config = {"inc": tune.grid_search([1, 2, 10, 20]), "sleep": 0.02}
+    return tune.run(trainable, config=config, metric="count", mode="max", scheduler=scheduler,
+                    stop={"training_iteration": STEPS}, storage_path=storage, verbose=0, seed=0, **kwargs)
+
+
+def _at(trial, iteration):
+    (result,) = [r for r in trial.history if r["training_iteration"] == iteration]
+    return result
+
+
+def check_exploits_continue_exactly(results):
+    """Every recipient's next result = the donor's count at the checkpoint it copied + the new inc."""
+    exploits = [e for e in replay_journal(results.experiment_path)[1] if e["event"] == "config"]
+    by_id = {t.trial_id: t for t in results.trials}
+    for e in exploits:
+        recipient, donor = by_id[e["trial_id"]], by_id[e["donor_id"]]
+        donor_iteration = int(os.path.basename(e["donor_checkpoint"]))
+        after = _at(recipient, e["iteration"] + 1)
+        assert after["count"] == _at(donor, donor_iteration)["count"] + e["config"]["inc"], e
+        assert after["inc"] == e["config"]["inc"] == e["info"]["new"].get("inc", e["old_config"]["inc"])
+    for trial in results.trials:
+        assert [r["training_iteration"] for r in trial.history] == list(range(1, STEPS + 1))
+        mine = [e for e in exploits if e["trial_id"] == trial.trial_id]
+        if mine:
+            assert trial.config == mine[-1]["config"]  # results show the current (mutated) config
+        assert trial.last_result["inc"] == trial.config["inc"]
+    return exploits
+
+
+def test_function_trainable_continues_from_the_donor_checkpoint(storage):
+    results = _run(tr.pbt_counter, storage, _pbt())
+    exploits = check_exploits_continue_exactly(results)
+    assert exploits, "the population never exploited"
+    lineage = results.pbt_lineage()
+    assert [(x["trial_id"], x["donor_id"], x["config"]) for x in lineage] == [
+        (e["trial_id"], e["donor_id"], e["config"]) for e in exploits]
+    assert all(x["donor_score"] > x["score"] for x in lineage)
+    decisions = [d for d in results.decisions() if d["action"] == "EXPLOIT"]
+    assert len(decisions) == len(exploits) and all(d["iteration"] % 3 == 0 for d in decisions)
+
+
+def test_class_trainable_is_exploited_in_place_with_reset_config(storage):
+    results = _run(tr.PBTCounter, storage, _pbt(), checkpoint_freq=1)
+    exploits = check_exploits_continue_exactly(results)
+    assert exploits
+    for e in exploits:
+        recipient = next(t for t in results.trials if t.trial_id == e["trial_id"])
+        assert _at(recipient, e["iteration"] + 1)["resets"] > _at(recipient, e["iteration"])["resets"]
+
+
+def test_checkpoints_are_pruned_to_keep_checkpoints_num_by_score(storage):
+    results = _run(tr.pbt_counter, storage, _pbt(), keep_checkpoints_num=2, checkpoint_score_attr="min-count")
+    exploits = check_exploits_continue_exactly(results)
+    recipients = {e["trial_id"] for e in exploits}
+    loaded = tune.load(results.experiment_path)
+    for trial, read_back in zip(results.trials, loaded.trials):
+        on_disk = sorted(os.listdir(os.path.join(trial.path, "checkpoints")))
+        assert on_disk == sorted(os.path.basename(p) for p in trial.checkpoints) == sorted(
+            os.path.basename(p) for p in read_back.checkpoints)
+        assert len(on_disk) == 2 and on_disk[-1] == f"{STEPS:06d}"  # the latest is always kept
+        if trial.trial_id not in recipients:
+            assert on_disk[0] == "000001"  # the lowest count: the best by "min-count"
+
+
+@pytest.mark.parametrize("trainable", [tr.pbt_counter, tr.PBTCounter], ids=["function", "class"])
+def test_synch_generations_pause_resume_from_checkpoints_and_replay(storage, trainable):
+    results = _run(trainable, storage, _pbt(synch=True), checkpoint_freq=1 if trainable is tr.PBTCounter else 0)
+    exploits = check_exploits_continue_exactly(results)
+    assert exploits
+    decisions = results.decisions()
+    for generation, point in enumerate((3, 6, 9)):
+        pauses = [i for i, d in enumerate(decisions) if d["action"] == "PAUSE" and d["info"]["point"] == point]
+        exploited = [i for i, d in enumerate(decisions)
+                     if d["action"] == "EXPLOIT" and d["info"]["generation"] == generation]
+        assert len(pauses) == 4, "every trial waits at every generation's point"
+        assert all(i > max(pauses) for i in exploited), "nobody is exploited before all reached the point"
+    recipients = {(e["trial_id"], e["iteration"]) for e in exploits}
+    for trial in results.trials:
+        for point in (3, 6, 9):
+            if (trial.trial_id, point) not in recipients:  # resumed from its own checkpoint, not from scratch
+                assert _at(trial, point + 1)["count"] == _at(trial, point)["count"] + _at(trial, point + 1)["inc"]
+        schedule = replay(results.experiment_path, trial.trial_id)
+        assert schedule[0][0] == 1 and config_at(schedule, STEPS) == trial.config
+        assert sum(config_at(schedule, i)["inc"] for i in range(1, STEPS + 1)) == trial.last_result["count"]
+
+
+def test_pb2_sweep_explores_inside_its_bounds(storage):
+    scheduler = PB2(perturbation_interval=3, quantile_fraction=0.5, seed=0, hyperparam_bounds={"inc": [1.0, 20.0]})
+    results = _run(tr.pbt_counter, storage, scheduler)
+    exploits = check_exploits_continue_exactly(results)
+    assert exploits and all(1.0 <= e["config"]["inc"] <= 20.0 for e in exploits)
