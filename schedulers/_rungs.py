@@ -43,9 +43,10 @@ def cutoff(scores: Sequence[float], reduction_factor: float) -> float:
     return finite[lo] + (finite[hi] - finite[lo]) * (pos - lo)
 
 
-def survives(value_score: float, scores: Sequence[float], reduction_factor: float) -> bool:
-    """Stop variant: a trial goes on when it is not below the cutoff (ties go on); NaN never does."""
-    return value_score != -math.inf and value_score >= cutoff(scores, reduction_factor)
+def survives(value_score: float, earlier: Sequence[float], reduction_factor: float) -> bool:
+    """Stop variant: a trial arriving at a rung goes on when its score is not below the
+    cutoff of the scores recorded there before it (ties go on; the first goes on); NaN never does."""
+    return value_score != -math.inf and value_score >= cutoff(earlier, reduction_factor)
 
 
 def promotable(recorded: dict[str, float], promoted: set[str], reduction_factor: float) -> list[str]:

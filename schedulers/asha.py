@@ -24,8 +24,9 @@ class ASHAScheduler(TrialScheduler):
     Variants:
         ``stop_or_promote="stop"`` (the asynchronous rule most users know): a trial
         arriving at a rung is stopped when its score is below the ``1 - 1/rf``
-        quantile of the scores recorded at that rung so far (itself included; ties
-        go on; a NaN metric always stops).
+        quantile of the scores recorded at that rung before it (the first to arrive
+        goes on; ties go on; a NaN metric always stops). This is the rule Ray Tune's
+        ASHA applies, so both make the same decisions in the same arrival order.
         ``"promote"`` (the ASHA paper's rule): a trial arriving at a rung pauses;
         ``choose_trial_to_run`` resumes a paused trial from its checkpoint when it
         ranks in the top ``floor(n/rf)`` of the ``n`` recorded at its rung, so
@@ -96,18 +97,19 @@ class ASHAScheduler(TrialScheduler):
         if rung is None or trial.trial_id in self._recorded[bracket][rung]:
             return Decision.CONTINUE
         recorded = self._recorded[bracket][rung]
-        recorded[trial.trial_id] = _rungs.score(value, self.mode)
+        earlier = list(recorded.values())
+        recorded[trial.trial_id] = own = _rungs.score(value, self.mode)
         if self.stop_or_promote == PROMOTE:
             self._rung_of[trial.trial_id] = rung
             return TrialDecision.pause(f"waits at rung {rung:g} for promotion", rung=rung, value=value)
-        cut = _rungs.cutoff(list(recorded.values()), self.reduction_factor)
-        if _rungs.survives(recorded[trial.trial_id], list(recorded.values()), self.reduction_factor):
+        if _rungs.survives(own, earlier, self.reduction_factor):
             return Decision.CONTINUE
+        cut = _rungs.cutoff(earlier, self.reduction_factor)
         shown = cut if self.mode == "max" else -cut
         return TrialDecision.stop(
             f"rung {rung:g}: {self.metric}={value:g} is worse than the cutoff {shown:g} "
-            f"(top 1/{self.reduction_factor:g} of {len(recorded)} recorded)",
-            rung=rung, value=value, cutoff=shown, recorded=len(recorded))
+            f"(top 1/{self.reduction_factor:g} of the {len(earlier)} recorded before it)",
+            rung=rung, value=value, cutoff=shown, recorded=len(earlier))
 
     def choose_trial_to_run(self, trials: Sequence[Trial]) -> Trial | None:
         """Promote variant: first a paused trial that earned promotion (highest rung first)."""

@@ -39,10 +39,11 @@ def test_stop_variant_min_mode():
         s.on_trial_add(t)
     assert decide(s, trials[0], 1, 5.0).action is Decision.CONTINUE       # alone at the rung
     assert decide(s, trials[1], 1, 1.0).action is Decision.CONTINUE       # best so far
-    stopped = decide(s, trials[2], 1, 9.0)                                # worst of three
+    stopped = decide(s, trials[2], 1, 3.0)                                # against 5 and 1 before it
     assert stopped.action is Decision.STOP
-    assert stopped.info == {"rung": 1, "value": 9.0, "cutoff": pytest.approx(1 + 4 * 2 / 3), "recorded": 3}
-    assert "rung 1: loss=9 is worse than the cutoff 3.66667 (top 1/3 of 3 recorded)" == stopped.reason
+    # scores -5, -1 before it: the 2/3 quantile is -5 + 4 * 2/3, i.e. loss 2.333; 3 is worse
+    assert stopped.info == {"rung": 1, "value": 3.0, "cutoff": pytest.approx(5 - 4 * 2 / 3), "recorded": 2}
+    assert "rung 1: loss=3 is worse than the cutoff 2.33333 (top 1/3 of the 2 recorded before it)" == stopped.reason
     assert decide(s, trials[3], 1, math.nan).action is Decision.STOP      # NaN never goes on
     assert decide(s, trials[1], 27, 0.1).reason == "reached max_t=27"
 
