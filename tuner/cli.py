@@ -255,75 +255,12 @@ def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[
       tuner show ~/tuner_results/mlp-asha --trials --sort acc --columns trial_id,config/lr,acc
       tuner show ~/tuner_results/pbt-cartpole --lineage --format csv
     """
-    from tuner.cli_inspect import Experiment, InspectError
+    from tuner.cli_inspect import Experiment, InspectError, render
 
     try:
-        _show(Experiment(directory, metric, mode), view, sort_key, columns, fmt)
+        render(Experiment(directory, metric, mode), view, sort_key, _split(columns), fmt, _console())
     except InspectError as exc:
         raise BadInput(str(exc)) from None
-
-
-def _show(exp: Any, view: str | None, sort_key: str | None, columns: tuple[str, ...], fmt: str) -> None:
-    from tuner.cli_inspect import (columns_of, fmt as fmt_value, lineage_rows, pick_columns, sort_rows, table,
-                                   to_csv, to_json)
-
-    console = _console()
-    if view == "best":
-        best = exp.best_record()
-        if fmt == "json":
-            click.echo(to_json(best))
-        elif fmt == "csv":
-            row = {k: v for k, v in best.items() if k not in ("config", "last_result")}
-            row.update({f"config/{k}": v for k, v in best["config"].items()})
-            click.echo(to_csv([row], list(row)), nl=False)
-        else:
-            click.echo(f"Best trial {best['trial_id']} ({best['status']}): {best['metric']}="
-                       f"{fmt_value(best['value'])} ({best['mode']})")
-            click.echo(f"  config:      {json.dumps(best['config'])}")
-            click.echo(f"  last result: {json.dumps(best['last_result'])}")
-            click.echo(f"  checkpoint:  {best['checkpoint'] or 'none'}")
-            click.echo(f"  directory:   {best['path']}")
-        return
-    if view == "lineage":
-        records = exp.lineage()
-        if fmt == "json":
-            click.echo(to_json(records))
-            return
-        rows = lineage_rows(records) if fmt == "table" else [
-            {**r, "old_config": r.get("old_config"), "config": r.get("config")} for r in records]
-        cols = pick_columns(rows, _split(columns)) if columns else (
-            columns_of(rows) or ["time", "iteration", "trial_id", "donor_id", "old_config", "config"])
-        if fmt == "csv":
-            click.echo(to_csv(rows, cols), nl=False)
-        elif not rows:
-            console.print(f"No PBT exploits in {exp.path}.")
-        else:
-            console.print(table(rows, cols, title=f"PBT lineage of {exp.name}: {len(rows)} exploits"))
-        return
-
-    rows = exp.rows()
-    if sort_key:
-        descending = sort_key.startswith("-")
-        key = sort_key.lstrip("-")
-        if key == exp.metric and exp.mode == "max":
-            descending = not descending
-        rows = sort_rows(rows, key, descending)
-    cols = pick_columns(rows, _split(columns)) if columns else exp.default_columns(rows)
-    if fmt == "json":
-        payload = [{c: r.get(c) for c in cols} for r in rows] if columns else rows
-        click.echo(to_json(payload if view == "trials" else {"experiment": exp.summary(), "trials": payload}))
-    elif fmt == "csv":
-        click.echo(to_csv(rows, cols), nl=False)
-    else:
-        if view != "trials":
-            s = exp.summary()
-            console.print(f"[bold]{s['name']}[/bold]  {s['status']}  started {s['start_time']}  ({s['path']})")
-            console.print(f"  trainable {s['trainable']}, metric {s['metric']} ({s['mode']}), scheduler "
-                          f"{s['scheduler']}, searcher {s['searcher']}")
-            counts = ", ".join(f"{n} {k.lower()}" for k, n in s["counts"].items())
-            best = f"; best {s['metric']}={fmt_value(s['best_value'])} ({s['best_trial']})" if s["best_trial"] else ""
-            console.print(f"  {s['trials']} trials ({counts}){best}")
-        console.print(table(rows, cols))
 
 
 def _split(columns: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,8 @@ import math
 import os
 from typing import Any
 
+import click
+
 from tuner import jsonutil
 from tuner.results import ExperimentResults, replay_journal
 from tuner.storage import JOURNAL, SPEC, flatten
@@ -175,7 +177,7 @@ def pick_columns(rows: list[dict[str, Any]], wanted: list[str]) -> list[str]:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def fmt(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -228,7 +230,7 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = No
                                                     "checkpoint", "config", "old_config") else "right",
                      overflow="fold")
     for row in rows:
-        t.add_row(*[Text(fmt(row.get(c)), style=styles.get(row.get(c), "")) if c == "status" else fmt(row.get(c))
+        t.add_row(*[Text(cell(row.get(c)), style=styles.get(row.get(c), "")) if c == "status" else cell(row.get(c))
                     for c in columns])
     return t
 
@@ -242,9 +244,78 @@ def lineage_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         when = rec.get("time")
         row = {"time": datetime.datetime.fromtimestamp(when).strftime("%H:%M:%S") if when else "",
                "iteration": rec.get("iteration"), "trial_id": rec.get("trial_id"), "donor_id": rec.get("donor_id"),
-               "old_config": ", ".join(f"{k}={fmt(old.get(k))}" for k in changed),
-               "config": ", ".join(f"{k}={fmt(new.get(k))}" for k in changed)}
+               "old_config": ", ".join(f"{k}={cell(old.get(k))}" for k in changed),
+               "config": ", ".join(f"{k}={cell(new.get(k))}" for k in changed)}
         row.update({k: v for k, v in rec.items() if k not in ("time", "iteration", "trial_id", "donor_id",
                                                                   "old_config", "config")})
         rows.append(row)
     return rows
+
+
+# --- tuner show ---------------------------------------------------------------------------------
+
+
+def render(exp: Experiment, view: str | None, sort_key: str | None, columns: list[str], fmt: str,
+           console: Any) -> None:
+    """What `tuner show` prints: the trials (with a header unless view="trials"), the best trial, or the lineage."""
+    if view == "best":
+        best = exp.best_record()
+        if fmt == "json":
+            click.echo(to_json(best))
+        elif fmt == "csv":
+            row = {k: v for k, v in best.items() if k not in ("config", "last_result")}
+            row.update({f"config/{k}": v for k, v in best["config"].items()})
+            click.echo(to_csv([row], list(row)), nl=False)
+        else:
+            click.echo(f"Best trial {best['trial_id']} ({best['status']}): {best['metric']}="
+                       f"{cell(best['value'])} ({best['mode']})")
+            click.echo(f"  config:      {json.dumps(best['config'])}")
+            click.echo(f"  last result: {json.dumps(best['last_result'])}")
+            click.echo(f"  checkpoint:  {best['checkpoint'] or 'none'}")
+            click.echo(f"  directory:   {best['path']}")
+        return
+    if view == "lineage":
+        records = exp.lineage()
+        if fmt == "json":
+            click.echo(to_json(records))
+            return
+        rows = lineage_rows(records) if fmt == "table" else [
+            {**r, "old_config": r.get("old_config"), "config": r.get("config")} for r in records]
+        cols = pick_columns(rows, columns) if columns else (
+            columns_of(rows) or ["time", "iteration", "trial_id", "donor_id", "old_config", "config"])
+        if fmt == "csv":
+            click.echo(to_csv(rows, cols), nl=False)
+        elif not rows:
+            console.print(f"No PBT exploits in {exp.path}.")
+        else:
+            console.print(table(rows, cols, title=f"PBT lineage of {exp.name}: {len(rows)} exploits"))
+        return
+
+    rows = exp.rows()
+    if sort_key:
+        descending = sort_key.startswith("-")
+        key = sort_key.lstrip("-")
+        if key == exp.metric and exp.mode == "max":
+            descending = not descending
+        rows = sort_rows(rows, key, descending)
+    cols = pick_columns(rows, columns) if columns else exp.default_columns(rows)
+    if fmt == "json":
+        payload = [{c: r.get(c) for c in cols} for r in rows] if columns else rows
+        click.echo(to_json(payload if view == "trials" else {"experiment": exp.summary(), "trials": payload}))
+    elif fmt == "csv":
+        click.echo(to_csv(rows, cols), nl=False)
+    else:
+        if view != "trials":
+            s = exp.summary()
+            console.print(f"[bold]{s['name']}[/bold]  {s['status']}  started {s['start_time']}  ({s['path']})")
+            console.print(f"  trainable {s['trainable']}, metric {s['metric']} ({s['mode']}), scheduler "
+                          f"{s['scheduler']}, searcher {s['searcher']}")
+            counts = ", ".join(f"{n} {k.lower()}" for k, n in s["counts"].items())
+            best = f"; best {s['metric']}={cell(s['best_value'])} ({s['best_trial']})" if s["best_trial"] \
+                else ""
+            console.print(f"  {s['trials']} trials ({counts}){best}")
+        console.print(table(rows, cols))
+
+
+def _split(columns: tuple[str, ...]) -> list[str]:
+    return [c.strip() for item in columns for c in item.split(",") if c.strip()]

@@ -140,8 +140,9 @@ def resume(directory: str, options: Mapping[str, Any]) -> None:
         except FileNotFoundError as exc:
             raise BadInput(str(exc)) from None
         except (ImportError, AttributeError) as exc:
-            raise BadInput(f"{path}: cannot import the trainable again: {exc} (it is imported from the working directory "
-                           f"{os.getcwd()}: run `tuner resume` where the sweep was started)") from None
+            raise BadInput(f"{path}: cannot import the trainable again: {exc} (it is imported from the "
+                           f"working directory {os.getcwd()}: run `tuner resume` where the sweep was "
+                           "started)") from None
     click.echo(f"\nExperiment: {path}")
     next_steps(path)
 

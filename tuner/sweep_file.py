@@ -248,7 +248,8 @@ def _one_branch(errors: list[Any], raw: Mapping[str, Any]) -> list[Any]:
             said.add(loc[0])
             kinds = dict.fromkeys(_BRANCH_WORDS[str(e["loc"][1]).split("[")[0]] for e in errors
                                   if e["loc"][:1] == loc[:1] and len(e["loc"]) > 1 and _is_branch_tag(e["loc"][1]))
-            out.append({"type": "union", "loc": loc[:1], "input": value, "msg": f"Input should be {' or '.join(kinds)}"})
+            out.append({"type": "union", "loc": loc[:1], "input": value,
+                        "msg": f"Input should be {' or '.join(kinds)}"})
     return out
 
 

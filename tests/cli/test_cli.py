@@ -105,7 +105,8 @@ def test_every_command_has_help_with_examples(cli, command):
 @pytest.mark.parametrize("text, message", [
     ("trainable: m:f\nconfig: [1, 2\n", r"sweep\.yaml: not valid YAML"),
     (QUAD + "num_sample: 3\n", r"sweep\.yaml: num_sample: unknown key; did you mean 'num_samples'\?"),
-    (QUAD.replace("num_samples: 4", "num_samples: four"), r"sweep\.yaml: num_samples: expected an integer, got \"four\""),
+    (QUAD.replace("num_samples: 4", "num_samples: four"),
+     r"sweep\.yaml: num_samples: expected an integer, got \"four\""),
     (QUAD.replace("{asha:", "{ashha:"), r"sweep\.yaml: scheduler\.ashha: unknown scheduler"),
     (QUAD.replace("reduction_factor: 2", "reduction_factor: three"),
      r"sweep\.yaml: scheduler\.asha\.reduction_factor: expected a number > 1, got \"three\""),
@@ -115,7 +116,8 @@ def test_every_command_has_help_with_examples(cli, command):
      r"sweep\.yaml: trainable: cannot import 'tests\.cli\.trainables:qaud': .*has no attribute 'qaud'"),
     (QUAD.replace("trainables:quad", "broken_module:train"),
      r"sweep\.yaml: trainable: importing 'tests\.cli\.broken_module:train' raised RuntimeError: broken on purpose"),
-    (QUAD.replace("trainables:quad", "trainables:NOT_CALLABLE"), r"sweep\.yaml: trainable: The trainable 3 is not callable"),
+    (QUAD.replace("trainables:quad", "trainables:NOT_CALLABLE"),
+     r"sweep\.yaml: trainable: The trainable 3 is not callable"),
     (QUAD.replace("mode: min", "mode: min\nstop: {training_iteration: soon}"),
      r"sweep\.yaml: stop\.training_iteration: expected a number, got \"soon\""),
 ])
