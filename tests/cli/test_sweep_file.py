@@ -155,3 +155,21 @@ def test_yaml_is_loaded_safely(tmp_path):
     text = "trainable: m:f\nconfig: {x: !!python/object/apply:os.system [echo owned]}\n"
     with pytest.raises(SweepError, match=r"not valid YAML: could not determine a constructor"):
         load_sweep(write(tmp_path, text))
+
+
+def test_pbt_and_pb2_by_name_with_mutations_in_domain_notation():
+    """PBT and PB2 live in schedulers/pbt.py and pb2.py: checked only where they exist."""
+    pbt = pytest.importorskip("schedulers.pbt")
+    _, kwargs = validate({"trainable": "m:f", "scheduler": {"pbt": {
+        "perturbation_interval": 2, "seed": 0,
+        "hyperparam_mutations": {"lr": {"loguniform": [1e-4, 0.1]}, "layers": [2, 3, 4]}}}}, "pbt.yaml")
+    scheduler = kwargs["scheduler"]
+    assert isinstance(scheduler, pbt.PopulationBasedTraining)
+    assert isinstance(scheduler.hyperparam_mutations["lr"], Float)
+    with pytest.raises(SweepError, match=r"^pbt\.yaml: scheduler\.pbt\.perturbation_interval: expected a number > 0, "
+                                         r"got 0$"):
+        validate({"trainable": "m:f", "scheduler": {"pbt": {"perturbation_interval": 0}}}, "pbt.yaml")
+    pb2 = pytest.importorskip("schedulers.pb2")
+    _, kwargs = validate({"trainable": "m:f", "scheduler": {"pb2": {
+        "perturbation_interval": 2, "hyperparam_bounds": {"lr": [1e-4, 0.1]}}}}, "pb2.yaml")
+    assert isinstance(kwargs["scheduler"], pb2.PB2)
