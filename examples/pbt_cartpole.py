@@ -231,8 +231,10 @@ class PPOTrainable(tune.Trainable):
         import torch
 
         torch.set_num_threads(1)
-        seed = config.get("seed", tune.get_context().seed)
-        self.agent = PPOAgent(config, seed=seed)
+        seed = config["seed"] if "seed" in config else (tune.get_context().seed or 0)
+        # A paused trial restarts here (synchronous PBT): new environment and sampling streams,
+        # not a replay of the ones it started with.
+        self.agent = PPOAgent(config, seed=seed * 1_000_003 + self.iteration)
 
     def step(self):
         stats = self.agent.train_iteration()
@@ -255,6 +257,10 @@ SPACE = {
     "entropy_coef": tune.uniform(0.0, 0.05),
 }
 MUTATIONS = dict(SPACE)  # PBT explores in the same ranges it starts from
+#: ``--quick``: 2 trials x 3 iterations of 256 steps; synchronous generations, so that every
+#: generation exploits the worse trial whatever the timing (a smoke run for the tests).
+QUICK = {"population": 2, "max_steps": 3 * 256,
+         "settings": {"steps_per_iteration": 256, "perturbation_interval": 1, "synch": True, "eval_episodes": 2}}
 
 
 def ancestry(lineage: list[dict[str, Any]], trial_id: str) -> list[dict[str, Any]]:
@@ -270,10 +276,16 @@ def ancestry(lineage: list[dict[str, Any]], trial_id: str) -> list[dict[str, Any
 
 
 def run_pbt(population: int = 6, seed: int = 0, max_steps: int = 100_000, storage_path: str | None = None,
-            perturbation_interval: int = 4, synch: bool = False, name: str | None = None, verbose: int = 1,
+            perturbation_interval: int = 4, synch: bool = True, name: str | None = None, verbose: int = 1,
             **ppo: Any):
     """PBT over ``lr`` and ``entropy_coef``: ``population`` PPO trials of ``max_steps`` env steps each;
-    ``ppo`` overrides ``PPO_DEFAULTS`` (constants in the config)."""
+    ``ppo`` overrides ``PPO_DEFAULTS`` (constants in the config).
+
+    Synchronous by default: with more trials than CPUs, asynchronous PBT would run the
+    population in waves (a trial trains to its end before a pending one starts), so each
+    trial would only be compared with the few running beside it. Synchronous generations
+    pause every trial at each perturbation point until the whole population is there.
+    """
     from schedulers import PopulationBasedTraining
 
     config = {**SPACE, **ppo}
@@ -294,15 +306,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=100_000, help="environment steps per trial")
     parser.add_argument("--storage", default=None, help="storage_path (default ~/tuner_results)")
+    parser.add_argument("--asynchronous", action="store_true",
+                        help="asynchronous PBT (no generations); best when every trial gets a CPU")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 trials, 3 iterations of 256 steps, synchronous PBT")
     args = parser.parse_args(argv)
     kwargs: dict[str, Any] = {}
     if args.quick:
-        args.population, args.max_steps = 2, 3 * 256
-        # synchronous generations: every generation exploits the worse trial, whatever the timing
-        kwargs = {"steps_per_iteration": 256, "perturbation_interval": 1, "synch": True, "eval_episodes": 2}
+        args.population, args.max_steps, kwargs = QUICK["population"], QUICK["max_steps"], QUICK["settings"]
     started = time.perf_counter()
+    kwargs.setdefault("synch", not args.asynchronous)
     results = run_pbt(args.population, args.seed, args.max_steps, args.storage,
                       name=f"pbt-cartpole-seed{args.seed}{'-quick' if args.quick else ''}-{int(time.time())}",
                       **kwargs)
