@@ -9,7 +9,8 @@ import random
 
 import pytest
 
-from schedulers import PB2, ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
+from schedulers import (PB2, ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule,
+                        PopulationBasedTraining)
 from schedulers.base import Decision, TrialDecision
 from tests.schedulers.fakes import trial
 from tuner.trial import TrialStatus

@@ -342,10 +342,12 @@ MUT = {"lr": [0.1, 0.2]}
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"perturbation_interval": 0}, r"The value of `perturbation_interval` is 0, but must be `perturbation_interval > 0`"),
+    ({"perturbation_interval": 0}, r"The value of `perturbation_interval` is 0, but must be "
+                                   r"`perturbation_interval > 0`"),
     ({"perturbation_interval": "5"}, r"The value of `perturbation_interval` is '5', but must be"),
     ({"burn_in_period": -1}, r"The value of `burn_in_period` is -1, but must be `burn_in_period >= 0`"),
-    ({"quantile_fraction": 0.6}, r"The value of `quantile_fraction` is 0.6, but must be `0 < quantile_fraction <= 0.5`"),
+    ({"quantile_fraction": 0.6}, r"The value of `quantile_fraction` is 0.6, but must be "
+                                 r"`0 < quantile_fraction <= 0.5`"),
     ({"quantile_fraction": 0}, r"The value of `quantile_fraction` is 0, but must be"),
     ({"resample_probability": 1.5}, r"The value of `resample_probability` is 1.5, but must be "
                                     r"`0 <= resample_probability <= 1`"),
@@ -458,6 +460,16 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
     # a recipient's checkpoint at the exploit is rewritten in place: listed once, also when read back
     assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
     assert all(len(t.checkpoints) == 12 for t in loaded.trials)
+    # what tune.resume reads: the scheduler rebuilt from experiment.json, its state from state.json
+    from tuner import jsonutil
+    from tuner.resume import build_component
+
+    spec = jsonutil.read(f"{results.experiment_path}/experiment.json")
+    rebuilt = build_component(spec["scheduler"])
+    rebuilt.set_search_properties("count", "max")
+    rebuilt.load_state_dict(jsonutil.read(f"{results.experiment_path}/state.json")["scheduler"])
+    assert rebuilt.state_dict() == json.loads(json.dumps(scheduler.state_dict()))
+    assert rebuilt._mutations == scheduler._mutations and rebuilt.synch
 
 
 def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, monkeypatch):
