@@ -201,8 +201,9 @@ def resume(directory: str, **options: Any) -> None:
 @click.argument("storage", required=False, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def ls_command(storage: str | None, fmt: str) -> None:
-    """List the experiments in STORAGE: status, trials per status, best metric, start time.
+    """List the experiments in STORAGE.
 
+    One line each: status, trials per status, best metric, start time.
     STORAGE defaults to $TUNER_STORAGE_PATH, else ~/tuner_results. Status is
     finished, interrupted, or unfinished (still running, or its driver was killed).
 
@@ -290,9 +291,9 @@ def _console():
 @click.option("--port", type=click.IntRange(0, 65535), default=6006, show_default=True,
               help="Port; when it is taken (or 0), a free one.")
 def tensorboard(directory: str, host: str, port: int) -> None:
-    """Serve TensorBoard (HParams view) on the experiment in DIR; prints the address.
+    """Serve TensorBoard on the experiment in DIR.
 
-    Stops with Ctrl-C.
+    Prints the address of its HParams view once it is up; stops with Ctrl-C.
 
     \b
     Examples:
