@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedulers import _rungs
-from schedulers.base import Decision, TrialDecision, TrialScheduler
+from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
 from tuner.trial import Trial, TrialStatus
 
 STOP, PROMOTE = "stop", "promote"
@@ -53,9 +53,9 @@ class ASHAScheduler(TrialScheduler):
                  max_t: float = 100, grace_period: float = 1, reduction_factor: float = 4, brackets: int = 1,
                  stop_or_promote: str = STOP, seed: int | None = None) -> None:
         super().__init__(metric, mode, time_attr)
-        _check(max_t, "max_t", "max_t > 0", lambda v: v > 0)
-        _check(grace_period, "grace_period", "0 < grace_period <= max_t", lambda v: 0 < v <= max_t)
-        _check(reduction_factor, "reduction_factor", "reduction_factor > 1", lambda v: v > 1)
+        check_number(max_t, "max_t", "max_t > 0", lambda v: v > 0)
+        check_number(grace_period, "grace_period", "0 < grace_period <= max_t", lambda v: 0 < v <= max_t)
+        check_number(reduction_factor, "reduction_factor", "reduction_factor > 1", lambda v: v > 1)
         if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
             raise ValueError(f"The value of `brackets` is {brackets!r}, but must be an integer >= 1.")
         if stop_or_promote not in (STOP, PROMOTE):
@@ -154,8 +154,3 @@ class ASHAScheduler(TrialScheduler):
     def debug_string(self) -> str:
         counts = [sum(len(r) for r in rungs.values()) for rungs in self._recorded]
         return f"ASHA ({self.stop_or_promote}): {counts} results recorded at rungs per bracket"
-
-
-def _check(value: Any, name: str, rule: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not ok(value):
-        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedulers import _rungs
-from schedulers.base import Decision, TrialDecision, TrialScheduler
+from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
 from tuner.trial import Trial, TrialStatus
 
 
@@ -36,11 +36,8 @@ class HyperBandScheduler(TrialScheduler):
     def __init__(self, time_attr: str = "training_iteration", metric: str | None = None, mode: str | None = None,
                  max_t: float = 81, reduction_factor: float = 3) -> None:
         super().__init__(metric, mode, time_attr)
-        for name, value, ok, rule in (("max_t", max_t, max_t is not None and max_t >= 1, "max_t >= 1"),
-                                      ("reduction_factor", reduction_factor, reduction_factor > 1,
-                                       "reduction_factor > 1")):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
-                raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
+        check_number(max_t, "max_t", "max_t >= 1", lambda v: v >= 1)
+        check_number(reduction_factor, "reduction_factor", "reduction_factor > 1", lambda v: v > 1)
         self.max_t = max_t
         self.reduction_factor = reduction_factor
         self._plan = bracket_plan(max_t, reduction_factor)

@@ -11,7 +11,7 @@ from typing import Any
 from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
 from schedulers._pbt_lineage import config_at, replay
-from schedulers.base import Decision, TrialDecision, TrialScheduler
+from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
 from tuner.trial import Trial, TrialStatus
 
 __all__ = ["PopulationBasedTraining", "config_at", "replay"]
@@ -71,10 +71,10 @@ class PopulationBasedTraining(TrialScheduler):
                  custom_explore_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  synch: bool = False, seed: int | None = None) -> None:
         super().__init__(metric, mode, time_attr)
-        _check(perturbation_interval, "perturbation_interval", "perturbation_interval > 0", lambda v: v > 0)
-        _check(burn_in_period, "burn_in_period", "burn_in_period >= 0", lambda v: v >= 0)
-        _check(quantile_fraction, "quantile_fraction", "0 < quantile_fraction <= 0.5", lambda v: 0 < v <= 0.5)
-        _check(resample_probability, "resample_probability", "0 <= resample_probability <= 1",
+        check_number(perturbation_interval, "perturbation_interval", "perturbation_interval > 0", lambda v: v > 0)
+        check_number(burn_in_period, "burn_in_period", "burn_in_period >= 0", lambda v: v >= 0)
+        check_number(quantile_fraction, "quantile_fraction", "0 < quantile_fraction <= 0.5", lambda v: 0 < v <= 0.5)
+        check_number(resample_probability, "resample_probability", "0 <= resample_probability <= 1",
                lambda v: 0 <= v <= 1)
         if (isinstance(perturbation_factors, (str, bytes)) or not isinstance(perturbation_factors, Sequence)
                 or not perturbation_factors or not all(_positive(f) for f in perturbation_factors)):
@@ -308,11 +308,6 @@ class PopulationBasedTraining(TrialScheduler):
     def debug_string(self) -> str:
         where = f"generation {self._generation}, next point {self._point:g}, " if self.synch else ""
         return f"{type(self).__name__}: {where}{self._num_exploits} exploits"
-
-
-def _check(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
 
 
 def _positive(value: Any) -> bool:

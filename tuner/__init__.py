@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "run": "tuner.api", "TuneError": "tuner.api",
-    "resume": "tuner.resume",
+    "resume": "tuner.resuming",
     "Callback": "tuner.callbacks",
     "Checkpoint": "tuner.checkpoint",
     "report": "tuner.reporting", "get_context": "tuner.reporting", "get_checkpoint": "tuner.reporting",
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.checkpoint import Checkpoint
     from tuner.reporting import get_checkpoint, get_context, report
     from tuner.results import ExperimentResults, load
-    from tuner.resume import resume
+    from tuner.resuming import resume
     from tuner.space import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
                              randint, randn, sample_from, uniform)
     from tuner.trainable import Trainable

@@ -37,7 +37,7 @@ def cwd_on_path() -> None:
 
 def import_trainable(path: str, label: str) -> Any:
     """The trainable at ``module:function``; any failure is a BadInput naming the file and key."""
-    from tuner.resume import import_object
+    from tuner.resuming import import_object
     from tuner.trainable import validate_trainable
 
     cwd_on_path()
@@ -128,8 +128,7 @@ def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
 
 
 def resume(directory: str, options: Mapping[str, Any]) -> None:
-    # not `tune.resume`: once the module tuner.resume is imported, that attribute is the module
-    from tuner.resume import resume as resume_experiment
+    from tuner.resuming import resume as resume_experiment
 
     cwd_on_path()
     path = os.path.abspath(os.path.expanduser(directory))

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.storage import flatten
-from tuner.trial import Trial, TrialStatus
+from tuner.trial import Trial
 
 _STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}
 

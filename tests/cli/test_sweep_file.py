@@ -107,7 +107,7 @@ def test_overrides_by_key_path(tmp_path):
     ("trainable: m:f\nscheduler: {asha: {reduction_factor: 1}}\n",
      r"sweep\.yaml: scheduler\.asha\.reduction_factor: expected a number > 1, got 1$"),
     ("trainable: m:f\nscheduler: {hyperband: {max_t: many}}\n",
-     r"sweep\.yaml: scheduler\.hyperband\.max_t: expected a number, got \"many\"$"),
+     r"sweep\.yaml: scheduler\.hyperband\.max_t: expected a number >= 1, got \"many\"$"),
     ("trainable: m:f\nscheduler: {asha: {max_tt: 20}}\n",
      r"sweep\.yaml: scheduler\.asha\.max_tt: unknown parameter; did you mean 'max_t'\? \(ASHAScheduler takes: "),
     ("trainable: m:f\nscheduler: {asha: 20}\n",

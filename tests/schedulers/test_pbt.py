@@ -328,7 +328,7 @@ def test_state_round_trip_keeps_the_rng_and_nan_scores():
 
 def test_params_are_json_and_rebuild_the_scheduler():
     from tuner import jsonutil
-    from tuner.resume import build_component
+    from tuner.resuming import build_component
 
     s = PopulationBasedTraining(perturbation_interval=3, seed=4, hyperparam_mutations={
         "lr": tune.loguniform(1e-4, 1e-1), "opt": {"m": tune.uniform(0.8, 0.99)}, "b": [16, 32]})
@@ -462,7 +462,7 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
     assert all(len(t.checkpoints) == 12 for t in loaded.trials)
     # what tune.resume reads: the scheduler rebuilt from experiment.json, its state from state.json
     from tuner import jsonutil
-    from tuner.resume import build_component
+    from tuner.resuming import build_component
 
     spec = jsonutil.read(f"{results.experiment_path}/experiment.json")
     rebuilt = build_component(spec["scheduler"])
