@@ -208,6 +208,8 @@ def validate(raw: Mapping[str, Any], label: str) -> tuple[SweepFile, dict[str, A
         raise SweepError("\n".join(_describe(label, err) for err in _one_branch(exc.errors(), raw))) from None
     kwargs = {k: v for k, v in sweep.model_dump(exclude={"trainable", "config", "scheduler", "search"}).items()
               if v is not None}
+    if sweep.stop is not None:  # checked as numbers; kept as written, so 20 stays 20 in experiment.json
+        kwargs["stop"] = dict(raw["stop"])
     kwargs["config"] = to_space(sweep.config, label, "config")
     if sweep.scheduler is not None:
         kwargs["scheduler"] = build("scheduler", sweep.scheduler, SCHEDULERS, label)
