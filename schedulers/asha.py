@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedulers import _rungs
-from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
+from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number, check_seed
 from tuner.trial import Trial, TrialStatus
 
 STOP, PROMOTE = "stop", "promote"
@@ -60,8 +60,7 @@ class ASHAScheduler(TrialScheduler):
             raise ValueError(f"The value of `brackets` is {brackets!r}, but must be an integer >= 1.")
         if stop_or_promote not in (STOP, PROMOTE):
             raise ValueError(f"The value of `stop_or_promote` is {stop_or_promote!r}, but must be 'stop' or 'promote'.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+        check_seed(seed)
         self.max_t = max_t
         self.grace_period = grace_period
         self.reduction_factor = reduction_factor

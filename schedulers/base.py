@@ -9,20 +9,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from tuner.objective import inherit_objective
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import check_number, check_seed  # noqa: F401 - for the schedulers
 
 VALID_MODES = ("min", "max")
-
-
-def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
-    """Raise the standard ValueError unless ``value`` is a finite real number (not a bool) with ``ok(value)``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
 
 
 class Decision(str, enum.Enum):

@@ -11,7 +11,7 @@ from typing import Any
 from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
 from schedulers._pbt_lineage import config_at, replay
-from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
+from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number, check_seed
 from tuner.trial import Trial, TrialStatus
 
 __all__ = ["PopulationBasedTraining", "config_at", "replay"]
@@ -90,8 +90,7 @@ class PopulationBasedTraining(TrialScheduler):
                              "to change).")
         if not isinstance(synch, bool):
             raise ValueError(f"The value of `synch` is {synch!r}, but must be True or False.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+        check_seed(seed)
         self.perturbation_interval = perturbation_interval
         self.burn_in_period = burn_in_period
         self.hyperparam_mutations = hyperparam_mutations

@@ -8,11 +8,7 @@ from typing import Any
 
 from searchers.base import Searcher
 from tuner import space as sp
-
-
-def check_seed(seed: Any) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+from tuner.validation import check_seed  # noqa: F401 - for the searchers
 
 
 def check_points(points: Any) -> list[dict[str, Any]]:

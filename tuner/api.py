@@ -19,6 +19,7 @@ from tuner.runner import RunSettings, TrialRunner
 from tuner.stopping import StopCriteria, validate_stop
 from tuner.storage import ExperimentStorage
 from tuner.trainable import is_class_trainable, validate_trainable
+from tuner.validation import check_seed
 
 DEFAULT_STORAGE = "~/tuner_results"
 
@@ -199,8 +200,7 @@ def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent
             raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
     if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
         raise ValueError(f"The value of `time_budget_s` is {time_budget_s!r}, but must be a number > 0.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+    check_seed(seed)
     return RunSettings(
         metric=metric, mode=mode, num_samples=num_samples, stop=stop,
         stopper=StopCriteria(stop, metric, mode) if stop is not None else None,

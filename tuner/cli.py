@@ -94,7 +94,7 @@ def sweep(sweep_file: str, **options: Any) -> None:
       config:
         lr: {loguniform: [1.0e-4, 1.0e-1]}
         layers: {choice: [2, 3, 4]}
-        batch_size: {grid_search: [32, 64]}
+        batch_size: {choice: [32, 64]}
         epochs: 20
       scheduler: {asha: {max_t: 20, grace_period: 1, reduction_factor: 3}}
       search: {optuna: {seed: 0}}

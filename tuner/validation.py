@@ -1,0 +1,19 @@
+"""Argument checks shared by tune.run, the schedulers and the searchers: one wording everywhere."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
+    """Raise the standard ValueError unless ``value`` is a finite real number (not a bool) with ``ok(value)``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
+
+
+def check_seed(seed: Any) -> None:
+    """A seed is an integer or None (a bool is not a seed)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
