@@ -60,7 +60,7 @@ def summarize(histories: list[list[dict[str, Any]]]) -> dict[str, Any]:
     events = sorted((r["wall_clock"], r["eval_return"]) for h in histories for r in h)
     to_target = next((STEPS_PER_ITERATION * (i + 1) for i, (_, ret) in enumerate(events) if ret >= TARGET), None)
     return {"best_final": max(finals), "mean_final": statistics.mean(finals), "steps_to_target": to_target,
-            "env_steps": STEPS_PER_ITERATION * len(events)}
+            "env_steps": STEPS_PER_ITERATION * len(events), "ran": (min(map(len, histories)), max(map(len, histories)))}
 
 
 def _tuner_histories(results) -> list[list[dict[str, Any]]]:
@@ -126,6 +126,29 @@ def _ray_ppo_class():
     return RayPPO
 
 
+def _budget_stopper(iterations: int, total_iterations: int):
+    """Stops a trial at ``iterations`` and the whole run once ``total_iterations`` results came in.
+
+    The second rule holds Ray Tune to the same env-step budget as the others: when every score
+    ties (CartPole saturates at 500), its PBT exploits the same two trials again and again, each
+    time back to a donor's older checkpoint, so ``training_iteration`` alone never ends the run.
+    """
+    from ray import tune as rtune
+
+    class BudgetStopper(rtune.Stopper):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def __call__(self, trial_id, result):
+            self.seen += 1
+            return result["training_iteration"] >= iterations
+
+        def stop_all(self):
+            return self.seen >= total_iterations
+
+    return BudgetStopper()
+
+
 def run_ray_tune(seed: int, population: int, iterations: int, method: str = "pbt") -> dict[str, Any]:
     import random
 
@@ -147,7 +170,7 @@ def run_ray_tune(seed: int, population: int, iterations: int, method: str = "pbt
                                          scheduler=pbt, reuse_actors=True,
                                          search_alg=BasicVariantGenerator(random_state=seed)),
             run_config=rtune.RunConfig(storage_path=scratch_dir("pbt_raytune"), verbose=0,
-                                       stop={"training_iteration": iterations}),
+                                       stop=_budget_stopper(iterations, population * iterations)),
         )
         return tuner.fit()
 
@@ -157,13 +180,14 @@ def run_ray_tune(seed: int, population: int, iterations: int, method: str = "pbt
     # Each trial's progress.csv keeps one row per iteration run, also after PBT restored a donor's
     # state (read from disk: Result.metrics_dataframe came back short for some trials).
     histories = [pd.read_csv(os.path.join(r.path, "progress.csv")).to_dict("records") for r in grid]
-    return {**summarize(histories), "wall": seconds, "exploits": getattr(pbt, "_num_perturbations", None)}
+    # the exploit count is not reported: Tuner works on a copy of the scheduler object
+    return {**summarize(histories), "wall": seconds, "exploits": None}
 
 
-def _median(values: list[Any], fmt: str) -> str:
+def _median(values: list[Any], fmt: str, missing: str = "not reached") -> str:
     known = [v for v in values if v is not None]
     if not known:
-        return "not reached"
+        return missing
     text = format(statistics.median(known), fmt)
     return text if len(known) == len(values) else f"{text} ({len(known)}/{len(values)} reached)"
 
@@ -192,13 +216,14 @@ def main(argv: list[str] | None = None) -> None:
             measured[name].append(m)
             print(f"{name} seed {seed}: {m['wall']:.1f}s best final {m['best_final']:.1f} mean final "
                   f"{m['mean_final']:.1f} steps to {TARGET:g}: {m['steps_to_target']} env steps {m['env_steps']} "
-                  f"exploits {m['exploits']}", file=sys.stderr, flush=True)
+                  f"exploits {m['exploits']} iterations per trial {m['ran']}", file=sys.stderr, flush=True)
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
              _median([m["steps_to_target"] for m in ms], ".0f"), _median([m["env_steps"] for m in ms], ".0f"),
-             _median([m["wall"] for m in ms], ".1f")] for name, ms in measured.items()]
+             _median([m["wall"] for m in ms], ".1f"), _median([m["exploits"] for m in ms], ".0f", "n/a"),
+             f"{min(m['ran'][0] for m in ms)}-{max(m['ran'][1] for m in ms)}"] for name, ms in measured.items()]
     header = [f"method ({args.population} trials x {iterations} iterations)", "best final eval return",
               "mean final eval return", f"population env steps to first eval >= {TARGET:g}", "env steps run",
-              "wall time (s)"]
+              "wall time (s)", "exploits", "iterations run by one trial (min-max)"]
     print(markdown_table(header, rows))
     print(f"\nMedians over {args.seeds} seeds; {iterations * STEPS_PER_ITERATION} env steps per trial; "
           "same 2 CPUs, one local Ray.")

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("gymnasium")
 
-import tuner as tune  # noqa: E402
-from examples import pbt_cartpole as ex  # noqa: E402
+import tuner as tune
+from examples import pbt_cartpole as ex
 
 
 def test_set_hparams_and_load_keep_weights_apart_from_coefficients():
