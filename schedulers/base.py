@@ -107,6 +107,11 @@ class TrialScheduler(abc.ABC):
 
     #: Whether this scheduler can rank trials on several metrics at once.
     supports_multi_objective = False
+    #: Whether the run loop keeps one trial PENDING before resources are free, so that the
+    #: scheduler sees a trial waiting for its turn (PBT time-shares the CPUs among a
+    #: population larger than what runs at once). Off by default: a model-based searcher
+    #: then suggests each config as late as possible, with the most results known.
+    wants_waiting_trial = False
 
     def __init__(self, metric: str | None = None, mode: str | None = None,
                  time_attr: str = "training_iteration") -> None:

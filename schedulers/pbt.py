@@ -34,7 +34,11 @@ class PopulationBasedTraining(TrialScheduler):
     ``report()`` only there (``next_decision_point``).
 
     Asynchronous (default): each trial is compared, at its own points, with the
-    latest scores of the trials still training. Synchronous (``synch=True``):
+    latest scores of the trials still training. When trials are waiting for a
+    turn (a population larger than what runs at once), a trial at its point
+    PAUSEs (carrying out its exploit when it restarts) and the least advanced
+    waiting trial runs next, so the population advances together instead of in
+    waves. Synchronous (``synch=True``):
     trials PAUSE at the generation's point until the whole population has
     reached it; then the bottom quantile is exploited as those trials restart
     (``on_trial_resume``) and everyone goes on to the next point.
@@ -113,6 +117,9 @@ class PopulationBasedTraining(TrialScheduler):
         self._waiting: dict[str, float] = {}  # id -> score at the current point
         self._resume: list[str] = []  # paused ids to restart, recipients first
         self._planned: dict[str, dict[str, Any]] = {}  # id -> the exploit applied when it restarts
+        self._objects: dict[str, Trial] = {}  # the run loop's trials, to see which wait for a turn
+
+    wants_waiting_trial = True  # a trial waiting for a turn is what makes a running one yield
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def on_trial_add(self, trial: Trial) -> None:
@@ -125,6 +132,7 @@ class PopulationBasedTraining(TrialScheduler):
 
     def _seen(self, trial: Trial) -> dict[str, Any]:
         entry = self._entry(trial.trial_id)
+        self._objects[trial.trial_id] = trial
         entry["config"] = trial.config
         entry["checkpoint"] = trial.checkpoint_path is not None
         return entry
@@ -158,12 +166,23 @@ class PopulationBasedTraining(TrialScheduler):
         entry["last_point"] = t
         scores = {k: e["score"] for k, e in self._trials.items() if e["score"] is not None and k not in self._finished}
         bottom, top = _explore.quantiles(scores, self.quantile_fraction)
-        if tid not in bottom:
-            return Decision.CONTINUE
         donors = [d for d in top if self._trials[d]["checkpoint"]]
-        if not donors:
-            return Decision.CONTINUE
-        return self._exploit(trial, self._rng.choice(donors), t, scores, len(bottom))
+        decision = (self._exploit(trial, self._rng.choice(donors), t, scores, len(bottom))
+                    if tid in bottom and donors else None)
+        waiting = self._waiting_for_a_turn(tid)
+        if not waiting:
+            return decision or Decision.CONTINUE
+        if decision is not None:
+            self._planned[tid] = {"donor_id": decision.donor_id, "config": decision.config,
+                                  "reason": decision.reason, "info": decision.info}
+        return TrialDecision.pause(
+            f"{self.time_attr}={t:g}: yields to {len(waiting)} waiting trial(s)"
+            + (f"; then {decision.reason}" if decision is not None else ""),
+            at=t, waiting=len(waiting))
+
+    def _waiting_for_a_turn(self, trial_id: str) -> list[str]:
+        return [tid for tid, t in self._objects.items() if tid != trial_id and tid not in self._finished
+                and t.status in (TrialStatus.PENDING, TrialStatus.PAUSED)]
 
     def on_trial_complete(self, trial: Trial, result: dict[str, Any] | None) -> None:
         self._ended(trial.trial_id)
@@ -225,8 +244,11 @@ class PopulationBasedTraining(TrialScheduler):
     def choose_trial_to_run(self, trials: Sequence[Trial]) -> Trial | None:
         """Synchronous: restarts the paused population once the generation is complete
         (recipients first, so every donor is still at the point when it is copied)."""
-        if not self.synch:
-            return super().choose_trial_to_run(trials)
+        if not self.synch:  # the least advanced first, so the population moves together
+            waiting = [t for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.PAUSED)]
+            for trial in waiting:
+                self._seen(trial)
+            return min(waiting, key=lambda t: self._trials[t.trial_id]["time"] or 0.0, default=None)
         by_id = {t.trial_id: t for t in trials}
         for trial in trials:
             self._seen(trial)

@@ -164,6 +164,8 @@ class TrialRunner:
     # --- launching ------------------------------------------------------------------------
     def _launch_what_fits(self) -> None:
         limit = self.settings.max_concurrent_trials or math.inf
+        if self.scheduler.wants_waiting_trial and not self._out_of_time and not self._with(TrialStatus.PENDING):
+            self._create_trial()
         # Ask the scheduler only when its choice can start at once: choosing has side
         # effects (a promotion is used up), so a choice must never be dropped.
         while (not self._out_of_time and self.executor.running() < limit

@@ -5,6 +5,7 @@ checkpoints, and the replayed schedule of every trial."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -13,7 +14,6 @@ import tuner as tune
 from schedulers import PB2, PopulationBasedTraining
 from schedulers.pbt import config_at, replay
 from tests.integration import trainables as tr
-from tuner.results import replay_journal
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 INCS = [1, 2, 3, 5, 10, 20]
@@ -25,8 +25,8 @@ def _pbt(**kwargs):
                                    hyperparam_mutations={"inc": INCS}, **kwargs)
 
 
-def _run(trainable, storage, scheduler, **kwargs):
-    config = {"inc": tune.grid_search([1, 2, 10, 20]), "sleep": 0.02}
+def _run(trainable, storage, scheduler, incs=(1, 2, 10, 20), **kwargs):
+    config = {"inc": tune.grid_search(list(incs)), "sleep": 0.02}
     return tune.run(trainable, config=config, metric="count", mode="max", scheduler=scheduler,
                     stop={"training_iteration": STEPS}, storage_path=storage, verbose=0, seed=0, **kwargs)
 
@@ -36,15 +36,33 @@ def _at(trial, iteration):
     return result
 
 
+def checkpoint_counts(experiment_path):
+    """The count each checkpoint held when each exploit copied it, read from the journal in order:
+    a checkpoint holds its trial's count at that iteration, unless the trial adopted a donor's state
+    there (a PBT exploit), after which it holds the donor's."""
+    held: dict[str, int] = {}  # checkpoint path -> count it holds now
+    copied = []  # (exploit event, count of the donor checkpoint when copied)
+    with open(os.path.join(experiment_path, "journal.jsonl")) as f:
+        events = [json.loads(line) for line in f if line.strip()]
+    for e in events:
+        path = lambda tid, it: os.path.join(experiment_path, "trials", tid, "checkpoints", f"{it:06d}")  # noqa: E731
+        if e["event"] == "result":
+            held[path(e["trial_id"], e["result"]["training_iteration"])] = e["result"]["count"]
+        elif e["event"] == "config":
+            count = held[e["donor_checkpoint"]]
+            copied.append((e, count))
+            held[path(e["trial_id"], e["iteration"])] = count
+    return copied
+
+
 def check_exploits_continue_exactly(results):
-    """Every recipient's next result = the donor's count at the checkpoint it copied + the new inc."""
-    exploits = [e for e in replay_journal(results.experiment_path)[1] if e["event"] == "config"]
+    """Every recipient's next result = the count held by the donor checkpoint it copied + the new inc."""
+    copied = checkpoint_counts(results.experiment_path)
+    exploits = [e for e, _ in copied]
     by_id = {t.trial_id: t for t in results.trials}
-    for e in exploits:
-        recipient, donor = by_id[e["trial_id"]], by_id[e["donor_id"]]
-        donor_iteration = int(os.path.basename(e["donor_checkpoint"]))
-        after = _at(recipient, e["iteration"] + 1)
-        assert after["count"] == _at(donor, donor_iteration)["count"] + e["config"]["inc"], e
+    for e, count in copied:
+        after = _at(by_id[e["trial_id"]], e["iteration"] + 1)
+        assert after["count"] == count + e["config"]["inc"], e
         assert after["inc"] == e["config"]["inc"] == e["info"]["new"].get("inc", e["old_config"]["inc"])
     for trial in results.trials:
         assert [r["training_iteration"] for r in trial.history] == list(range(1, STEPS + 1))
@@ -68,12 +86,35 @@ def test_function_trainable_continues_from_the_donor_checkpoint(storage):
 
 
 def test_class_trainable_is_exploited_in_place_with_reset_config(storage):
-    results = _run(tr.PBTCounter, storage, _pbt(), checkpoint_freq=1)
+    # a population that all runs at once (2 trials, 2 CPUs): nobody waits, so exploits happen in place
+    results = _run(tr.PBTCounter, storage, _pbt(), incs=(1, 20), checkpoint_freq=1)
     exploits = check_exploits_continue_exactly(results)
     assert exploits
     for e in exploits:
         recipient = next(t for t in results.trials if t.trial_id == e["trial_id"])
         assert _at(recipient, e["iteration"] + 1)["resets"] > _at(recipient, e["iteration"])["resets"]
+
+
+@pytest.mark.parametrize("trainable", [tr.pbt_counter, tr.PBTCounter], ids=["function", "class"])
+def test_a_population_larger_than_the_cpus_advances_together(storage, trainable):
+    # 6 trials on 2 CPUs: at each point a trial yields to the waiting ones, the least advanced runs next
+    results = _run(trainable, storage, _pbt(), incs=(1, 2, 3, 5, 10, 20),
+                   checkpoint_freq=1 if trainable is tr.PBTCounter else 0)
+    exploits = check_exploits_continue_exactly(results)
+    assert exploits
+    started = max(t.history[0]["timestamp"] for t in results.trials)
+    past_first_point = min(_at(t, 4)["timestamp"] for t in results.trials)
+    assert started < past_first_point, "a trial ran past the first point before the whole population started"
+    pauses = [d for d in results.decisions() if d["action"] == "PAUSE"]
+    assert pauses and all(d["iteration"] % 3 == 0 and "yields to" in d["reason"] for d in pauses)
+    for trial in results.trials:
+        assert len(trial.history) == STEPS
+        # replay follows donors' donors; the final state went through STEPS or more steps (a donor
+        # copied ahead of its recipient), and exactly one number of steps gives the final count
+        schedule = replay(results.experiment_path, trial.trial_id)
+        counts = [sum(config_at(schedule, i)["inc"] for i in range(1, n + 1)) for n in range(STEPS, 4 * STEPS)]
+        assert trial.last_result["count"] in counts, schedule
+        assert schedule[-1][1] == trial.config
 
 
 def test_checkpoints_are_pruned_to_keep_checkpoints_num_by_score(storage):

@@ -209,6 +209,31 @@ def test_finished_trials_leave_the_population():
     assert report(s, trials[0], 2, 1.0).donor_id == "t001"
 
 
+def test_a_trial_yields_at_its_point_to_waiting_trials_and_exploits_when_it_restarts():
+    s = pbt(seed=0)
+    trials = population(s, 4)
+    waiting = trials[3]
+    waiting.status = TrialStatus.PENDING  # a trial waiting for a CPU
+    assert s.wants_waiting_trial
+    assert report(s, trials[1], 1, 5.0).action is Decision.CONTINUE  # not at its point: no yield
+    top = report(s, trials[2], 2, 9.0)
+    assert top.action is Decision.PAUSE and top.reason == "training_iteration=2: yields to 1 waiting trial(s)"
+    trials[2].status = TrialStatus.PAUSED
+    low = report(s, trials[0], 2, 1.0)  # the bottom: it will clone t002 when it restarts
+    assert low.action is Decision.PAUSE and "yields to 2 waiting trial(s); then score=1 in the bottom" in low.reason
+    trials[0].status = TrialStatus.PAUSED
+    # the least advanced waiting trial runs next: the one that never ran, then by progress and order
+    assert s.choose_trial_to_run([waiting, trials[0], trials[2]]) is waiting
+    assert s.choose_trial_to_run([trials[0], trials[2]]) is trials[0]
+    exploit = s.on_trial_resume(trials[0])
+    assert exploit.action is Decision.EXPLOIT and exploit.donor_id == "t002" and exploit.config["i"] == 2
+    assert s.on_trial_resume(trials[0]) is None and s.on_trial_resume(trials[2]) is None
+    waiting.status = TrialStatus.TERMINATED
+    s.on_trial_complete(waiting, None)
+    trials[0].status = trials[2].status = TrialStatus.RUNNING
+    assert report(s, trials[2], 4, 9.5).action is Decision.CONTINUE  # nobody waits now: no yield
+
+
 def _sweep(seed, n=8, steps=6):
     s = pbt(seed=seed, resample_probability=0.5)
     trials = population(s, n)
