@@ -282,10 +282,12 @@ def run_pbt(population: int = 6, seed: int = 0, max_steps: int = 100_000, storag
     """PBT over ``lr`` and ``entropy_coef``: ``population`` PPO trials of ``max_steps`` env steps each;
     ``ppo`` overrides ``PPO_DEFAULTS`` (constants in the config).
 
-    Synchronous by default: with more trials than CPUs, asynchronous PBT would run the
-    population in waves (a trial trains to its end before a pending one starts), so each
-    trial would only be compared with the few running beside it. Synchronous generations
-    pause every trial at each perturbation point until the whole population is there.
+    Synchronous by default: every trial pauses at each perturbation point until the whole
+    population is there, so each generation compares everyone at the same point and a
+    seeded run makes the same decisions whatever the timing. Asynchronous PBT
+    (``synch=False``) time-shares the CPUs instead: a trial at its point yields to the
+    waiting ones and the least advanced runs next, and each trial is compared with the
+    latest scores of the others when it gets there.
     """
     from schedulers import PopulationBasedTraining
 
@@ -308,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=100_000, help="environment steps per trial")
     parser.add_argument("--storage", default=None, help="storage_path (default ~/tuner_results)")
     parser.add_argument("--asynchronous", action="store_true",
-                        help="asynchronous PBT (no generations); best when every trial gets a CPU")
+                        help="asynchronous PBT (no generations; trials time-share the CPUs)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 trials, 3 iterations of 256 steps, synchronous PBT")
     args = parser.parse_args(argv)
