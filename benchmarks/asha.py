@@ -64,15 +64,18 @@ def run_ray_tune(seed: int, concurrency: int | None) -> tuple[float, int, float]
             ray_trainable, param_space={"width": rtune.uniform(0, 20), "height": rtune.uniform(-100, 100)},
             tune_config=rtune.TuneConfig(
                 num_samples=TRIALS, metric="loss", mode="min", reuse_actors=True,
-                max_concurrent_trials=concurrency,
                 scheduler=RayASHA(max_t=MAX_T, grace_period=GRACE, reduction_factor=RF),
-                search_alg=BasicVariantGenerator(random_state=seed)),
+                # Ray Tune ignores max_concurrent_trials with its own generator: limit the generator
+                search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=concurrency or 0)),
             run_config=rtune.RunConfig(storage_path=scratch_dir("asha_raytune"), verbose=0),
         )
         return tuner.fit()
 
     seconds, grid = timed(go)
-    frames = [r.metrics_dataframe for r in grid]
+    import pandas as pd
+
+    # every reported row, from disk (Result.metrics_dataframe can come back short)
+    frames = [pd.read_csv(os.path.join(r.path, "progress.csv")) for r in grid]
     iterations = sum(len(f) for f in frames if f is not None)
     best = min(f["loss"].min() for f in frames if f is not None and len(f))
     return seconds, iterations, best

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-ray-tune-default", action="store_true",
                         help="skip Ray Tune with its default reuse_actors (slow on W1)")
     parser.add_argument("--workloads", default="W1,W2,W3")
-    parser.add_argument("--tensorboard-repeats", type=int, default=5,
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of the tuner and of Ray Tune reuse_actors=True per workload (median)")
+    parser.add_argument("--tensorboard-repeats", type=int, default=11,
                         help="W2 runs with the TensorBoard export off and on (0 skips)")
     args = parser.parse_args(argv)
     start_ray(2)
@@ -79,12 +82,17 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name in args.workloads.split(","):
         trials, results = WORKLOADS[name]
-        ours = run_tuner(trials, results)
-        print(f"{name} tuner: {ours:.2f}s", file=sys.stderr, flush=True)
         peer_default = peer_reuse = None
+        ours_runs, reuse_runs = [], []
+        for _ in range(args.repeats):  # alternating, so that a noisy moment hits both
+            ours_runs.append(run_tuner(trials, results))
+            print(f"{name} tuner: {ours_runs[-1]:.2f}s", file=sys.stderr, flush=True)
+            if have_ray_tune:
+                reuse_runs.append(run_ray_tune(trials, results, reuse_actors=True))
+                print(f"{name} ray tune reuse: {reuse_runs[-1]:.2f}s", file=sys.stderr, flush=True)
+        ours = statistics.median(ours_runs)
         if have_ray_tune:
-            peer_reuse = run_ray_tune(trials, results, reuse_actors=True)
-            print(f"{name} ray tune reuse: {peer_reuse:.2f}s", file=sys.stderr, flush=True)
+            peer_reuse = statistics.median(reuse_runs)
             if not args.skip_ray_tune_default:
                 peer_default = run_ray_tune(trials, results, reuse_actors=None)
                 print(f"{name} ray tune default: {peer_default:.2f}s", file=sys.stderr, flush=True)
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             fmt(peer_default), fmt(peer_reuse),
             "n/a" if best_peer is None else f"{best_peer / ours:.1f}x",
         ])
+    print(f"Medians of {args.repeats} runs (Ray Tune's default: one run).\n")
     print(markdown_table(["workload", "tuner (s)", "tuner results/s", "Ray Tune default (s)",
                           "Ray Tune reuse_actors=True (s)", "speed-up vs Ray Tune's best"], rows))
     if args.tensorboard_repeats:
@@ -104,8 +113,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def tensorboard_cost(repeats: int) -> str:
     """W2 with the HParams export off and on, alternating, median of ``repeats`` each."""
-    import statistics
-
     off, on = [], []
     for _ in range(repeats):
         off.append(run_tuner(20, 100, tensorboard=False))

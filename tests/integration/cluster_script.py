@@ -13,7 +13,9 @@ import ray
 from ray.cluster_utils import Cluster
 
 import tuner as tune
-from tests.integration.trainables import introspect
+from schedulers import PopulationBasedTraining
+from tests.integration.test_pbt import checkpoint_counts
+from tests.integration.trainables import introspect, pbt_counter
 
 
 def main(storage: str) -> None:
@@ -37,6 +39,21 @@ def main(storage: str) -> None:
                  verbose=0)
     except ValueError as exc:
         out["infeasible_error"] = str(exc)
+    # PBT across the two nodes: 1 CPU on the head, 4 on the other; clones travel through the driver
+    pbt = PopulationBasedTraining(perturbation_interval=3, quantile_fraction=0.5, seed=0,
+                                  hyperparam_mutations={"inc": [1, 2, 3, 5, 10, 20]})
+    results = tune.run(pbt_counter, config={"inc": tune.grid_search([1, 2, 10, 20, 3]), "sleep": 0.05},
+                       metric="count", mode="max", scheduler=pbt, stop={"training_iteration": 9},
+                       resources_per_trial={"cpu": 1}, storage_path=storage, verbose=0, seed=0)
+    node_of = {t.trial_id: {r["node"] for r in t.history} for t in results.trials}
+    out["pbt_clones"] = [
+        {"recipient_nodes": sorted(node_of[e["trial_id"]]), "donor_nodes": sorted(node_of[e["donor_id"]]),
+         "expected": count + e["config"]["inc"],
+         "after": next(r["count"] for r in results.trials[int(e["trial_id"][-5:])].history
+                       if r["training_iteration"] == e["iteration"] + 1)}
+        for e, count in checkpoint_counts(results.experiment_path)
+    ]
+    out["pbt_nodes"] = sorted({n for nodes in node_of.values() for n in nodes})
     print("RESULT " + json.dumps(out), flush=True)
     ray.shutdown()
     cluster.shutdown()

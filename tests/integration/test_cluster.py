@@ -31,6 +31,10 @@ def test_fractional_gpus_custom_resources_and_infeasible_request(tmp_path):
     assert ("{CPU=1, GPU=3} can never be met: no node has CPU=1, GPU=3 (GPU: not enough on any node)"
             in seen["infeasible_error"])
     assert "CPU=4, GPU=2, accel=2" in seen["infeasible_error"]
+    # PBT on two nodes: each clone continues exactly from its donor's checkpoint, wherever each ran
+    clones = seen["pbt_clones"]
+    assert clones and all(c["after"] == c["expected"] for c in clones), clones
+    assert len(seen["pbt_nodes"]) == 2, "the population ran on both nodes"
 
 
 def test_run_starts_a_local_ray_when_none_is_running(tmp_path):

@@ -117,12 +117,14 @@ def learning_curve(config):
 
 
 def pbt_counter(config):
-    """PBT: count += config["inc"] every step, checkpointed every step, so an exploit is checkable exactly."""
+    """PBT: count += config["inc"] every step, checkpointed every step, so an exploit is checkable exactly.
+    Also reports the Ray node it runs on (multi-node tests)."""
     count = (tune.get_checkpoint() or {"count": 0})["count"]
+    node = tune.get_context().node_id or ""
     while True:
         time.sleep(config.get("sleep", 0.0))
         count += config["inc"]
-        tune.report({"count": count, "inc": config["inc"]}, checkpoint={"count": count})
+        tune.report({"count": count, "inc": config["inc"], "node": node}, checkpoint={"count": count})
 
 
 class PBTCounter(tune.Trainable):
