@@ -138,3 +138,20 @@ def test_quadratic_dry_run_in_a_subprocess(tmp_path):
     result = tuner_cmd("sweep", "examples/quadratic_asha.yaml", "--dry-run", "--storage", str(tmp_path), timeout=60)
     assert result.returncode == 0, result.stderr
     assert "First 5 of 16 configs" in result.stdout and not os.listdir(tmp_path)
+
+
+def test_quadratic_sweep_file_runs_with_asha_then_show_trials_as_csv(tmp_path):
+    storage = str(tmp_path / "results")
+    run = tuner_cmd("sweep", "examples/quadratic_asha.yaml", "--storage", storage, "-q")
+    assert run.returncode == 0, run.stdout + run.stderr
+    path = os.path.join(storage, "quadratic-asha")
+    results = tune.load(path)
+    assert len(results.trials) == 16 and all(t.status is tune.TrialStatus.TERMINATED for t in results.trials)
+    stopped = [d for d in results.decisions() if d["action"] == "STOP" and d["info"]["rung"] < 20]
+    assert stopped, "ASHA stopped no trial early"
+    assert all(d["iteration"] == d["info"]["rung"] for d in stopped)  # exactly at their rungs
+    shown = tuner_cmd("show", path, "--trials", "--format", "csv", "--sort", "loss", "--columns", "trial_id,loss")
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.strip().splitlines()
+    assert rows[0] == "trial_id,loss" and len(rows) == 17
+    assert rows[1].split(",")[0] == results.best_trial.trial_id
