@@ -50,14 +50,9 @@ def replay_journal(path: str) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
             trial.stop_reason = event.get("stop_reason")
             trial.num_failures = event.get("num_failures", 0)
         elif kind == "checkpoint":
-            if event["path"] in trial.checkpoints:  # rewritten in place: a PBT exploit adopted a donor's state
-                trial.checkpoints.remove(event["path"])
-            trial.checkpoints.append(event["path"])
-            trial.checkpoint_path = event["path"]
+            trial.add_checkpoint(event["path"])
         elif kind == "checkpoint_deleted":
-            trial.checkpoints = [c for c in trial.checkpoints if c != event["path"]]
-            if trial.checkpoint_path == event["path"]:
-                trial.checkpoint_path = trial.checkpoints[-1] if trial.checkpoints else None
+            trial.remove_checkpoint(event["path"])
         elif kind == "rollback":
             trial.history = [r for r in trial.history if r.get("training_iteration", 0) <= event["iteration"]]
             trial.last_result = trial.history[-1] if trial.history else None

@@ -279,10 +279,7 @@ class TrialRunner:
     def _persist_checkpoint(self, trial: Trial, packed: Any, iteration: int | None = None) -> None:
         if iteration is None:
             iteration = int((trial.last_result or {}).get("training_iteration", 0))
-        trial.checkpoint_path = self.storage.save_checkpoint(trial, iteration, packed)
-        if trial.checkpoint_path in trial.checkpoints:
-            trial.checkpoints.remove(trial.checkpoint_path)
-        trial.checkpoints.append(trial.checkpoint_path)
+        trial.add_checkpoint(self.storage.save_checkpoint(trial, iteration, packed))
         trial.checkpoint_scores[trial.checkpoint_path] = _checkpoint_goodness(
             trial.last_result or {}, self.settings.checkpoint_score_attr)
         self._prune_checkpoints(trial)
@@ -295,7 +292,7 @@ class TrialRunner:
         older = sorted(trial.checkpoints[:-1], key=lambda p: trial.checkpoint_scores.get(p, -math.inf),
                        reverse=True)
         for path in older[keep - 1:]:
-            trial.checkpoints.remove(path)
+            trial.remove_checkpoint(path)
             trial.checkpoint_scores.pop(path, None)
             self.storage.delete_checkpoint(trial, path)
 

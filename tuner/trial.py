@@ -67,6 +67,20 @@ class Trial:
     path: str | None = None
     seed: int | None = None
 
+    def add_checkpoint(self, path: str) -> None:
+        """``path`` is now the latest checkpoint. One rewritten in place (a PBT exploit adopts the
+        donor's state at the recipient's own iteration) moves to the end instead of standing twice."""
+        if path in self.checkpoints:
+            self.checkpoints.remove(path)
+        self.checkpoints.append(path)
+        self.checkpoint_path = path
+
+    def remove_checkpoint(self, path: str) -> None:
+        """``path`` was deleted from disk; the latest before it takes its place if it was the latest."""
+        self.checkpoints = [c for c in self.checkpoints if c != path]
+        if self.checkpoint_path == path:
+            self.checkpoint_path = self.checkpoints[-1] if self.checkpoints else None
+
     def metric(self, name: str, default: float = math.nan) -> Any:
         """The latest value of ``name`` (nan if never reported)."""
         if not self.last_result:
