@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tuner.domains import Domain, domain_from_json, quantize
+from tuner.validation import is_finite_number
 
 Path = tuple  # nested keys from the root of the config
 _DOMAIN_KEY = "__domain__"  # how tuner.space.space_to_json writes a domain (experiment.json, resume)
@@ -129,7 +130,7 @@ def explore_value(value: Any, present: bool, spec: Any, rng: random.Random, resa
     choices = _choices(spec)
     if choices is not None:
         return explore_choice(value, choices, rng, resample)
-    if not resample and _is_number(value):
+    if not resample and is_finite_number(value):
         factor = rng.choice(list(perturbation_factors))
         return perturb(value, factor, spec if isinstance(spec, Domain) else None)
     return draw(spec, rng)
@@ -188,10 +189,6 @@ def _choices(spec: Any) -> list[Any] | None:
     if kind == "grid":
         return spec.values
     return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedulers import _rungs
-from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number, check_seed
+from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import check_number, check_seed
 
 STOP, PROMOTE = "stop", "promote"
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from tuner.objective import inherit_objective
 from tuner.trial import Trial, TrialStatus
-from tuner.validation import check_number, check_seed  # noqa: F401 - for the schedulers
 
 VALID_MODES = ("min", "max")
 

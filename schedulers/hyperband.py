@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedulers import _rungs
-from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number
+from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import check_number
 
 
 def bracket_plan(max_t: float, reduction_factor: float) -> list[tuple[int, int, float]]:

@@ -12,6 +12,7 @@ import numpy as np
 from schedulers import _pbt_gp as gp
 from schedulers.pbt import PopulationBasedTraining
 from tuner.domains import Float
+from tuner.validation import is_finite_number
 
 MAX_ROWS = 256  # the GP sees the latest rows only: O(n^3) stays small
 NUM_CANDIDATES = 256
@@ -74,7 +75,7 @@ class PB2(PopulationBasedTraining):
             value: Any = config
             for key in path:
                 value = value.get(key) if isinstance(value, dict) else None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_finite_number(value):
                 return None
             out.append((float(value) - low) / (high - low))
         return out
@@ -143,7 +144,7 @@ def _parse_bounds(bounds: Any, path: tuple = ()) -> list[tuple[tuple, tuple[floa
             out.extend(_parse_bounds(value, path + (key,)))
             continue
         ok = (isinstance(value, (list, tuple)) and len(value) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+              and all(is_finite_number(v) for v in value)
               and value[0] < value[1])
         if not ok:
             raise ValueError(f"The value of `{name}[{key!r}]` is {value!r}, but must be [lower, upper] with finite "

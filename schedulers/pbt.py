@@ -11,8 +11,9 @@ from typing import Any
 from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
 from schedulers._pbt_lineage import config_at, replay
-from schedulers.base import Decision, TrialDecision, TrialScheduler, check_number, check_seed
+from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import check_number, check_seed, is_finite_number
 
 __all__ = ["PopulationBasedTraining", "config_at", "replay"]
 
@@ -81,7 +82,7 @@ class PopulationBasedTraining(TrialScheduler):
         check_number(resample_probability, "resample_probability", "0 <= resample_probability <= 1",
                lambda v: 0 <= v <= 1)
         if (isinstance(perturbation_factors, (str, bytes)) or not isinstance(perturbation_factors, Sequence)
-                or not perturbation_factors or not all(_positive(f) for f in perturbation_factors)):
+                or not perturbation_factors or not all(is_finite_number(f) and f > 0 for f in perturbation_factors)):
             raise ValueError(f"The value of `perturbation_factors` is {perturbation_factors!r}, but must be a "
                              "non-empty sequence of numbers > 0.")
         if custom_explore_fn is not None and not callable(custom_explore_fn):
@@ -329,10 +330,6 @@ class PopulationBasedTraining(TrialScheduler):
     def debug_string(self) -> str:
         where = f"generation {self._generation}, next point {self._point:g}, " if self.synch else ""
         return f"{type(self).__name__}: {where}{self._num_exploits} exploits"
-
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _to_json(score: float | None) -> float | None:

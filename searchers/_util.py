@@ -8,7 +8,6 @@ from typing import Any
 
 from searchers.base import Searcher
 from tuner import space as sp
-from tuner.validation import check_seed  # noqa: F401 - for the searchers
 
 
 def check_points(points: Any) -> list[dict[str, Any]]:

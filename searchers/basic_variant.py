@@ -6,9 +6,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from searchers._util import check_points, check_seed, resolve_seed
+from searchers._util import check_points, resolve_seed
 from searchers.base import FINISHED, Searcher
 from tuner import space as sp
+from tuner.validation import check_seed
 
 
 class BasicVariantGenerator(Searcher):

@@ -11,7 +11,6 @@ from searchers._util import (
     adopt_space,
     check_metric_mode,
     check_points,
-    check_seed,
     objective,
     point_values,
     require_metric_mode,
@@ -20,6 +19,7 @@ from searchers._util import (
 from searchers.base import Searcher
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner import space as sp
+from tuner.validation import check_seed
 
 
 def _plain(value: Any) -> Any:

@@ -11,7 +11,6 @@ from searchers._util import (
     as_list,
     check_metric_mode,
     check_points,
-    check_seed,
     objective,
     point_values,
     require_metric_mode,
@@ -20,6 +19,7 @@ from searchers._util import (
 from searchers.base import Searcher
 from searchers.optuna_space import import_optuna, to_optuna
 from tuner import space as sp
+from tuner.validation import check_seed
 
 
 class OptunaSearch(Searcher):

@@ -7,9 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 
+def is_finite_number(value: Any) -> bool:
+    """An int or float that is not a bool, NaN or infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
     """Raise the standard ValueError unless ``value`` is a finite real number (not a bool) with ``ok(value)``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+    if not is_finite_number(value) or not ok(value):
         raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
 
 
