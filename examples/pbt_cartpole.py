@@ -264,18 +264,6 @@ QUICK = {"population": 2, "max_steps": 3 * 256,
          "settings": {"steps_per_iteration": 256, "perturbation_interval": 1, "synch": True, "eval_episodes": 2}}
 
 
-def ancestry(lineage: list[dict[str, Any]], trial_id: str) -> list[dict[str, Any]]:
-    """The exploits (oldest first) that made ``trial_id``'s final model: its last exploit,
-    the donor's last exploit before that one, and so on back to an original trial."""
-    chain, before = [], len(lineage)
-    while True:
-        index = next((i for i in range(before - 1, -1, -1) if lineage[i]["trial_id"] == trial_id), None)
-        if index is None:
-            return chain[::-1]
-        chain.append(lineage[index])
-        trial_id, before = lineage[index]["donor_id"], index
-
-
 def run_pbt(population: int = 6, seed: int = 0, max_steps: int = 100_000, storage_path: str | None = None,
             perturbation_interval: int = 4, synch: bool = True, name: str | None = None, verbose: int = 1,
             **ppo: Any):
@@ -335,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         _, trial_id, result = first
         print(f"first eval_return >= {TARGET:g}: {trial_id} at its iteration {result['training_iteration']} "
               f"({result['env_steps']} of its env steps, {result['timestamp'] - started_at:.0f} s into the run)")
+    from schedulers.pbt import ancestry
+
     lineage = results.pbt_lineage()
     chain = ancestry(lineage, best.trial_id)
     print(f"lineage of {best.trial_id} ({len(chain)} of {len(lineage)} exploits in the sweep):")

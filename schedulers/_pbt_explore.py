@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from tuner.domains import Domain, domain_from_json, quantize
+from tuner.domains import Domain, quantize, space_from_json
+from tuner.space import assign, lookup
 from tuner.validation import is_finite_number
 
 Path = tuple  # nested keys from the root of the config
-_DOMAIN_KEY = "__domain__"  # how tuner.space.space_to_json writes a domain (experiment.json, resume)
 
 
 def quantiles(scores: Mapping[str, float], fraction: float) -> tuple[list[str], list[str]]:
@@ -60,10 +60,8 @@ def parse_mutations(spec: Any, path: Path = ()) -> dict[str, Any]:
         raise ValueError(f"The value of `{name}` is {spec!r}, but must be a dict of hyperparameter names to "
                          "lists, tune.* domains, callables or nested dicts.")
     out: dict[str, Any] = {}
-    for key, value in spec.items():
+    for key, value in space_from_json(dict(spec)).items():
         where = f"{name}[{key!r}]"
-        if isinstance(value, Mapping) and set(value) == {_DOMAIN_KEY}:
-            value = domain_from_json(value[_DOMAIN_KEY])
         if isinstance(value, Mapping):
             if not value:
                 raise ValueError(f"The value of `{where}` is {{}}, but must be a non-empty dict.")
@@ -103,12 +101,8 @@ def explore(config: Mapping[str, Any], mutations: Mapping[str, Any], rng: random
     """
     new = copy.deepcopy(dict(config))
     for path, spec in mutation_leaves(mutations):
-        node = new
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        present = path[-1] in node
-        node[path[-1]] = explore_value(node.get(path[-1]), present, spec, rng, resample_probability,
-                                       perturbation_factors)
+        present, value = lookup(new, path)
+        assign(new, path, explore_value(value, present, spec, rng, resample_probability, perturbation_factors))
     return new
 
 

@@ -45,13 +45,10 @@ def replay(experiment_dir: str, trial_id: str) -> Schedule:
     initial = {tid: t.config for tid, t in trials.items()}
     for record in reversed(exploits):  # a trial's first exploit knows its initial config
         initial[record["trial_id"]] = record["old_config"]
-    chain = []  # the exploits that made the final state, latest first
-    tid, before = trial_id, len(exploits)
-    while (index := _last_exploit(exploits, tid, before)) is not None:
-        chain.append(exploits[index])
-        tid, before = exploits[index]["donor_id"], index
-    segments, offset = [(1, initial[tid])], 0  # the root ancestor's own config
-    for record in reversed(chain):  # each record's donor is the trial of the previous step
+    chain = ancestry(exploits, trial_id)
+    root = chain[0]["donor_id"] if chain else trial_id
+    segments, offset = [(1, initial[root])], 0  # the root ancestor's own config
+    for record in chain:  # each record's donor is the trial of the previous step
         reached = _donor_iteration(record) + offset
         segments = [s for s in segments if s[0] <= reached] + [(reached + 1, record["config"])]
         offset = reached - (record.get("iteration") or 0)
@@ -74,11 +71,19 @@ def config_at(schedule: Schedule, iteration: int) -> dict[str, Any]:
     return current
 
 
-def _last_exploit(exploits: list[dict[str, Any]], trial_id: str, before: int) -> int | None:
-    for index in range(before - 1, -1, -1):
-        if exploits[index]["trial_id"] == trial_id:
-            return index
-    return None
+def ancestry(lineage: list[dict[str, Any]], trial_id: str) -> list[dict[str, Any]]:
+    """The exploits (oldest first) that made ``trial_id``'s final state: its last exploit, the
+    donor's last exploit before that one, and so on back to an original trial.
+
+    ``lineage`` is ``results.pbt_lineage()`` (or the journal's config events), in order.
+    """
+    chain, before = [], len(lineage)
+    while True:
+        index = next((i for i in range(before - 1, -1, -1) if lineage[i]["trial_id"] == trial_id), None)
+        if index is None:
+            return chain[::-1]
+        chain.append(lineage[index])
+        trial_id, before = lineage[index]["donor_id"], index
 
 
 def _donor_iteration(record: dict[str, Any]) -> int:

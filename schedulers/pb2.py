@@ -12,6 +12,7 @@ import numpy as np
 from schedulers import _pbt_gp as gp
 from schedulers.pbt import PopulationBasedTraining
 from tuner.domains import Float
+from tuner.space import assign, lookup
 from tuner.validation import is_finite_number
 
 MAX_ROWS = 256  # the GP sees the latest rows only: O(n^3) stays small
@@ -52,10 +53,7 @@ class PB2(PopulationBasedTraining):
         self._bounds = _parse_bounds(hyperparam_bounds)
         mutations: dict[str, Any] = {}
         for path, (low, high) in self._bounds:
-            node = mutations
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            node[path[-1]] = Float(low, high)
+            assign(mutations, path, Float(low, high))
         super().__init__(time_attr, metric, mode, perturbation_interval, burn_in_period, mutations,
                          quantile_fraction, 0.0, (1.0,), custom_explore_fn, synch, seed)
         self.hyperparam_bounds = hyperparam_bounds
@@ -72,9 +70,7 @@ class PB2(PopulationBasedTraining):
         """The config's bounded values scaled to [0, 1], or None when one is missing or not a number."""
         out = []
         for path, (low, high) in self._bounds:
-            value: Any = config
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
+            _, value = lookup(config, path)
             if not is_finite_number(value):
                 return None
             out.append((float(value) - low) / (high - low))
@@ -102,10 +98,7 @@ class PB2(PopulationBasedTraining):
         values = self._select(float(t))
         new = copy.deepcopy(donor_config)
         for (path, (low, high)), u in zip(self._bounds, values):
-            node = new
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            node[path[-1]] = float(min(max(low + u * (high - low), low), high))
+            assign(new, path, float(min(max(low + u * (high - low), low), high)))
         return new
 
     def _select(self, t: float) -> list[float]:

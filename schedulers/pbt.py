@@ -10,12 +10,12 @@ from typing import Any
 
 from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
-from schedulers._pbt_lineage import config_at, replay
+from schedulers._pbt_lineage import ancestry, config_at, replay
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number, check_seed, is_finite_number
 
-__all__ = ["PopulationBasedTraining", "config_at", "replay"]
+__all__ = ["PopulationBasedTraining", "ancestry", "config_at", "replay"]
 
 
 class PopulationBasedTraining(TrialScheduler):
@@ -174,8 +174,7 @@ class PopulationBasedTraining(TrialScheduler):
         if not waiting:
             return decision or Decision.CONTINUE
         if decision is not None:
-            self._planned[tid] = {"donor_id": decision.donor_id, "config": decision.config,
-                                  "reason": decision.reason, "info": decision.info}
+            self._plan(tid, decision)
         return TrialDecision.pause(
             f"{self.time_attr}={t:g}: yields to {len(waiting)} waiting trial(s)"
             + (f"; then {decision.reason}" if decision is not None else ""),
@@ -273,10 +272,8 @@ class PopulationBasedTraining(TrialScheduler):
         self._planned = {}
         for tid in bottom:
             if donors:
-                decision = self._exploit(by_id[tid], self._rng.choice(donors), self._trials[tid]["time"],
-                                         scores, len(bottom))
-                self._planned[tid] = {"donor_id": decision.donor_id, "config": decision.config,
-                                      "reason": decision.reason, "info": decision.info}
+                self._plan(tid, self._exploit(by_id[tid], self._rng.choice(donors), self._trials[tid]["time"],
+                                              scores, len(bottom)))
         for tid in scores:
             self._trials[tid]["last_point"] = self._trials[tid]["time"]
         self._resume = [tid for tid in scores if tid in self._planned] + [
@@ -286,6 +283,11 @@ class PopulationBasedTraining(TrialScheduler):
         self._point += max(1, steps) * self.perturbation_interval
         self._generation += 1
         self._waiting = {}
+
+    def _plan(self, trial_id: str, exploit: TrialDecision) -> None:
+        """Keep an exploit for when the paused trial restarts (plain JSON, for state_dict)."""
+        self._planned[trial_id] = {"donor_id": exploit.donor_id, "config": exploit.config,
+                                   "reason": exploit.reason, "info": exploit.info}
 
     def on_trial_resume(self, trial: Trial) -> TrialDecision | None:
         plan = self._planned.pop(trial.trial_id, None)
@@ -298,9 +300,9 @@ class PopulationBasedTraining(TrialScheduler):
         version, internal, gauss = self._rng.getstate()
         return {
             "version": 1, "rng": [version, list(internal), gauss],
-            "trials": {tid: {**e, "score": _to_json(e["score"])} for tid, e in self._trials.items()},
+            "trials": copy.deepcopy(self._trials),
             "finished": sorted(self._finished), "num_exploits": self._num_exploits, "point": self._point,
-            "generation": self._generation, "waiting": {k: _to_json(v) for k, v in self._waiting.items()},
+            "generation": self._generation, "waiting": dict(self._waiting),
             "resume": list(self._resume), "planned": copy.deepcopy(self._planned),
         }
 
@@ -310,12 +312,12 @@ class PopulationBasedTraining(TrialScheduler):
                              "(expected 1).")
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
-        self._trials = {tid: {**e, "score": _from_json(e["score"])} for tid, e in state["trials"].items()}
+        self._trials = copy.deepcopy(state["trials"])
         self._finished = set(state["finished"])
         self._num_exploits = state["num_exploits"]
         self._point = float(state["point"])
         self._generation = state["generation"]
-        self._waiting = {k: _from_json(v) for k, v in state["waiting"].items()}
+        self._waiting = dict(state["waiting"])
         self._resume = list(state["resume"])
         self._planned = copy.deepcopy(state["planned"])
 
@@ -330,12 +332,3 @@ class PopulationBasedTraining(TrialScheduler):
     def debug_string(self) -> str:
         where = f"generation {self._generation}, next point {self._point:g}, " if self.synch else ""
         return f"{type(self).__name__}: {where}{self._num_exploits} exploits"
-
-
-def _to_json(score: float | None) -> float | None:
-    """Scores in state are plain JSON: the worst score (-inf, a NaN metric) is written as the string."""
-    return "-inf" if score == -math.inf else score
-
-
-def _from_json(score: Any) -> float | None:
-    return -math.inf if score == "-inf" else score

@@ -187,13 +187,14 @@ def _copy(node: Any) -> Any:
     return node
 
 
-def _assign(config: Any, path: Path, value: Any) -> Any:
-    """Sets ``value`` at ``path`` in place and returns the config (the value itself for the root)."""
+def assign(config: Any, path: Path, value: Any) -> Any:
+    """Sets ``value`` at ``path`` in place, creating missing dict keys on the way, and returns
+    the config (the value itself for the root)."""
     if not path:
         return value
     node = config
     for key in path[:-1]:
-        node = node[key]
+        node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
     node[path[-1]] = value
     return config
 
@@ -203,7 +204,7 @@ def fill(config: Any, values: dict[Path, Any]) -> Any:
     that draws the domains itself turns its draws into a trial config."""
     out = _copy(config)
     for path, value in values.items():
-        out = _assign(out, path, value)
+        out = assign(out, path, value)
     return out
 
 
@@ -267,10 +268,10 @@ def _sample_rest(config: Any, rng: np.random.Generator) -> Any:
             if domain.kind == "grid":
                 raise ValueError(f"The parameter `{path_name(path)}` is a grid_search inside a sampled value "
                                  "(a choice category); only top-level grids expand. Use tune.choice there.")
-            config = _assign(config, path, _copy(domain.sample(rng)))
+            config = assign(config, path, _copy(domain.sample(rng)))
     pending = [(p, d) for p, d in walk(config) if d.kind == "function"]
     for path, _ in pending:
-        config = _assign(config, path, PENDING)
+        config = assign(config, path, PENDING)
     while pending:
         deferred = []
         for path, function in pending:
@@ -279,7 +280,7 @@ def _sample_rest(config: Any, rng: np.random.Generator) -> Any:
             except NotResolvedYet:
                 deferred.append((path, function))
                 continue
-            config = _assign(config, path, value)
+            config = assign(config, path, value)
         if len(deferred) == len(pending):
             names = ", ".join(f"`{path_name(p)}`" for p, _ in deferred)
             raise ValueError(f"The sample_from parameters {names} read each other in a cycle; "
@@ -303,7 +304,7 @@ def generate_variants(config: Any, num_samples: int, rng: np.random.Generator) -
         for combo in combos:
             variant = _copy(config)
             for (path, _), value in zip(grids, combo):
-                variant = _assign(variant, path, _copy(value))
+                variant = assign(variant, path, _copy(value))
             yield _sample_rest(variant, rng)
 
 

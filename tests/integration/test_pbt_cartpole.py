@@ -12,6 +12,7 @@ pytest.importorskip("gymnasium")
 
 import tuner as tune
 from examples import pbt_cartpole as ex
+from schedulers.pbt import ancestry
 
 
 def test_set_hparams_and_load_keep_weights_apart_from_coefficients():
@@ -25,14 +26,6 @@ def test_set_hparams_and_load_keep_weights_apart_from_coefficients():
     assert recipient.optimizer.state_dict()["state"], "Adam's moments came with the donor's state"
     assert [g["lr"] for g in recipient.optimizer.param_groups] == [5e-4]
     assert recipient.cfg["entropy_coef"] == 0.02
-
-
-def test_ancestry_follows_donors_back_in_time():
-    lineage = [{"trial_id": "b", "donor_id": "a"}, {"trial_id": "c", "donor_id": "b"},
-               {"trial_id": "a", "donor_id": "d"}, {"trial_id": "b", "donor_id": "c"}]
-    assert ex.ancestry(lineage, "b") == [lineage[0], lineage[1], lineage[3]]
-    assert ex.ancestry(lineage, "a") == [lineage[2]]
-    assert ex.ancestry(lineage, "d") == []
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -67,6 +60,6 @@ def test_quick_run_reports_metrics_and_records_the_lineage(storage, capsys):
             assert trial.config == last_config[trial.trial_id]
 
     best = results.best_trial.trial_id
-    chain = ex.ancestry(lineage, best)
+    chain = ancestry(lineage, best)
     assert f"lineage of {best} ({len(chain)} of {len(lineage)} exploits" in printed
     assert f"best trial {best}: final eval_return" in printed

@@ -12,6 +12,7 @@ from schedulers import PB2
 from schedulers import _pbt_gp as gp
 from schedulers.base import Decision, TrialDecision
 from tests.schedulers.fakes import trial
+from tuner import jsonutil
 
 
 def test_gp_interpolates_its_data_and_is_unsure_far_from_it():
@@ -115,7 +116,7 @@ def test_pb2_is_seeded_and_its_data_survives_a_state_round_trip():
     assert decisions(1) != decisions(2)
     s = pb2(seed=0)
     run_population(s, steps=6)
-    state = json.loads(json.dumps(s.state_dict(), allow_nan=False))
+    state = json.loads(jsonutil.dumps(s.state_dict()))  # as state.json is written
     assert state["version"] == 1 and len(state["rows"]) > 10
     other = pb2(seed=9)
     other.load_state_dict(state)

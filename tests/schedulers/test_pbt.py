@@ -13,8 +13,9 @@ import tuner as tune
 from schedulers import PopulationBasedTraining
 from schedulers import _pbt_explore as ex
 from schedulers.base import Decision, TrialDecision
-from schedulers.pbt import config_at, replay
+from schedulers.pbt import ancestry, config_at, replay
 from tests.schedulers.fakes import trial
+from tuner import jsonutil
 from tuner.trial import TrialStatus
 
 
@@ -328,7 +329,7 @@ def test_synch_generation_survives_a_state_round_trip():
     for t, score in zip(trials, (1.0, 5.0, 9.0, 7.0)):
         _pause(s, t, 2, score)
     assert s.choose_trial_to_run(trials) is trials[0]
-    state = json.loads(json.dumps(s.state_dict(), allow_nan=False))
+    state = json.loads(jsonutil.dumps(s.state_dict()))  # as state.json is written
     restored = pbt(synch=True, seed=99)
     restored.load_state_dict(state)
     expected = s.on_trial_resume(trials[0])
@@ -341,8 +342,8 @@ def test_state_round_trip_keeps_the_rng_and_nan_scores():
     s = pbt(seed=1)
     trials = population(s, 4)
     report(s, trials[3], 2, float("nan"))
-    state = json.loads(json.dumps(s.state_dict(), allow_nan=False))
-    assert state["version"] == 1 and state["trials"]["t003"]["score"] == "-inf"
+    state = json.loads(jsonutil.dumps(s.state_dict()))  # as state.json is written
+    assert state["version"] == 1 and state["trials"]["t003"]["score"] == -math.inf
     other = pbt(seed=2)
     other.load_state_dict(state)
     assert other.state_dict() == s.state_dict()
@@ -426,6 +427,14 @@ def _exploit(tid, donor, iteration, donor_iteration, old, new):
             "config": {"inc": new}, "donor_checkpoint": f"/x/trials/{donor}/checkpoints/{donor_iteration:06d}"}
 
 
+def test_ancestry_follows_donors_back_in_time():
+    lineage = [{"trial_id": "b", "donor_id": "a"}, {"trial_id": "c", "donor_id": "b"},
+               {"trial_id": "a", "donor_id": "d"}, {"trial_id": "b", "donor_id": "c"}]
+    assert ancestry(lineage, "b") == [lineage[0], lineage[1], lineage[3]]
+    assert ancestry(lineage, "a") == [lineage[2]]
+    assert ancestry(lineage, "d") == []
+
+
 def test_replay_follows_donors_back_through_the_lineage(tmp_path):
     path = _journal(tmp_path, [
         _added("a", 1), _added("b", 2), _added("c", 3),
@@ -471,15 +480,15 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
                        _executor=InProcessExecutor())
     lineage = results.pbt_lineage()
     assert len(lineage) >= 2 and {e["generation"] for e in lineage} <= {0, 1, 2}  # points 3, 6, 9 (12 stops)
-    for trial in results.trials:
-        assert [r["training_iteration"] for r in trial.history] == list(range(1, 13))
-        last = [e for e in lineage if e["trial_id"] == trial.trial_id]
+    for t in results.trials:
+        assert [r["training_iteration"] for r in t.history] == list(range(1, 13))
+        last = [e for e in lineage if e["trial_id"] == t.trial_id]
         if last:
-            assert trial.config == last[-1]["config"]  # the run loop's trial holds the explored config
-            assert trial.last_result["inc"] == trial.config["inc"]
-        schedule = replay(results.experiment_path, trial.trial_id)
-        assert config_at(schedule, 12) == trial.config
-        assert sum(config_at(schedule, i)["inc"] for i in range(1, 13)) == trial.last_result["count"]
+            assert t.config == last[-1]["config"]  # the run loop's trial holds the explored config
+            assert t.last_result["inc"] == t.config["inc"]
+        schedule = replay(results.experiment_path, t.trial_id)
+        assert config_at(schedule, 12) == t.config
+        assert sum(config_at(schedule, i)["inc"] for i in range(1, 13)) == t.last_result["count"]
     loaded = tune.load(results.experiment_path)
     assert [t.config for t in loaded.trials] == [t.config for t in results.trials]
     # a recipient's checkpoint at the exploit is rewritten in place: listed once, also when read back
