@@ -183,12 +183,3 @@ def _choices(spec: Any) -> list[Any] | None:
     if kind == "grid":
         return spec.values
     return None
-
-
-def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The keys (nested ones as ``"a/b"``) whose value differs: ``(old values, new values)``."""
-    from tuner.space import flatten_dict
-
-    flat_old, flat_new = flatten_dict(dict(old)), flatten_dict(dict(new))
-    keys = [k for k in dict.fromkeys([*flat_old, *flat_new]) if flat_old.get(k) != flat_new.get(k)]
-    return {k: flat_old.get(k) for k in keys}, {k: flat_new.get(k) for k in keys}

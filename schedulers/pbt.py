@@ -12,6 +12,7 @@ from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
 from schedulers._pbt_lineage import ancestry, config_at, replay
 from schedulers.base import Decision, TrialDecision, TrialScheduler
+from tuner.space import config_changes
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number, check_seed, is_finite_number
 
@@ -201,8 +202,8 @@ class PopulationBasedTraining(TrialScheduler):
         """The EXPLOIT decision for ``trial`` copying ``donor_id``; updates this scheduler's books."""
         donor_config = self._trials[donor_id]["config"]
         new_config = self._new_config(donor_config, t)
-        old, new = _explore.config_changes(trial.config, new_config)
-        was, now = _explore.config_changes(donor_config, new_config)
+        old, new = config_changes(trial.config, new_config)
+        was, now = config_changes(donor_config, new_config)
         score, donor_score = scores[trial.trial_id], scores[donor_id]
         entry = self._trials[trial.trial_id]
         entry["score"], entry["config"] = donor_score, new_config  # it now holds the donor's model

@@ -17,7 +17,8 @@ from typing import Any
 import click
 
 from tuner import jsonutil
-from tuner.results import ExperimentResults, replay_journal
+from tuner.results import load
+from tuner.space import config_changes
 from tuner.storage import JOURNAL, SPEC, flatten
 from tuner.trial import TrialStatus
 
@@ -69,10 +70,8 @@ class Experiment:
         self.path = path
         self.spec: dict[str, Any] = jsonutil.read(os.path.join(path, SPEC)) if os.path.exists(
             os.path.join(path, SPEC)) else {}
-        trials, decisions = replay_journal(path)
-        self.metric = metric or self.spec.get("metric")
-        self.mode = mode or self.spec.get("mode")
-        self.results = ExperimentResults(list(trials.values()), path, self.metric, self.mode, decisions)
+        self.results = load(path, metric, mode)
+        self.metric, self.mode = self.results.metric, self.results.mode
         self.status = ending(path)
 
     @property
@@ -109,15 +108,11 @@ class Experiment:
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat row per trial: id, status, config/*, the last result, stop reason, checkpoint, error."""
-        rows = []
-        for trial in self.results.trials:
-            row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial.status.value}
-            row.update({f"config/{k}": v for k, v in flatten(trial.config).items()})
-            row.update({k: v for k, v in flatten(trial.last_result or {}).items() if k not in row})
+        rows = self.results.rows()
+        for row, trial in zip(rows, self.results.trials):
             row["stop_reason"] = trial.stop_reason
             row["checkpoint"] = trial.checkpoint_path
             row["error"] = (trial.error or "").strip().splitlines()[-1] if trial.error else None
-            rows.append(row)
         return rows
 
     def default_columns(self, rows: list[dict[str, Any]]) -> list[str]:
@@ -222,8 +217,9 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = No
     from rich.table import Table
     from rich.text import Text
 
-    styles = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red",
-              "finished": "green", "interrupted": "yellow", "unfinished": "cyan"}
+    from tuner.progress import STATUS_STYLE
+
+    styles = {**STATUS_STYLE, "finished": "green", "interrupted": "yellow", "unfinished": "cyan"}
     t = Table(title=title, show_edge=False, pad_edge=False, header_style="bold", title_justify="left")
     for col in columns:
         t.add_column(col, justify="left" if col in ("trial_id", "status", "name", "error", "stop_reason",
@@ -239,8 +235,10 @@ def lineage_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Exploits for the table: the config keys that changed, old and new; scores as they were recorded."""
     rows = []
     for rec in records:
-        old, new = flatten(rec.get("old_config") or {}), flatten(rec.get("config") or {})
-        changed = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)] or list(new)
+        old, new = config_changes(rec.get("old_config") or {}, rec.get("config") or {})
+        if not new:  # nothing changed: show the whole config
+            old = new = flatten(rec.get("config") or {})
+        changed = list(new)
         when = rec.get("time")
         row = {"time": datetime.datetime.fromtimestamp(when).strftime("%H:%M:%S") if when else "",
                "iteration": rec.get("iteration"), "trial_id": rec.get("trial_id"), "donor_id": rec.get("donor_id"),

@@ -19,7 +19,7 @@ from rich.text import Text
 from tuner.storage import flatten
 from tuner.trial import Trial
 
-_STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}
+STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}
 
 
 def _fmt(value: Any) -> str:
@@ -97,7 +97,7 @@ class ProgressReporter:
         for trial in shown[:limit]:
             config = flatten(trial.config)
             status = trial.status.value
-            row = [trial.trial_id, Text(status, style=_STATUS_STYLE.get(status, ""))]
+            row = [trial.trial_id, Text(status, style=STATUS_STYLE.get(status, ""))]
             row += [_fmt(config.get(k, "")) for k in keys]
             row.append(_fmt(trial.metric("training_iteration", "")))
             if metric_cols:

@@ -163,10 +163,9 @@ class ExperimentResults:
             for d in self._decisions if d.get("event") == "config"
         ]
 
-    def dataframe(self, all_results: bool = False):
-        """A pandas DataFrame: one row per trial (its last result), or per result."""
-        import pandas as pd
-
+    def rows(self, all_results: bool = False) -> list[dict[str, Any]]:
+        """Flat dicts, one per trial (its last result) or per result: ``trial_id``, ``status``,
+        ``config/<key>`` and the result's keys (nested ones as ``a/b``)."""
         from tuner.storage import flatten
 
         rows = []
@@ -178,7 +177,13 @@ class ExperimentResults:
                 row = dict(base)
                 row.update({k: v for k, v in flatten(result).items() if k != "trial_id"})
                 rows.append(row)
-        return pd.DataFrame(rows)
+        return rows
+
+    def dataframe(self, all_results: bool = False):
+        """A pandas DataFrame of ``rows()``: one row per trial (its last result), or per result."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(all_results))
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -187,8 +192,9 @@ class ExperimentResults:
         return f"ExperimentResults({self.experiment_path!r}, {counts})"
 
 
-def load(path: str) -> ExperimentResults:
-    """The results of the experiment in ``path``, read from its journal (nothing is unpickled)."""
+def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
+    """The results of the experiment in ``path``, read from its journal (nothing is unpickled);
+    "best" by ``metric``/``mode`` when given, else by the experiment's own."""
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.exists(os.path.join(path, JOURNAL)):
         raise FileNotFoundError(f"{path} is not an experiment directory (no {JOURNAL} in it).")
@@ -197,4 +203,5 @@ def load(path: str) -> ExperimentResults:
         with open(os.path.join(path, SPEC)) as f:
             spec = json.load(f)
     trials, decisions = replay_journal(path)
-    return ExperimentResults(list(trials.values()), path, spec.get("metric"), spec.get("mode"), decisions)
+    return ExperimentResults(list(trials.values()), path, metric or spec.get("metric"), mode or spec.get("mode"),
+                             decisions)

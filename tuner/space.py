@@ -15,7 +15,7 @@ global RNG, so the same seed always gives the same sequence of configs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -169,6 +169,13 @@ def flatten_dict(d: dict[str, Any], sep: str = "/") -> dict[str, Any]:
         else:
             out[str(key)] = value
     return out
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keys (nested ones as ``"a/b"``) whose value differs: ``(old values, new values)``."""
+    flat_old, flat_new = flatten_dict(dict(old)), flatten_dict(dict(new))
+    keys = [k for k in dict.fromkeys([*flat_old, *flat_new]) if flat_old.get(k) != flat_new.get(k)]
+    return {k: flat_old.get(k) for k in keys}, {k: flat_new.get(k) for k in keys}
 
 
 def path_name(path: Path) -> str:

@@ -119,10 +119,6 @@ def test_explored_values_stay_inside_their_domains():
         assert config["c"] in "abc" and config["lst"] in (0.1, 0.2)
 
 
-def test_config_changes_name_nested_keys():
-    assert ex.config_changes({"a": {"b": 1}, "c": 2}, {"a": {"b": 3}, "c": 2}) == ({"a/b": 1}, {"a/b": 3})
-
-
 # --- the scheduler ------------------------------------------------------------------------------------
 def pbt(**kwargs):
     kwargs.setdefault("hyperparam_mutations", {"lr": [0.001, 0.01, 0.1, 1.0]})

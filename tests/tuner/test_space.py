@@ -282,3 +282,7 @@ def test_constructors_build_the_documented_classes():
     assert isinstance(uniform(0, 1), Float) and isinstance(randint(0, 2), Integer)
     assert isinstance(randn(), Normal) and isinstance(choice([1]), Categorical)
     assert isinstance(grid_search([1]), Grid) and isinstance(sample_from(len), Function)
+
+
+def test_config_changes_name_nested_keys():
+    assert space.config_changes({"a": {"b": 1}, "c": 2}, {"a": {"b": 3}, "c": 2}) == ({"a/b": 1}, {"a/b": 3})
