@@ -48,9 +48,15 @@ def main() -> None:
     """
 
 
+_ADDRESS = click.option("--address", help="Ray cluster to join ('auto': the running one). Default: start a local Ray.")
+_RAISE_ON_FAILED = click.option("--raise-on-failed/--no-raise-on-failed", default=True, show_default=True,
+                                help="Exit with code 1 when some trials failed.")
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="No live table and summary.")
+
+
 def _launch_options(fn):
     options = [
-        click.option("--address", help="Ray cluster to join ('auto': the running one). Default: start a local Ray."),
+        _ADDRESS,
         click.option("--name", help="Experiment name (default: the file's `name`, else trainable and time)."),
         click.option("--storage", type=click.Path(file_okay=False),
                      help="Where experiments go (default: $TUNER_STORAGE_PATH or ~/tuner_results)."),
@@ -59,9 +65,8 @@ def _launch_options(fn):
                      help="Override a setting by key path, value read as YAML; repeatable "
                           "(--set scheduler.asha.max_t=30 --set 'config.lr={choice: [0.1, 0.01]}')."),
         click.option("--dry-run", is_flag=True, help="Validate and print the first configs; run nothing."),
-        click.option("--raise-on-failed/--no-raise-on-failed", default=True, show_default=True,
-                     help="Exit with code 1 when some trials failed."),
-        click.option("-q", "--quiet", is_flag=True, help="No live table and summary."),
+        _RAISE_ON_FAILED,
+        _QUIET,
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -176,10 +181,9 @@ def run_command(trainable: str, config_json: str, metric: str | None, mode: str 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
-@click.option("--address", help="Ray cluster to join ('auto': the running one). Default: start a local Ray.")
-@click.option("--raise-on-failed/--no-raise-on-failed", default=True, show_default=True,
-              help="Exit with code 1 when some trials failed.")
-@click.option("-q", "--quiet", is_flag=True, help="No live table and summary.")
+@_ADDRESS
+@_RAISE_ON_FAILED
+@_QUIET
 def resume(directory: str, **options: Any) -> None:
     """Continue the interrupted sweep in DIR.
 
@@ -213,7 +217,7 @@ def ls_command(storage: str | None, fmt: str) -> None:
       tuner ls results/ --format json
     """
     from tuner.api import DEFAULT_STORAGE
-    from tuner.cli_inspect import Experiment, InspectError, find_experiments, table, to_json
+    from tuner.cli_inspect import Experiment, InspectError, cell, find_experiments, table, to_json
 
     root = storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)
     try:
@@ -229,7 +233,7 @@ def ls_command(storage: str | None, fmt: str) -> None:
         return
     rows = [{"name": s["name"], "status": s["status"], "trials": s["trials"],
              "per status": ", ".join(f"{n} {k.lower()}" for k, n in s["counts"].items()),
-             "best": "" if s["best_value"] is None else f"{s['metric']}={_short(s['best_value'])} ({s['mode']})",
+             "best": "" if s["best_value"] is None else f"{s['metric']}={cell(s['best_value'])} ({s['mode']})",
              "best trial": s["best_trial"], "started": s["start_time"]} for s in summaries]
     _console().print(table(rows, list(rows[0]), title=os.path.abspath(os.path.expanduser(root))))
 
@@ -266,10 +270,6 @@ def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[
 
 def _split(columns: tuple[str, ...]) -> list[str]:
     return [c.strip() for item in columns for c in item.split(",") if c.strip()]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _console():

@@ -314,6 +314,3 @@ def render(exp: Experiment, view: str | None, sort_key: str | None, columns: lis
             console.print(f"  {s['trials']} trials ({counts}){best}")
         console.print(table(rows, cols))
 
-
-def _split(columns: tuple[str, ...]) -> list[str]:
-    return [c.strip() for item in columns for c in item.split(",") if c.strip()]
