@@ -40,18 +40,21 @@ def checkpoint_counts(experiment_path):
     """The count each checkpoint held when each exploit copied it, read from the journal in order:
     a checkpoint holds its trial's count at that iteration, unless the trial adopted a donor's state
     there (a PBT exploit), after which it holds the donor's."""
-    held: dict[str, int] = {}  # checkpoint path -> count it holds now
+    reported: dict[tuple, int] = {}  # (trial, iteration) -> the count it reported there
+    adopted: dict[tuple, int] = {}  # (recipient, iteration) -> the donor's count it took over there
+    held: dict[str, int] = {}  # checkpoint path -> the count it holds now
     copied = []  # (exploit event, count of the donor checkpoint when copied)
     with open(os.path.join(experiment_path, "journal.jsonl")) as f:
         events = [json.loads(line) for line in f if line.strip()]
     for e in events:
-        path = lambda tid, it: os.path.join(experiment_path, "trials", tid, "checkpoints", f"{it:06d}")  # noqa: E731
         if e["event"] == "result":
-            held[path(e["trial_id"], e["result"]["training_iteration"])] = e["result"]["count"]
-        elif e["event"] == "config":
-            count = held[e["donor_checkpoint"]]
-            copied.append((e, count))
-            held[path(e["trial_id"], e["iteration"])] = count
+            reported[e["trial_id"], e["result"]["training_iteration"]] = e["result"]["count"]
+        elif e["event"] == "config":  # followed by the checkpoint event of the adopted state
+            copied.append((e, held[e["donor_checkpoint"]]))
+            adopted[e["trial_id"], e["iteration"]] = copied[-1][1]
+        elif e["event"] == "checkpoint":
+            key = (e["trial_id"], e["iteration"])
+            held[e["path"]] = adopted.pop(key) if key in adopted else reported[key]
     return copied
 
 
