@@ -42,7 +42,8 @@ def main(storage: str) -> None:
     # PBT across the two nodes: 1 CPU on the head, 4 on the other; clones travel through the driver
     pbt = PopulationBasedTraining(perturbation_interval=3, quantile_fraction=0.5, seed=0,
                                   hyperparam_mutations={"inc": [1, 2, 3, 5, 10, 20]})
-    results = tune.run(pbt_counter, config={"inc": tune.grid_search([1, 2, 10, 20, 3]), "sleep": 0.05},
+    results = tune.run(pbt_counter, config={"inc": tune.grid_search([1, 2, 10, 20, 3]), "sleep": 0.05,
+                                                  "side_by_side": 5},
                        metric="count", mode="max", scheduler=pbt, stop={"training_iteration": 9},
                        resources_per_trial={"cpu": 1}, storage_path=storage, verbose=0, seed=0)
     node_of = {t.trial_id: {r["node"] for r in t.history} for t in results.trials}

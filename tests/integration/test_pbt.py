@@ -25,8 +25,8 @@ def _pbt(**kwargs):
                                    hyperparam_mutations={"inc": INCS}, **kwargs)
 
 
-def _run(trainable, storage, scheduler, incs=(1, 2, 10, 20), **kwargs):
-    config = {"inc": tune.grid_search(list(incs)), "sleep": 0.02}
+def _run(trainable, storage, scheduler, incs=(1, 2, 10, 20), side_by_side=0, **kwargs):
+    config = {"inc": tune.grid_search(list(incs)), "sleep": 0.02, "side_by_side": side_by_side}
     return tune.run(trainable, config=config, metric="count", mode="max", scheduler=scheduler,
                     stop={"training_iteration": STEPS}, storage_path=storage, verbose=0, seed=0, **kwargs)
 
@@ -89,8 +89,9 @@ def test_function_trainable_continues_from_the_donor_checkpoint(storage):
 
 
 def test_class_trainable_is_exploited_in_place_with_reset_config(storage):
-    # a population that all runs at once (2 trials, 2 CPUs): nobody waits, so exploits happen in place
-    results = _run(tr.PBTCounter, storage, _pbt(), incs=(1, 20), checkpoint_freq=1)
+    # a population that all runs at once (2 trials, 2 CPUs): nobody waits, so exploits happen in place;
+    # each waits for the other to start, however late Ray starts the second worker
+    results = _run(tr.PBTCounter, storage, _pbt(), incs=(1, 20), side_by_side=2, checkpoint_freq=1)
     exploits = check_exploits_continue_exactly(results)
     assert exploits
     for e in exploits:

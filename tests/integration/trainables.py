@@ -116,11 +116,25 @@ def learning_curve(config):
         tune.report({"loss": loss}, checkpoint={"step": step})
 
 
+def wait_side_by_side(config):
+    """With ``config["side_by_side"] = n``: wait until n trials of the sweep have started, so that
+    a population that all fits at once trains together however late Ray starts a worker."""
+    if not config.get("side_by_side"):
+        return
+    ctx = tune.get_context()
+    open(os.path.join(ctx.experiment_path, f"started_{ctx.trial_id}"), "w").close()
+    deadline = time.time() + 60
+    while time.time() < deadline and sum(
+            name.startswith("started_") for name in os.listdir(ctx.experiment_path)) < config["side_by_side"]:
+        time.sleep(0.05)
+
+
 def pbt_counter(config):
     """PBT: count += config["inc"] every step, checkpointed every step, so an exploit is checkable exactly.
     Also reports the Ray node it runs on (multi-node tests)."""
     count = (tune.get_checkpoint() or {"count": 0})["count"]
     node = tune.get_context().node_id or ""
+    wait_side_by_side(config)
     while True:
         time.sleep(config.get("sleep", 0.0))
         count += config["inc"]
@@ -132,6 +146,7 @@ class PBTCounter(tune.Trainable):
 
     def setup(self, config):
         self.count, self.resets = 0, 0
+        wait_side_by_side(config)
 
     def step(self):
         time.sleep(self.config.get("sleep", 0.0))
