@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from tuner.domains import Domain, quantize, space_from_json
-from tuner.space import assign, lookup
+from tuner.space.domains import Domain, quantize, space_from_json
+from tuner.space.config import assign, lookup
 from tuner.validation import is_finite_number
 
 Path = tuple  # nested keys from the root of the config

@@ -11,8 +11,8 @@ import numpy as np
 
 from schedulers import _pbt_gp as gp
 from schedulers.pbt import PopulationBasedTraining
-from tuner.domains import Float
-from tuner.space import assign, lookup
+from tuner.space.domains import Float
+from tuner.space.config import assign, lookup
 from tuner.validation import is_finite_number
 
 MAX_ROWS = 256  # the GP sees the latest rows only: O(n^3) stays small

@@ -12,7 +12,7 @@ from schedulers import _pbt_explore as _explore
 from schedulers import _rungs
 from schedulers._pbt_lineage import ancestry, config_at, replay
 from schedulers.base import Decision, TrialDecision, TrialScheduler
-from tuner.space import config_changes
+from tuner.space.config import config_changes
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number, check_seed, is_finite_number
 
@@ -324,7 +324,7 @@ class PopulationBasedTraining(TrialScheduler):
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments; domains in their JSON form so that ``tune.resume`` rebuilds them."""
-        from tuner.space import space_to_json
+        from tuner.space.config import space_to_json
 
         params = super().get_params()
         params["hyperparam_mutations"] = space_to_json(self.hyperparam_mutations)

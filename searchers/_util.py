@@ -7,9 +7,7 @@ import random
 from typing import Any
 
 from searchers.base import Searcher
-from tuner import space as sp
-
-
+from tuner.space import config as sp
 def check_points(points: Any) -> list[dict[str, Any]]:
     """``points_to_evaluate`` as a list of dicts (a copy)."""
     if points is None:

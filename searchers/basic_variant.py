@@ -8,7 +8,7 @@ import numpy as np
 
 from searchers._util import check_points, resolve_seed
 from searchers.base import FINISHED, Searcher
-from tuner import space as sp
+from tuner.space import config as sp
 from tuner.validation import check_seed
 
 

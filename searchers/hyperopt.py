@@ -18,7 +18,7 @@ from searchers._util import (
 )
 from searchers.base import Searcher
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
-from tuner import space as sp
+from tuner.space import config as sp
 from tuner.validation import check_seed
 
 

@@ -1,4 +1,4 @@
-"""``tuner.space`` -> Hyperopt ``hp.*`` expressions, nested choices included.
+"""``tuner.space.config`` -> Hyperopt ``hp.*`` expressions, nested choices included.
 
 Each domain keeps its own law: the ``hp`` node draws what ``Domain.sample``
 would draw and small ``pyll`` functions apply the same rounding and clipping,
@@ -12,8 +12,8 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-from tuner import space as sp
-from tuner.domains import quantize
+from tuner.space import config as sp
+from tuner.space.domains import quantize
 
 BACKEND = "HyperOptSearch"
 

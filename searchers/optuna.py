@@ -18,7 +18,7 @@ from searchers._util import (
 )
 from searchers.base import Searcher
 from searchers.optuna_space import import_optuna, to_optuna
-from tuner import space as sp
+from tuner.space import config as sp
 from tuner.validation import check_seed
 
 

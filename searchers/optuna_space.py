@@ -1,4 +1,4 @@
-"""``tuner.space`` -> Optuna distributions, exactly or not at all.
+"""``tuner.space.config`` -> Optuna distributions, exactly or not at all.
 
 Each domain of the config becomes one Optuna parameter named by its path
 (``"opt/lr"``). What Optuna cannot express (normal draws, log scale with a
@@ -12,8 +12,8 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-from tuner import space as sp
-from tuner.domains import quantize
+from tuner.space import config as sp
+from tuner.space.domains import quantize
 
 BACKEND = "OptunaSearch"
 _PRIMITIVE = (type(None), bool, int, float, str)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 from typing import Any
 
-from tuner.session import ERROR, Batch
-from tuner.worker import TrialWorker
+from tuner.runtime.session import ERROR, Batch
+from tuner.runtime.worker import TrialWorker
 
 
 class InProcessExecutor:

@@ -21,12 +21,12 @@ _EXPORTS = {
     "run": "tuner.api", "TuneError": "tuner.api",
     "resume": "tuner.resuming",
     "Callback": "tuner.callbacks",
-    "Checkpoint": "tuner.checkpoint",
-    "report": "tuner.reporting", "get_context": "tuner.reporting", "get_checkpoint": "tuner.reporting",
+    "Checkpoint": "tuner.storage.checkpoint",
+    "report": "tuner.runtime.report", "get_context": "tuner.runtime.report", "get_checkpoint": "tuner.runtime.report",
     "ExperimentResults": "tuner.results", "load": "tuner.results",
-    "Trainable": "tuner.trainable",
+    "Trainable": "tuner.runtime.trainable",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
-    **{name: "tuner.space" for name in (
+    **{name: "tuner.space.config" for name in (
         "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
         "randint", "randn", "sample_from", "uniform")},
 }
@@ -50,11 +50,11 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.api import TuneError, run
     from tuner.callbacks import Callback
-    from tuner.checkpoint import Checkpoint
-    from tuner.reporting import get_checkpoint, get_context, report
+    from tuner.storage.checkpoint import Checkpoint
+    from tuner.runtime.report import get_checkpoint, get_context, report
     from tuner.results import ExperimentResults, load
     from tuner.resuming import resume
-    from tuner.space import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
+    from tuner.space.config import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
                              randint, randn, sample_from, uniform)
-    from tuner.trainable import Trainable
+    from tuner.runtime.trainable import Trainable
     from tuner.trial import Trial, TrialStatus

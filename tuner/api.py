@@ -11,14 +11,14 @@ from typing import Any
 
 from schedulers.base import VALID_MODES, TrialScheduler
 from searchers.base import Searcher
-from tuner import jsonutil
+from tuner.storage import jsonio as jsonutil
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults, replay_journal
-from tuner.resources import normalize_resources
-from tuner.runner import RunSettings, TrialRunner
-from tuner.stopping import StopCriteria, validate_stop
-from tuner.storage import ExperimentStorage
-from tuner.trainable import is_class_trainable, validate_trainable
+from tuner.execution.resources import normalize_resources
+from tuner.execution.runner import RunSettings, TrialRunner
+from tuner.runtime.stopping import StopCriteria, validate_stop
+from tuner.storage.experiment import ExperimentStorage
+from tuner.runtime.trainable import is_class_trainable, validate_trainable
 from tuner.validation import check_seed
 
 DEFAULT_STORAGE = "~/tuner_results"
@@ -133,7 +133,7 @@ def run(
     if _executor is None:
         import ray
 
-        from tuner.executor import RayExecutor
+        from tuner.execution.executor import RayExecutor
 
         executor = RayExecutor(address=address, reuse_workers=reuse_actors)
         executor.check_feasible(settings.resources)
@@ -273,7 +273,7 @@ def _tensorboard_callback() -> list[Callback]:
     try:
         import tensorboard  # noqa: F401
 
-        from tuner.tensorboard import TensorBoardCallback
+        from tuner.tensorboard.export import TensorBoardCallback
     except ImportError:
         return []
     return [TensorBoardCallback()]
@@ -323,8 +323,7 @@ def _slug(text: str) -> str:
 
 
 def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
-    from tuner import space
-
+    from tuner.space import config as space
     def component(obj: Any) -> dict[str, Any]:
         cls = type(obj)
         return {"class": cls.__name__, "module": cls.__module__, "params": jsonutil.to_jsonable(obj.get_params())}

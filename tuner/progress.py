@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from tuner.storage import flatten
+from tuner.storage.experiment import flatten
 from tuner.trial import Trial
 
 STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}

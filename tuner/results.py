@@ -11,8 +11,8 @@ import math
 import os
 from typing import Any
 
-from tuner import checkpoint as ckpt_lib
-from tuner.storage import JOURNAL, SPEC
+from tuner.storage import checkpoint as ckpt_lib
+from tuner.storage.experiment import JOURNAL, SPEC
 from tuner.trial import Trial, TrialStatus
 
 
@@ -166,7 +166,7 @@ class ExperimentResults:
     def rows(self, all_results: bool = False) -> list[dict[str, Any]]:
         """Flat dicts, one per trial (its last result) or per result: ``trial_id``, ``status``,
         ``config/<key>`` and the result's keys (nested ones as ``a/b``)."""
-        from tuner.storage import flatten
+        from tuner.storage.experiment import flatten
 
         rows = []
         for trial in self.trials:

@@ -12,8 +12,8 @@ import inspect
 import os
 from typing import Any
 
-from tuner import jsonutil
-from tuner.storage import SPEC
+from tuner.storage import jsonio as jsonutil
+from tuner.storage.experiment import SPEC
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr")
@@ -49,7 +49,7 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
         config: needed only when the space holds ``sample_from`` functions.
         overrides: any other ``tune.run`` argument (``verbose``, ``scheduler``...).
     """
-    from tuner import space as space_lib
+    from tuner.space import config as space_lib
     from tuner.api import run
 
     path = os.path.abspath(os.path.expanduser(path))

@@ -39,7 +39,7 @@ class Trial:
             plus a random suffix); also the trial's directory name.
         config: the concrete hyperparameters (no search-space domains left). For
             PBT this is the *current* config, after every exploit.
-        resources: what the trial asked for, normalized (see ``tuner.resources``).
+        resources: what the trial asked for, normalized (see ``tuner.execution.resources``).
         status: see ``TrialStatus``.
         last_result: the latest result dict, or None before the first one.
         history: every result in order.

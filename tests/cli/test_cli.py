@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import tuner
 from tests.fakes import InProcessExecutor
 from tuner.callbacks import Callback
-from tuner.cli import main
+from tuner.cli.main import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -19,7 +19,7 @@ import pytest
 import tuner as tune
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The installed console script when there is one, else the module: both are `tuner.cli:main`.
+# The installed console script when there is one, else the module: both run `tuner.cli.main:main`.
 TUNER = [shutil.which("tuner")] if shutil.which("tuner") else [sys.executable, "-m", "tuner.cli"]
 
 

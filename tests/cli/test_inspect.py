@@ -18,7 +18,7 @@ import tuner as tune
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tests.cli.trainables import fails_above_zero, quad
 from tests.fakes import InProcessExecutor
-from tuner.cli import main
+from tuner.cli.main import main
 
 
 def cli(*args: str):

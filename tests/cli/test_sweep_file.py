@@ -10,8 +10,8 @@ import pytest
 
 from schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule
 from searchers import BasicVariantGenerator, OptunaSearch
-from tuner.domains import Categorical, Float, Grid, Integer, Normal
-from tuner.sweep_file import SCHEDULERS, SweepError, apply_override, load_sweep, validate
+from tuner.space.domains import Categorical, Float, Grid, Integer, Normal
+from tuner.cli.sweep_schema import SCHEDULERS, SweepError, apply_override, load_sweep, validate
 
 SWEEP = """\
 name: mlp-asha

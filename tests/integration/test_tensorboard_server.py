@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 import tuner as tune
-from tuner.tb_hparams import flatten_config
-from tuner.tensorboard import EXPERIMENT_DIR, PBT_DONOR, PBT_SEGMENT, STOPPED_EARLY, TensorBoardCallback
+from tuner.tensorboard.hparams import flatten_config
+from tuner.tensorboard.export import EXPERIMENT_DIR, PBT_DONOR, PBT_SEGMENT, STOPPED_EARLY, TensorBoardCallback
 from tuner.trial import Trial, TrialStatus
 
 pytestmark = pytest.mark.skipif(shutil.which("tensorboard") is None,

@@ -12,9 +12,7 @@ from schedulers import PB2
 from schedulers import _pbt_gp as gp
 from schedulers.base import Decision, TrialDecision
 from tests.schedulers.fakes import trial
-from tuner import jsonutil
-
-
+from tuner.storage import jsonio as jsonutil
 def test_gp_interpolates_its_data_and_is_unsure_far_from_it():
     x = np.linspace(0, 0.5, 12)[:, None]
     y = np.sin(6 * x[:, 0])

@@ -15,7 +15,7 @@ from schedulers import _pbt_explore as ex
 from schedulers.base import Decision, TrialDecision
 from schedulers.pbt import ancestry, config_at, replay
 from tests.schedulers.fakes import trial
-from tuner import jsonutil
+from tuner.storage import jsonio as jsonutil
 from tuner.trial import TrialStatus
 
 
@@ -349,7 +349,7 @@ def test_state_round_trip_keeps_the_rng_and_nan_scores():
 
 
 def test_params_are_json_and_rebuild_the_scheduler():
-    from tuner import jsonutil
+    from tuner.storage import jsonio as jsonutil
     from tuner.resuming import build_component
 
     s = PopulationBasedTraining(perturbation_interval=3, seed=4, hyperparam_mutations={
@@ -491,7 +491,7 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
     assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
     assert all(len(t.checkpoints) == 12 for t in loaded.trials)
     # what tune.resume reads: the scheduler rebuilt from experiment.json, its state from state.json
-    from tuner import jsonutil
+    from tuner.storage import jsonio as jsonutil
     from tuner.resuming import build_component
 
     spec = jsonutil.read(f"{results.experiment_path}/experiment.json")
@@ -506,9 +506,9 @@ def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, mo
     """Regression: the worker joined the trainable's thread after "exploit" as after "stop", so every
     class trainable exploited in place stalled the trial until the join timed out."""
     from tests.integration.trainables import PBTCounter
-    from tuner import checkpoint as ckpt_lib
-    from tuner.session import DONE, WAITING
-    from tuner.worker import TrialWorker
+    from tuner.storage import checkpoint as ckpt_lib
+    from tuner.runtime.session import DONE, WAITING
+    from tuner.runtime.worker import TrialWorker
 
     worker = TrialWorker(chdir=False)
     spec = {"trial_id": "t", "trial_dir": str(tmp_path), "experiment_path": str(tmp_path), "seed": 0,

@@ -1,4 +1,4 @@
-"""tuner.space -> Optuna and Hyperopt: every domain type round-trips, or is a clear error."""
+"""tuner.space.config -> Optuna and Hyperopt: every domain type round-trips, or is a clear error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import tuner as tune
 from searchers import HyperOptSearch, OptunaSearch
 from searchers.optuna_space import to_optuna
-from tuner.space import Integer, Normal
+from tuner.space.config import Integer, Normal
 from tests.searchers.helpers import drive
 
 

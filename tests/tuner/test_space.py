@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tuner import space
-from tuner.space import (
+from tuner.space import config as space
+from tuner.space.config import (
     Categorical,
     Domain,
     Float,

@@ -16,8 +16,8 @@ from tensorboard.plugins.hparams import metadata as hp_metadata
 from tensorboard.util import tensor_util
 
 import tuner as tune
-from tuner.tb_hparams import flatten_config, hparam_value, numeric_metrics
-from tuner.tensorboard import EXPERIMENT_DIR, PBT_DONOR, PBT_SEGMENT, STOPPED_EARLY, SUPERSEDED, TensorBoardCallback
+from tuner.tensorboard.hparams import flatten_config, hparam_value, numeric_metrics
+from tuner.tensorboard.export import EXPERIMENT_DIR, PBT_DONOR, PBT_SEGMENT, STOPPED_EARLY, SUPERSEDED, TensorBoardCallback
 from tuner.trial import Trial
 
 FLOAT64, STRING, BOOL = api_pb2.DATA_TYPE_FLOAT64, api_pb2.DATA_TYPE_STRING, api_pb2.DATA_TYPE_BOOL
@@ -193,7 +193,7 @@ def test_every_hyperparameter_is_declared_with_its_domain(cb, tb):
 
 def test_integer_bounds_follow_upper_inclusive(tmp_path):
     @dataclasses.dataclass
-    class Integer:  # a stand-in with the tuner.space contract's attributes
+    class Integer:  # a stand-in with the tuner.space.config contract's attributes
         lower: int
         upper: int
         upper_inclusive: bool
@@ -425,14 +425,13 @@ def test_experiment_end_closes_files_and_stops_flushing(cb, tb):
 
 
 def test_a_failing_disk_turns_the_export_off_not_the_sweep(cb, tb, monkeypatch, caplog):
-    from tuner import tb_writer
-
+    from tuner.tensorboard import event_file as tb_writer
     def full_disk(self, event):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tb_writer.EventFileWriter, "write", full_disk)
     trial = Trial("t", config())
-    with caplog.at_level("WARNING", logger="tuner.tensorboard"):
+    with caplog.at_level("WARNING", logger="tuner.tensorboard.export"):
         cb.on_trial_start(trial)
         cb.on_trial_result(trial, result(1, acc=0.5))
         cb.on_trial_complete(trial)

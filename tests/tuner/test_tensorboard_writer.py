@@ -1,4 +1,4 @@
-"""tuner.tb_writer: the record framing and protos TensorBoard reads. No Ray."""
+"""tuner.tensorboard.event_file: the record framing and protos TensorBoard reads. No Ray."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c a
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hp_metadata
 
-from tuner import tb_writer as tbw
-
-
+from tuner.tensorboard import event_file as tbw
 @pytest.mark.parametrize("size", [0, 1, 8, 31, 32, 33, 100, 1023, 1024, 1025, 5000])
 def test_crc_matches_tensorboard(size):  # both the loop and the table form
     data = bytes(random.Random(size).randrange(256) for _ in range(size))

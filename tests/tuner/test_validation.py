@@ -8,7 +8,7 @@ import pytest
 
 import tuner as tune
 from tests.fakes import InProcessExecutor
-from tuner.resources import normalize_resources
+from tuner.execution.resources import normalize_resources
 
 
 def train(config):

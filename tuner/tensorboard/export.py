@@ -44,7 +44,7 @@ pending every ``flush_secs``, and session starts and ends are written at once,
 so TensorBoard (which reloads every 5 s by default) shows a running sweep.
 
 How each kind of domain is declared, and how values are flattened: see
-``tuner.tb_hparams``.
+``tuner.tensorboard.hparams``.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ from typing import Any, Iterable
 
 from tensorboard.plugins.hparams import api_pb2
 
-from tuner import tb_writer as tbw
+from tuner.tensorboard import event_file as tbw
 from tuner.callbacks import Callback
-from tuner.tb_hparams import (
+from tuner.tensorboard.hparams import (
     domain_hparam_info,
     flatten_config,
     hparam_value,

@@ -14,9 +14,9 @@ import os
 import time
 from typing import Any
 
-from tuner.resources import Resources, check_feasible
-from tuner.session import ERROR, Batch
-from tuner.worker import TrialWorker
+from tuner.execution.resources import Resources, check_feasible
+from tuner.runtime.session import ERROR, Batch
+from tuner.runtime.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
 _EPS = 1e-9

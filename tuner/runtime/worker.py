@@ -14,10 +14,9 @@ import threading
 import traceback
 from typing import Any
 
-from tuner import checkpoint as ckpt_lib
-from tuner import session as session_lib
-from tuner import trainable as trainable_lib
-
+from tuner.storage import checkpoint as ckpt_lib
+from tuner.runtime import session as session_lib
+from tuner.runtime import trainable as trainable_lib
 POLL_TIMEOUT_S = 10.0
 
 

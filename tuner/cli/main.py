@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from tuner import __version__
-from tuner.cli_launch import EXIT_INTERRUPTED, BadInput
+from tuner.cli.launch import EXIT_INTERRUPTED, BadInput
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -111,8 +111,8 @@ def sweep(sweep_file: str, **options: Any) -> None:
     hyperopt; domains: uniform, quniform, loguniform, qloguniform, randn, randint,
     qrandint, lograndint, choice, grid_search, sample_from (`module:function`).
     """
-    from tuner.cli_launch import launch
-    from tuner.sweep_file import SweepError, read_yaml
+    from tuner.cli.launch import launch
+    from tuner.cli.sweep_schema import SweepError, read_yaml
 
     try:
         raw = read_yaml(sweep_file)
@@ -168,7 +168,7 @@ def run_command(trainable: str, config_json: str, metric: str | None, mode: str 
       tuner run examples.quadratic:train --metric loss --mode min --scheduler asha \\
           --set scheduler.asha.max_t=10 --config '{"x": {"choice": [1, 2, 3]}, "y": 0, "steps": 10}'
     """
-    from tuner.cli_launch import launch
+    from tuner.cli.launch import launch
 
     raw: dict[str, Any] = {"trainable": trainable, "config": _json_option(config_json, "--config")}
     for key, value in (("metric", metric), ("mode", mode), ("scheduler", _yaml_option(scheduler, "--scheduler")),
@@ -196,7 +196,7 @@ def resume(directory: str, **options: Any) -> None:
       tuner resume ~/tuner_results/mlp-asha
       tuner resume results/mlp-asha --address auto
     """
-    from tuner.cli_launch import resume as resume_sweep
+    from tuner.cli.launch import resume as resume_sweep
 
     resume_sweep(directory, options)
 
@@ -217,7 +217,7 @@ def ls_command(storage: str | None, fmt: str) -> None:
       tuner ls results/ --format json
     """
     from tuner.api import DEFAULT_STORAGE
-    from tuner.cli_inspect import Experiment, InspectError, cell, find_experiments, table, to_json
+    from tuner.cli.show import Experiment, InspectError, cell, find_experiments, table, to_json
 
     root = storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)
     try:
@@ -260,7 +260,7 @@ def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[
       tuner show ~/tuner_results/mlp-asha --trials --sort acc --columns trial_id,config/lr,acc
       tuner show ~/tuner_results/pbt-cartpole --lineage --format csv
     """
-    from tuner.cli_inspect import Experiment, InspectError, render
+    from tuner.cli.show import Experiment, InspectError, render
 
     try:
         render(Experiment(directory, metric, mode), view, sort_key, _split(columns), fmt, _console())

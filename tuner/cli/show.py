@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from tuner import jsonutil
+from tuner.storage import jsonio as jsonutil
 from tuner.results import load
-from tuner.space import config_changes
-from tuner.storage import JOURNAL, SPEC, flatten
+from tuner.space.config import config_changes
+from tuner.storage.experiment import JOURNAL, SPEC, flatten
 from tuner.trial import TrialStatus
 
 # The journal's last experiment-level event says how the experiment ended.

@@ -1,7 +1,7 @@
 """TensorBoard event files and HParams protos, written with the ``tensorboard``
 package alone (no TensorFlow, no torch).
 
-This module knows the file format and the protos; ``tuner.tensorboard`` decides
+This module knows the file format and the protos; ``tuner.tensorboard.export`` decides
 what to write and when. Everything here is pure except ``EventFileWriter``.
 
 Why our own writer rather than ``tensorboard.summary.writer.EventFileWriter``:

@@ -14,7 +14,7 @@
 Every error names the file, the key path and what was expected, e.g.
 ``sweep.yaml: scheduler.asha.reduction_factor: expected a number > 1, got "three"``.
 Unknown keys are errors, never silently ignored. Nothing here imports the
-trainable or starts Ray: ``tuner.cli`` does that.
+trainable or starts Ray: ``tuner.cli.main`` does that.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tuner.sweep_names import (  # noqa: F401 - DOMAINS, SCHEDULERS, SEARCHERS re-exported
+from tuner.cli.sweep_objects import (  # noqa: F401 - DOMAINS, SCHEDULERS, SEARCHERS re-exported
     DOMAINS, SCHEDULERS, SEARCHERS, SweepError, build, show, to_space)
 
 

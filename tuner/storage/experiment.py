@@ -19,8 +19,8 @@ import shutil
 import time
 from typing import Any
 
-from tuner import checkpoint as ckpt_lib
-from tuner import jsonutil
+from tuner.storage import checkpoint as ckpt_lib
+from tuner.storage import jsonio as jsonutil
 from tuner.trial import Trial
 
 JOURNAL = "journal.jsonl"

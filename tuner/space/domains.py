@@ -1,5 +1,5 @@
 """Search-space domains: one hyperparameter's set of values, how to draw from
-it, and its JSON form. ``tuner.space`` builds the ``tune.*`` constructors and
+it, and its JSON form. ``tuner.space.config`` builds the ``tune.*`` constructors and
 the config resolution on top; everything is re-exported from there.
 """
 

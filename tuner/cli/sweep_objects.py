@@ -56,8 +56,7 @@ def to_space(value: Any, label: str, where: str) -> Any:
     ``choice`` and ``grid_search`` take the list of values itself;
     ``sample_from`` takes an import path ``module:function``.
     """
-    from tuner import space
-
+    from tuner.space import config as space
     if isinstance(value, dict):
         if len(value) == 1:
             (key, args), = value.items()

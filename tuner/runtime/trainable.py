@@ -11,10 +11,8 @@ import inspect
 import tempfile
 from typing import Any
 
-from tuner import checkpoint as ckpt_lib
-from tuner import session as session_lib
-
-
+from tuner.storage import checkpoint as ckpt_lib
+from tuner.runtime import session as session_lib
 class Trainable:
     """Class API: subclass and implement ``setup`` and ``step``.
 

@@ -1,5 +1,5 @@
 """How a search space and trial configs become TensorBoard HParams
-declarations and values; pure functions, used by ``tuner.tensorboard``.
+declarations and values; pure functions, used by ``tuner.tensorboard.export``.
 
 Mapping (TensorBoard's HParams know float64, string and bool, with an interval
 or a list of discrete values):
@@ -29,13 +29,12 @@ from typing import Any, Iterable, Iterator
 
 from tensorboard.plugins.hparams import api_pb2
 
-from tuner import tb_writer as tbw
-
+from tuner.tensorboard import event_file as tbw
 _DOMAIN_KINDS = frozenset({"float", "int", "categorical", "normal", "grid", "function"})
 
 
 def is_domain(value: Any) -> bool:
-    """A ``tuner.space`` Domain (recognized by its ``kind``), not a constant."""
+    """A ``tuner.space.config`` Domain (recognized by its ``kind``), not a constant."""
     return not isinstance(value, dict) and getattr(value, "kind", None) in _DOMAIN_KINDS
 
 
@@ -145,7 +144,7 @@ def domain_hparam_info(name: str, value: Any) -> api_pb2.HParamInfo | None:
         return tbw.hparam_info(name, tbw.FLOAT64, interval=(value.lower, value.upper), description=scale)
     if kind == "int":
         # The smallest and largest values that can be drawn (upper excluded unless
-        # upper_inclusive, multiples of q), as tuner.domains.Integer computes them.
+        # upper_inclusive, multiples of q), as tuner.space.domains.Integer computes them.
         high = value.upper if getattr(value, "upper_inclusive", False) else value.upper - 1
         interval = (getattr(value, "grid_low", value.lower), getattr(value, "grid_high", high))
         return tbw.hparam_info(name, tbw.FLOAT64, interval=interval, description="integer")

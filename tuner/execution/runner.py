@@ -20,10 +20,10 @@ import numpy as np
 
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from searchers.base import FINISHED, Searcher
-from tuner import checkpoint as ckpt_lib
+from tuner.storage import checkpoint as ckpt_lib
 from tuner.callbacks import Callback
-from tuner.session import DONE, ERROR, RUNNING, WAITING, Batch
-from tuner.storage import ExperimentStorage
+from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
+from tuner.storage.experiment import ExperimentStorage
 from tuner.trial import Trial, TrialStatus
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from tuner.domains import (
+from tuner.space.domains import (
     PENDING,
     Categorical,
     Domain,

@@ -14,8 +14,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from tuner import checkpoint as ckpt_lib
-
+from tuner.storage import checkpoint as ckpt_lib
 RUNNING, WAITING, DONE, ERROR = "running", "waiting", "done", "error"
 
 

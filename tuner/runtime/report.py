@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuner import session as session_lib
-
-
+from tuner.runtime import session as session_lib
 def report(metrics: dict[str, Any], *, checkpoint: Any = None) -> None:
     """Hand one result (and optionally a checkpoint) to the tuner.
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from tuner.sweep_file import SweepError, show
+from tuner.cli.sweep_schema import SweepError, show
 
 EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -38,7 +38,7 @@ def cwd_on_path() -> None:
 def import_trainable(path: str, label: str) -> Any:
     """The trainable at ``module:function``; any failure is a BadInput naming the file and key."""
     from tuner.resuming import import_object
-    from tuner.trainable import validate_trainable
+    from tuner.runtime.trainable import validate_trainable
 
     cwd_on_path()
     try:
@@ -102,8 +102,7 @@ def next_steps(path: str) -> None:
 
 def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
     """Validate ``raw`` (a sweep file's mapping) with the command line applied, then run or preview it."""
-    from tuner import sweep_file
-
+    from tuner.cli import sweep_schema as sweep_file
     for key, option in (("name", "name"), ("storage_path", "storage"), ("num_samples", "num_samples")):
         if options.get(option) is not None:
             raw[key] = options[option]
@@ -154,8 +153,9 @@ def preview(trainable: str, kwargs: dict[str, Any], path: str, label: str, count
     from rich.console import Console
     from rich.table import Table
 
-    from tuner import api, space
-    from tuner.storage import flatten
+    from tuner import api
+    from tuner.space import config as space
+    from tuner.storage.experiment import flatten
 
     try:
         api._validate(kwargs.get("config"), kwargs.get("num_samples", 1), kwargs.get("metric"), kwargs.get("mode"),

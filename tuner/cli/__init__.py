@@ -1,0 +1,1 @@
+"""The ``tuner`` command: sweep files, launching, listing and showing experiments."""
