@@ -23,6 +23,7 @@ from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.callbacks import Callback
 from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
+from tuner.execution.status_index import StatusIndex
 from tuner.storage.experiment import ExperimentStorage
 from tuner.trial import Trial, TrialStatus
 
@@ -90,6 +91,7 @@ class TrialRunner:
         self.callbacks = callbacks
         self.reporter = reporter
         self.trials: dict[str, Trial] = {}
+        self.by_status = StatusIndex()
         self._closing: dict[str, TrialDecision] = {}
         self._exhausted = False
         self._stall_since: float | None = None
@@ -110,6 +112,9 @@ class TrialRunner:
                     self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
                 trial.status = TrialStatus.PENDING
         self.trials = dict(trials)
+        self.by_status = StatusIndex()
+        for trial in self.trials.values():
+            self.by_status.add(trial)
         self.storage.event("resumed", time=time.time(), trials=len(trials))
 
     def _snapshot(self) -> None:
@@ -159,7 +164,7 @@ class TrialRunner:
         return True
 
     def _with(self, status: TrialStatus) -> list[Trial]:
-        return [t for t in self.trials.values() if t.status is status]
+        return self.by_status.of(status)
 
     # --- launching ------------------------------------------------------------------------
     def _launch_what_fits(self) -> None:
@@ -202,6 +207,7 @@ class TrialRunner:
         self._stall_since = None
         trial = Trial(trial_id, config, self.settings.resources, seed=trial_seed(self.settings.seed, index))
         self.trials[trial_id] = trial
+        self.by_status.add(trial)
         self.storage.add_trial(trial)
         self.scheduler.on_trial_add(trial)
         self._snapshot()
@@ -235,7 +241,7 @@ class TrialRunner:
         }
         packed = ckpt_lib.read(restoring) if restoring else None
         self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, packed)
-        trial.status = TrialStatus.RUNNING
+        self.by_status.set(trial, TrialStatus.RUNNING)
         self.storage.status(trial)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
@@ -340,7 +346,7 @@ class TrialRunner:
         decision = self._closing.pop(trial.trial_id, None)
         self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
         if decision is not None and decision.action is Decision.PAUSE:
-            trial.status = TrialStatus.PAUSED
+            self.by_status.set(trial, TrialStatus.PAUSED)
             self.storage.status(trial)
             return
         if decision is not None and decision.action is Decision.EXPLOIT:
@@ -385,13 +391,13 @@ class TrialRunner:
             self.storage.event("retry", trial_id=trial.trial_id, attempt=trial.num_failures, error=batch.error)
             if trial.checkpoint_path:
                 self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
-            trial.status = TrialStatus.PENDING
+            self.by_status.set(trial, TrialStatus.PENDING)
             self.storage.status(trial)
             return
         self._finish(trial, TrialStatus.ERROR)
 
     def _finish(self, trial: Trial, status: TrialStatus) -> None:
-        trial.status = status
+        self.by_status.set(trial, status)
         self.storage.status(trial)
         if status is TrialStatus.ERROR:
             self.scheduler.on_trial_error(trial)
