@@ -48,7 +48,7 @@ def run(
     storage_path: str | None = None,
     name: str | None = None,
     seed: int | None = None,
-    verbose: int = 1,
+    verbose: int = 2,
     callbacks: Sequence[Callback] | None = None,
     raise_on_failed_trial: bool = True,
     max_failures: int = 0,
@@ -93,7 +93,8 @@ def run(
         time_budget_s: stop the whole sweep after this many seconds.
         storage_path, name: the experiment goes to ``storage_path/name``.
         seed: makes the sequence of configs and each trial's seed reproducible.
-        verbose: 0 quiet, 1 live table and summary.
+        verbose: 0 silent; 1 a status line every 15 s and the summary at the end; 2 the live
+            table (in place in Jupyter too) and the summary; 3 also each result as it arrives.
         callbacks: ``tune.Callback`` objects.
         raise_on_failed_trial: raise ``TuneError`` at the end when trials failed.
         max_failures: retry a failing trial up to this many times (from its checkpoint).
@@ -150,12 +151,12 @@ def run(
         storage.write_spec(_spec(trainable, trainable_name, config, settings, scheduler, search_alg))
     if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
         callbacks += _tensorboard_callback()
-    for cb in callbacks:
-        cb.setup(storage.path, config, metric, mode)
-
     from tuner.progress import ProgressReporter
 
     reporter = ProgressReporter(metric, mode, verbose=verbose)
+    callbacks.append(reporter)
+    for cb in callbacks:
+        cb.setup(storage.path, config, metric, mode)
     runner = TrialRunner(trainable_ref=trainable_ref, settings=settings, searcher=search_alg,
                          scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
                          reporter=reporter)

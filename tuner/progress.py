@@ -1,23 +1,38 @@
-"""The live progress table on the terminal, and the summary at the end (rich).
+"""What a sweep shows while it runs and when it ends, by ``verbose`` level (rich).
 
-On a terminal the table is redrawn in place at most twice a second; elsewhere
-(CI logs, pipes) a one-line status is printed every ``line_every_s`` seconds,
-so long sweeps show progress without flooding the log.
+The levels are Ray Tune's:
+
+* 0: silent.
+* 1: a one-line status every ``line_every_s`` seconds, and the summary (best
+  trial and the final table) at the end.
+* 2 (default): the live table, and the summary. On a terminal the table is
+  redrawn in place at most every ``refresh_s``; in Jupyter it is one output
+  updated in place (an IPython display handle) at most every ``jupyter_refresh_s``;
+  elsewhere (CI logs, pipes) the one-line status stands in for it, so long
+  sweeps show progress without flooding the log.
+* 3: level 2, plus one line per result as it arrives and one per trial that ends.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from typing import Any
 
 from rich.console import Console, Group
+from rich.jupyter import JUPYTER_HTML_FORMAT
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tuner.callbacks import Callback
 from tuner.storage.experiment import flatten
 from tuner.trial import Trial
+
+SILENT, SUMMARY, TABLE, RESULTS = 0, 1, 2, 3
+# Keys every result carries; a result line shows what the trainable reported instead.
+_AUTO_KEYS = frozenset({"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "trial_id", "done"})
 
 STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}
 
@@ -28,44 +43,98 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class ProgressReporter:
-    """Shows the sweep while it runs (``verbose >= 1``) and a summary when it ends."""
+class ProgressReporter(Callback):
+    """Shows the sweep while it runs and a summary when it ends, as ``verbose`` asks
+    (see the module docstring). The run loop calls ``update`` every turn; as a
+    callback it sees each result (printed at level 3)."""
 
-    def __init__(self, metric: Any, mode: Any, verbose: int = 1, max_rows: int = 20,
-                 refresh_s: float = 0.5, line_every_s: float = 15.0, console: Console | None = None) -> None:
+    def __init__(self, metric: Any, mode: Any, verbose: int = TABLE, max_rows: int = 20,
+                 refresh_s: float = 0.5, line_every_s: float = 15.0, jupyter_refresh_s: float = 1.0,
+                 console: Console | None = None) -> None:
         self.metric = metric if isinstance(metric, str) else None
         self.mode = mode if isinstance(mode, str) else None
         self.verbose = verbose
         self.max_rows = max_rows
         self.refresh_s = refresh_s
         self.line_every_s = line_every_s
+        self.jupyter_refresh_s = jupyter_refresh_s
         self.console = console or Console()
         self._live: Live | None = None
-        self._last = 0.0
+        self._jupyter: Any = None  # IPython display handle of the table
+        self._last = -math.inf
         self._last_line = time.monotonic()
         self._param_keys: list[str] = []
 
-    def update(self, runner: Any) -> None:
-        if self.verbose < 1:
+    def _surface(self) -> str:
+        """Where the table goes at level 2: "jupyter", "terminal", or "lines" (logs)."""
+        if self.verbose < TABLE:
+            return "lines"
+        if self.console.is_jupyter:
+            return "jupyter"
+        return "terminal" if self.console.is_terminal else "lines"
+
+    def update(self, runner: Any, force: bool = False) -> None:
+        """Redraw the table or print the status line, throttled (``force`` skips the throttle)."""
+        if self.verbose < SUMMARY:
             return
         now = time.monotonic()
-        if now - self._last < self.refresh_s:
+        surface = self._surface()
+        every = {"jupyter": self.jupyter_refresh_s, "terminal": self.refresh_s}.get(surface, self.line_every_s)
+        last = self._last_line if surface == "lines" else self._last
+        if not force and now - last < every:
             return
-        self._last = now
-        if self.console.is_terminal:
+        if surface == "terminal":
             if self._live is None:
                 self._live = Live(console=self.console, auto_refresh=False, transient=True)
                 self._live.start()
             self._live.update(self.render(runner), refresh=True)
-        elif now - self._last_line >= self.line_every_s:
-            self._last_line = now
+        elif surface == "jupyter":
+            self._show_in_jupyter(self.render(runner))
+        elif not force:
             self.console.print(self.status_line(runner), highlight=False)
+        self._last = self._last_line = now
+
+    def _show_in_jupyter(self, renderable: Any) -> None:
+        from IPython.display import display
+
+        output = _JupyterOutput(renderable, self.console.width)
+        if self._jupyter is None:
+            self._jupyter = display(output, display_id=True)
+        else:
+            self._jupyter.update(output)
 
     def close(self, runner: Any) -> None:
-        """Remove the live table; the summary takes its place."""
+        """Remove the live table on a terminal (the summary takes its place); in Jupyter
+        leave the table showing the sweep's final state."""
         if self._live is not None:
             self._live.stop()
             self._live = None
+        if self._jupyter is not None:
+            self.update(runner, force=True)
+            self._jupyter = None
+
+    # --- level 3: each result as it arrives ----------------------------------------------------
+    def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> None:
+        if self.verbose >= RESULTS:
+            self.console.print(self.result_line(trial, result), highlight=False, soft_wrap=True)
+
+    def on_trial_complete(self, trial: Trial) -> None:
+        if self.verbose >= RESULTS:
+            reason = f" ({trial.stop_reason})" if trial.stop_reason else ""
+            self.console.print(f"{trial.trial_id} ended{reason}", highlight=False, soft_wrap=True)
+
+    def on_trial_error(self, trial: Trial) -> None:
+        if self.verbose >= RESULTS:
+            last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
+            self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}", style="red"))
+
+    def result_line(self, trial: Trial, result: dict[str, Any]) -> str:
+        """``trial_00003 iter 4: acc=0.9132 val_loss=0.3012``: the metric first, then the
+        other keys the trainable reported (nested ones as ``a/b``)."""
+        flat = {k: v for k, v in flatten(result).items() if k not in _AUTO_KEYS}
+        keys = sorted(flat, key=lambda k: (k != self.metric, k))
+        values = " ".join(f"{k}={_fmt(flat[k])}" for k in keys)
+        return f"{trial.trial_id} iter {result.get('training_iteration', '?')}: {values}"
 
     # --- rendering -------------------------------------------------------------------------
     def status_line(self, runner: Any) -> str:
@@ -138,7 +207,7 @@ class ProgressReporter:
 
     def summary(self, results: Any, elapsed: float) -> None:
         """One screen at the end: counts, the best trial, the top trials, errors."""
-        if self.verbose < 1:
+        if self.verbose < SUMMARY:
             return
         trials = results.trials
         counts = ", ".join(f"{n} {s.lower()}" for s, n in self._counts(trials).items())
@@ -160,3 +229,16 @@ class ProgressReporter:
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "
                                     f"{trial.path}/error.txt)", style="red"))
         self.console.print(f"Results: {results.experiment_path}", highlight=False, soft_wrap=True)
+
+
+class _JupyterOutput:
+    """A rich renderable as Jupyter shows it: HTML with the table's colours, plain text too."""
+
+    def __init__(self, renderable: Any, width: int) -> None:
+        recorder = Console(record=True, width=max(width, 100), file=io.StringIO(), force_jupyter=False)
+        recorder.print(renderable)
+        self.text = recorder.export_text(clear=False)
+        self.html = recorder.export_html(inline_styles=True, code_format=JUPYTER_HTML_FORMAT)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.text, "text/html": self.html}

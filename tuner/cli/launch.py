@@ -120,7 +120,7 @@ def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
     import tuner as tune
 
     with exit_codes(path, label):
-        tune.run(trainable, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
+        tune.run(trainable, address=options.get("address"), verbose=0 if options.get("quiet") else 2,
                  raise_on_failed_trial=options.get("raise_on_failed", True), **kwargs)
     click.echo(f"\nExperiment: {path}")
     next_steps(path)
@@ -133,7 +133,7 @@ def resume(directory: str, options: Mapping[str, Any]) -> None:
     path = os.path.abspath(os.path.expanduser(directory))
     with exit_codes(path, path):
         try:
-            resume_experiment(path, address=options.get("address"), verbose=0 if options.get("quiet") else 1,
+            resume_experiment(path, address=options.get("address"), verbose=0 if options.get("quiet") else 2,
                         raise_on_failed_trial=options.get("raise_on_failed", True))
         except FileNotFoundError as exc:
             raise BadInput(str(exc)) from None
