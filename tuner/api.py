@@ -168,7 +168,7 @@ def run(
     finally:
         reporter.close(runner)
     decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
-    results = ExperimentResults(trials, storage.path, metric, mode, decisions)
+    results = ExperimentResults(trials, storage.path, metric, mode, decisions, config)
     reporter.summary(results, time.time() - started)
     if raise_on_failed_trial and results.errors:
         ids = ", ".join(t.trial_id for t in results.errors)

@@ -74,11 +74,12 @@ class ExperimentResults:
     """
 
     def __init__(self, trials: list[Trial], experiment_path: str, metric: Any = None, mode: Any = None,
-                 decisions: list[dict[str, Any]] | None = None) -> None:
+                 decisions: list[dict[str, Any]] | None = None, space: Any = None) -> None:
         self.trials = trials
         self.experiment_path = experiment_path
         self.metric = metric
         self.mode = mode
+        self.space = space  # the search space tune.run was given (domains), when known
         self._decisions = decisions or []
 
     def __len__(self) -> int:
@@ -136,6 +137,31 @@ class ExperimentResults:
     def decisions(self) -> list[dict[str, Any]]:
         """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""
         return [d for d in self._decisions if d.get("event") == "decision"]
+
+    def outcomes(self) -> dict[str, str]:
+        """How each trial ended: "finished", "stopped early" (a scheduler's STOP before the
+        longest trial's ``training_iteration``, as ASHA prunes), "errored", or "unfinished"."""
+        stopped = {d["trial_id"] for d in self.decisions() if d.get("action") == "STOP"}
+        longest = max((t.metric("training_iteration", 0) for t in self.trials), default=0)
+        out = {}
+        for trial in self.trials:
+            if trial.status is TrialStatus.ERROR:
+                out[trial.trial_id] = "errored"
+            elif trial.status is not TrialStatus.TERMINATED:
+                out[trial.trial_id] = "unfinished"
+            elif trial.trial_id in stopped and trial.metric("training_iteration", 0) < longest:
+                out[trial.trial_id] = "stopped early"
+            else:
+                out[trial.trial_id] = "finished"
+        return out
+
+    def to_optuna_study(self, metric: Any = None, mode: Any = None) -> Any:
+        """The sweep as an in-memory ``optuna.Study`` with the search space's distributions,
+        so Optuna's analysis applies (``optuna.importance.get_param_importances``, its plots).
+        See ``tuner.optuna_study.to_optuna_study``."""
+        from tuner.optuna_study import to_optuna_study
+
+        return to_optuna_study(self, metric, mode)
 
     def pareto_front(self, metric: list[str] | None = None, mode: list[str] | None = None) -> list[Trial]:
         """Trials whose last results no other trial beats on every metric (multi-objective sweeps)."""
@@ -203,5 +229,10 @@ def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
         with open(os.path.join(path, SPEC)) as f:
             spec = json.load(f)
     trials, decisions = replay_journal(path)
+    space = None
+    if "space" in spec:
+        from tuner.space import config as space_lib
+
+        space = space_lib.space_from_json(spec["space"])
     return ExperimentResults(list(trials.values()), path, metric or spec.get("metric"), mode or spec.get("mode"),
-                             decisions)
+                             decisions, space)
