@@ -15,7 +15,8 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+        # address="local": a fresh Ray, never one that a `ray start` elsewhere on the machine points at
+        ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     yield ray
     ray.shutdown()

@@ -58,6 +58,7 @@ def run(
     checkpoint_score_attr: str | None = None,
     log_to_tensorboard: bool = True,
     address: str | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
     reuse_actors: bool = True,
     resume: bool = False,
     _executor: Any = None,
@@ -106,6 +107,10 @@ def run(
             ``"min-loss"`` for lower is better. Default: the newest are kept.
         log_to_tensorboard: write the TensorBoard HParams view (when tensorboard is installed).
         address: Ray cluster address ("auto" joins the running one).
+        runtime_env: Ray's runtime environment for every trial's worker, to ship code to a
+            cluster: ``{"working_dir": ".", "pip": [...], "py_modules": [...]}`` (a relative
+            ``working_dir`` is taken from the current directory and recorded absolute, so
+            ``tune.resume`` ships the same code).
         reuse_actors: keep worker actors warm between trials.
         resume: continue the experiment ``storage_path/name`` if it exists (finished
             trials stay finished, the others restart from their latest checkpoint,
@@ -113,6 +118,7 @@ def run(
         _executor: replaces the Ray executor (tests use an in-process one).
     """
     trainable_name = validate_trainable(trainable)
+    runtime_env = _check_runtime_env(runtime_env)
     settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
                          time_budget_s, seed, verbose, max_failures, checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
@@ -136,7 +142,7 @@ def run(
 
         from tuner.execution.executor import RayExecutor
 
-        executor = RayExecutor(address=address, reuse_workers=reuse_actors)
+        executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
         executor.check_feasible(settings.resources)
         trainable_ref = ray.put(trainable)
     else:
@@ -148,7 +154,8 @@ def run(
     restored = _read_previous_run(path, scheduler, search_alg) if resume else None
     storage = ExperimentStorage(path)
     if restored is None:
-        storage.write_spec(_spec(trainable, trainable_name, config, settings, scheduler, search_alg))
+        storage.write_spec({**_spec(trainable, trainable_name, config, settings, scheduler, search_alg),
+                            "runtime_env": runtime_env})
     if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
         callbacks += _tensorboard_callback()
     from tuner.progress import ProgressReporter
@@ -321,6 +328,23 @@ def trainable_import_path(trainable: Any) -> str | None:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "experiment"
+
+
+def _check_runtime_env(runtime_env: Any) -> dict[str, Any] | None:
+    """A dict Ray understands, with a local ``working_dir`` made absolute (resume ships the same code)."""
+    if runtime_env is None:
+        return None
+    if not isinstance(runtime_env, Mapping):
+        raise ValueError(f"The value of `runtime_env` is {runtime_env!r}, but must be a dict such as "
+                         "{'working_dir': '.', 'pip': ['torch==2.13.0']}.")
+    env = dict(runtime_env)
+    wd = env.get("working_dir")
+    if isinstance(wd, str) and "://" not in wd:
+        if not os.path.isdir(os.path.expanduser(wd)):
+            raise ValueError(f"runtime_env['working_dir'] is {wd!r}, which is not a directory here "
+                             f"(relative paths start from {os.getcwd()}).")
+        env["working_dir"] = os.path.abspath(os.path.expanduser(wd))
+    return env
 
 
 def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from tuner.storage import jsonio as jsonutil
 from tuner.storage.experiment import SPEC
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
-             "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr")
+             "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
+             "runtime_env")
 
 
 def import_object(path: str) -> Any:

@@ -79,6 +79,7 @@ def exit_codes(path: str, label: str) -> Iterator[None]:
     """tune.run's outcomes as exit codes; what to run next is printed either way."""
     from tuner.api import TuneError
 
+    _terminate_as_interrupt()
     try:
         yield
     except KeyboardInterrupt:
@@ -90,6 +91,19 @@ def exit_codes(path: str, label: str) -> Iterator[None]:
         raise click.exceptions.Exit(EXIT_FAILED_TRIALS) from None
     except (ValueError, TypeError) as exc:  # tune.run checks everything before it starts
         raise BadInput(f"{label}: {exc}") from None
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``tuner stop`` of a job, ``kill``, a scheduler's preemption) ends the sweep as
+    Ctrl-C does: trials are stopped, the experiment stays resumable, the exit code is 130."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def next_steps(path: str) -> None:

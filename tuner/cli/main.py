@@ -4,6 +4,7 @@
     tuner ls
     tuner show ~/tuner_results/quadratic-asha --best
     tuner tensorboard ~/tuner_results/quadratic-asha
+    tuner submit sweep.yaml --address http://HEAD:8265   # the driver runs on the cluster
 
 Exit codes: 0 success, 1 some trials failed (``--raise-on-failed``, the
 default), 2 bad usage or a bad sweep file, 130 interrupted (Ctrl-C). ``ls`` and
@@ -354,6 +355,15 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float 
             time.sleep(0.2)
     return proc.poll() is None
 
+
+def _register_job_commands() -> None:
+    from tuner.cli import jobs  # click and the tuner only; Ray is imported when a job command runs
+
+    for command in jobs.COMMANDS:
+        main.add_command(command)
+
+
+_register_job_commands()
 
 if __name__ == "__main__":
     main()

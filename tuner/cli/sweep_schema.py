@@ -85,6 +85,7 @@ class SweepFile(BaseModel):
     log_to_tensorboard: bool = True
     reuse_actors: bool = True
     storage_path: str | None = None
+    runtime_env: dict[str, Any] | None = None  # Ray's: working_dir, pip, py_modules, env_vars
 
     @field_validator("trainable")
     @classmethod

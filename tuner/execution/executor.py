@@ -20,6 +20,8 @@ from tuner.runtime.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
 _EPS = 1e-9
+REFRESH_S = 10.0  # how often the cluster's nodes are re-read (nodes join, die, autoscale)
+AUTOSCALING_ENV = "TUNER_AUTOSCALING"  # "1": requests no node holds yet wait for the autoscaler
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,31 +38,73 @@ class _Worker:
     resources: Resources
     placement_group: Any = None
     killed: bool = False
+    where: Any = None  # ObjectRef of the worker's ping(): its node, once it has started
 
 
 class RayExecutor:
     """Places trials on worker actors and collects their batches."""
 
-    def __init__(self, address: str | None = None, reuse_workers: bool = True) -> None:
+    def __init__(self, address: str | None = None, reuse_workers: bool = True,
+                 runtime_env: dict[str, Any] | None = None) -> None:
         import ray
 
         self._ray = ray
+        self._runtime_env = None
         if not ray.is_initialized():
             # No address anywhere: a fresh local Ray (not a stale one a killed driver left behind).
             address = address or os.environ.get("RAY_ADDRESS") or "local"
-            ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False)
+            ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False,
+                     runtime_env=runtime_env)
+        elif runtime_env:
+            self._runtime_env = runtime_env  # Ray was started by someone else: ship the code per worker
         self._actor_cls = _actor_class()
         self.reuse_workers = reuse_workers
         self._idle: dict[Resources, list[_Worker]] = {}
         self._busy: dict[str, _Worker] = {}
         self._pending: dict[Any, str] = {}  # outstanding ObjectRef -> trial_id
-        self._total = {k: float(v) for k, v in ray.cluster_resources().items()}
-        self._nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         self._held: dict[str, float] = {}
+        self._wanted: dict[Resources, None] = {}  # shapes that did not fit at the last look
+        self._refreshed = 0.0
+        self._refresh()
 
     # --- resources --------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Re-read the live nodes: a lost node's resources stop counting, a new node's start to.
+
+        Shapes that did not fit since the last look are handed to Ray's autoscaler as a
+        standing request (with the running trials' shapes), so pending trials drive scale-up.
+        """
+        nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+        self._alive = {n["NodeID"] for n in nodes}
+        self._nodes = [n["Resources"] for n in nodes]
+        self._total = {}
+        for node in self._nodes:
+            for k, v in node.items():
+                self._total[k] = self._total.get(k, 0.0) + float(v)
+        if self._wanted:
+            self._request_capacity()
+        self._refreshed = time.monotonic()
+
+    def _request_capacity(self) -> None:
+        from ray.autoscaler.sdk import request_resources
+
+        busy = [w.resources for w in self._busy.values()]
+        bundles = [b for shape in busy + list(self._wanted) for b in shape.as_bundles()]
+        try:
+            request_resources(bundles=bundles)
+        except Exception:  # noqa: BLE001 - a cluster without an autoscaler simply ignores it
+            logger.debug("request_resources failed", exc_info=True)
+        self._wanted.clear()
+
     def check_feasible(self, resources: Resources) -> None:
-        check_feasible(resources, self._nodes)
+        try:
+            check_feasible(resources, self._nodes)
+        except ValueError:
+            if os.environ.get(AUTOSCALING_ENV) != "1":
+                raise
+            logger.warning("No node can hold %s yet; waiting for the autoscaler (%s=1).", resources, AUTOSCALING_ENV)
+            self._wanted[resources] = None
+            self._request_capacity()
 
     def cluster_resources(self) -> dict[str, float]:
         return dict(self._total)
@@ -72,7 +116,10 @@ class RayExecutor:
         """True when a trial of this shape can start now (a warm idle worker, or free room)."""
         if self._idle.get(resources):
             return True
-        return self._fits(resources) or self._fits_after_evicting(resources)
+        if self._fits(resources) or self._fits_after_evicting(resources):
+            return True
+        self._wanted[resources] = None
+        return False
 
     def _fits(self, resources: Resources) -> bool:
         return all(self._held.get(k, 0.0) + v <= self._total.get(k, 0.0) + _EPS for k, v in resources.total().items())
@@ -130,6 +177,8 @@ class RayExecutor:
 
     def wait(self, timeout: float) -> list[tuple[str, Batch]]:
         """Every batch that is ready, waiting up to ``timeout`` for the first."""
+        if time.monotonic() - self._refreshed > REFRESH_S:
+            self._refresh()
         if not self._pending:
             time.sleep(min(timeout, 0.05))
             return []
@@ -144,10 +193,27 @@ class RayExecutor:
             try:
                 batch = self._ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error
-                batch = Batch([], ERROR, error=f"The worker running trial {trial_id} died: {exc!r}")
+                batch = Batch([], ERROR, error=self._death_cause(trial_id, exc))
                 self.release(trial_id, healthy=False)
             out.append((trial_id, batch))
         return out
+
+    def _death_cause(self, trial_id: str, exc: BaseException) -> str:
+        """Why a trial's worker is gone; a lost node is named as such (not the user's code)."""
+        worker = self._busy.get(trial_id)
+        node = None
+        if worker is not None and worker.where is not None:
+            try:
+                node = self._ray.get(worker.where, timeout=1.0).get("node_id")
+            except Exception:  # noqa: BLE001 - the worker died before it answered
+                node = None
+        if node is not None:
+            self._refresh()
+            if node not in self._alive:
+                return (f"The worker running trial {trial_id} was lost with its node {node} (the node died or "
+                        f"was removed); the trial restarts from its latest checkpoint if max_failures allows. "
+                        f"Ray said: {exc!r}")
+        return f"The worker running trial {trial_id} died: {exc!r}"
 
     def running(self) -> int:
         return len(self._busy)
@@ -183,6 +249,8 @@ class RayExecutor:
         }
         if head.get("memory"):
             options["memory"] = head["memory"]
+        if self._runtime_env:
+            options["runtime_env"] = self._runtime_env
         pg = None
         if resources.uses_placement_group:
             from ray.util.placement_group import placement_group
@@ -191,7 +259,8 @@ class RayExecutor:
             pg = placement_group(resources.as_bundles(), strategy="PACK")
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                 pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=False)
-        return _Worker(self._actor_cls.options(**options).remote(), resources, pg)
+        actor = self._actor_cls.options(**options).remote()
+        return _Worker(actor, resources, pg, where=actor.ping.remote())
 
     def _kill(self, worker: _Worker) -> None:
         if worker.killed:

@@ -1,0 +1,82 @@
+"""A Ray cluster made of real ``ray start`` processes on loopback: a head with the dashboard
+(job submission) and two worker nodes with fake GPUs. Started once per module that asks for
+it, torn down by PID; it never touches another session's Ray (its own ports, and its own
+temp dir, which also holds the ``ray_current_cluster`` pointer that a plain ``ray.init()``
+would otherwise follow)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RayStartCluster:
+    gcs: str  # host:port, for drivers that join with address=
+    dashboard: str  # http://host:port, for tuner submit
+    temp_dir: str
+    env: dict[str, str]  # the token and PYTHONPATH every client needs
+    worker_raylet_ports: list[int] = field(default_factory=list)
+
+    def pids(self) -> list[int]:
+        """Every process of this cluster: their command lines name its temp dir or its GCS port."""
+        out = subprocess.run(["pgrep", "-f", f"{self.temp_dir}|{self.gcs}"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split() if int(p) != os.getpid()]
+
+
+def _ray(args: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "start", *args], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def _stop(cluster: RayStartCluster) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in cluster.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(1.0)
+
+
+@pytest.fixture(scope="module")
+def ray_start_cluster():
+    temp_dir = tempfile.mkdtemp(prefix="tnr", dir="/tmp")  # short: Ray's socket paths must fit
+    port, dash = free_port(), free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "RAY_ADDRESS": ""}
+    cluster = RayStartCluster(gcs=f"127.0.0.1:{port}", dashboard=f"http://127.0.0.1:{dash}", temp_dir=temp_dir,
+                              env=env)
+    try:
+        _ray(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=true",
+              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=1", "--num-gpus=0",
+              f"--temp-dir={temp_dir}", "--disable-usage-stats"], env)
+        for name in ("a", "b"):
+            raylet = free_port()
+            cluster.worker_raylet_ports.append(raylet)
+            _ray([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=2",
+                  f"--resources={{\"node_{name}\": 1}}", f"--node-manager-port={raylet}",
+                  "--disable-usage-stats"], env)
+        yield cluster
+    finally:
+        _stop(cluster)
+        shutil.rmtree(temp_dir, ignore_errors=True)

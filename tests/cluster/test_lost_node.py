@@ -1,0 +1,36 @@
+"""A worker node lost mid-sweep: its trials restart on the other node from their checkpoints,
+the others are undisturbed, the journal says a node was lost; a killed worker PID likewise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.cluster.conftest import ROOT
+
+pytestmark = pytest.mark.cluster
+
+
+def test_lost_node_trials_restart_elsewhere_from_their_checkpoints(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tests.cluster.lost_node_script", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=400, env={**os.environ, "RAY_ADDRESS": ""})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    seen = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
+    assert seen["removed"], "the node was removed mid-sweep"
+    hit = [t for t in seen["trials"] if seen["removed"] in t["nodes"]]
+    spared = [t for t in seen["trials"] if seen["removed"] not in t["nodes"]]
+    assert hit and spared
+    for t in seen["trials"]:
+        assert t["status"] == "TERMINATED", t
+        assert t["steps"] == list(range(1, 31)), t  # gap-free and duplicate-free across the restart
+    for t in hit:
+        assert t["failures"] == 1 and len(t["nodes"]) == 2, t  # restarted once, on the surviving node
+        assert "lost with its node" in t["error"], t["error"]
+    for t in spared:
+        assert t["failures"] == 0, t  # trials elsewhere were not disturbed
+    with open(os.path.join(seen["path"], "journal.jsonl")) as f:
+        assert "lost with its node" in f.read(), "the journal records the lost node"
