@@ -83,6 +83,17 @@ class Searcher(abc.ABC):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         """Called once when a trial ends; ``result`` is its last result."""
 
+    def replay_suggest(self, trial_id: str, config: dict[str, Any]) -> bool:
+        """Resume: ``suggest(trial_id)`` returned ``config`` after the last state snapshot;
+        bring the state to where that call left it. Returns False when that is not possible
+        exactly (the sweep goes on from the journal's config all the same).
+
+        Called by the resume replay (``tuner.execution.replay``). The default suggests
+        again, which lands a seeded searcher in the same state; a searcher whose
+        suggestions are not reproducible overrides it to record ``config`` instead.
+        """
+        return self.suggest(trial_id) == config
+
     def state_dict(self) -> dict[str, Any]:
         """Plain JSON-able state for resume, with a ``version`` key."""
         return {"version": 1}

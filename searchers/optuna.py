@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from searchers._util import (
     resolve_seed,
 )
 from searchers.base import Searcher
+from searchers.optuna_journal import STUDY_FILE, journal_backend
 from searchers.optuna_space import import_optuna, to_optuna
 from tuner.space import config as sp
 from tuner.validation import check_seed
@@ -96,6 +98,8 @@ class OptunaSearch(Searcher):
         self._params: list[Any] = []
         self._seed: int | None = None
         self._live: dict[str, Any] = {}  # trial id -> optuna.Trial asked and not told yet
+        self._asked: dict[str, int] = {}  # trial id -> Optuna trial number
+        self._stored = False  # the study lives in the experiment directory (optuna_journal.jsonl)
         self._steps: dict[str, set[int]] = {}  # trial id -> steps already reported to the pruner
         self._pruned: set[str] = set()
         self._restore: dict[str, Any] | None = None
@@ -142,13 +146,51 @@ class OptunaSearch(Searcher):
                   else optuna.pruners.MedianPruner() if self.use_pruner else optuna.pruners.NopPruner())
         if optuna.logging.get_verbosity() == optuna.logging.INFO:
             optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial drowns the progress table
+        storage = self._storage()
         self._study = optuna.create_study(
-            directions=["minimize" if m == "min" else "maximize" for m in modes], sampler=sampler, pruner=pruner)
-        if self._restore is not None and self._restore.get("started"):
+            directions=["minimize" if m == "min" else "maximize" for m in modes], sampler=sampler, pruner=pruner,
+            storage=storage, study_name="tuner" if storage is not None else None, load_if_exists=True)
+        self._stored = storage is not None
+        if self._stored and self._study.get_trials(deepcopy=False):
+            self._adopt_stored_trials()
+        elif self._restore is not None and self._restore.get("started") and "trials" in self._restore:
             self._replay(self._restore)
         else:
             self._enqueue_points()
+        if self._restore is not None and self.sampler is not None:
+            set_rng_states(self._study.sampler, self._restore.get("rng", {}))
         self._restore = None
+
+    def _storage(self) -> Any:
+        """Optuna's journal storage in the experiment directory, when ``tune.run`` gave one."""
+        directory = self._spec.get("experiment_path")
+        if not directory or not os.path.isdir(directory):
+            return None
+        return self._optuna.storages.JournalStorage(journal_backend(os.path.join(directory, STUDY_FILE)))
+
+    def _adopt_stored_trials(self) -> None:
+        """A resumed study: its running trials wait for their results again; an ask the
+        driver died before handing out is failed."""
+        TrialState = self._optuna.trial.TrialState
+        for frozen in self._study.get_trials(deepcopy=False):
+            trial_id = frozen.user_attrs.get("trial_id")
+            if trial_id is None:
+                if frozen.state is TrialState.RUNNING:
+                    self._study.tell(frozen.number, state=TrialState.FAIL)
+                continue
+            self._asked[trial_id] = frozen.number
+            if frozen.state is TrialState.RUNNING:
+                self._live[trial_id] = self._optuna.trial.Trial(self._study, frozen._trial_id)
+                self._steps[trial_id] = set(frozen.intermediate_values)
+                if frozen.user_attrs.get("pruned"):
+                    self._pruned.add(trial_id)
+
+    def _reseed(self) -> None:
+        """The default sampler draws from streams seeded by (seed, trial number), so the
+        study alone decides the next suggestion: a resumed sweep goes on exactly."""
+        if self.sampler is None:
+            for j, (_, rng) in enumerate(_random_states(self._study.sampler, "")):
+                rng.seed(int(np.random.SeedSequence([self._seed, len(self._asked), j]).generate_state(1)[0]))
 
     def _enqueue_points(self) -> None:
         optuna = self._optuna
@@ -163,22 +205,30 @@ class OptunaSearch(Searcher):
 
     # --- ask / tell -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """A new config; the same one again for a trial id already asked (a resume replays it)."""
         self._ensure_study()
+        if trial_id in self._asked:
+            return self._config(self._study.get_trials(deepcopy=False)[self._asked[trial_id]].params, {})
+        self._reseed()
         if callable(self.space):
             trial = self._study.ask()
             extra = self.space(trial)
             if extra is not None and not isinstance(extra, dict):
                 raise ValueError(f"The define-by-run space returned {extra!r}, but must return None or a dict "
                                  "of constants.")
-            config = sp.merge(sp.unflatten(trial.params), extra or {})
         else:
-            trial = self._study.ask(fixed_distributions={p.name: p.distribution for p in self._params})
-            config = sp.fill(self.space, {p.path: p.decode(trial.params[p.name]) for p in self._params})
-        if self._constants:
-            config = sp.merge(self._constants, config)
+            trial, extra = self._study.ask(fixed_distributions={p.name: p.distribution for p in self._params}), None
         self._live[trial_id] = trial
+        self._asked[trial_id] = trial.number
         trial.set_user_attr("trial_id", trial_id)
-        return config
+        return self._config(trial.params, extra or {})
+
+    def _config(self, params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        if callable(self.space):
+            config = sp.merge(sp.unflatten(params), extra)
+        else:
+            config = sp.fill(self.space, {p.path: p.decode(params[p.name]) for p in self._params})
+        return sp.merge(self._constants, config) if self._constants else config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if self._restore is not None:
@@ -195,6 +245,8 @@ class OptunaSearch(Searcher):
         trial.report(value, step)
         if trial.should_prune():
             self._pruned.add(trial_id)
+            if self._stored:
+                trial.set_user_attr("pruned", True)
 
     def should_prune(self, trial_id: str) -> bool:
         """Whether the pruner (``use_pruner``) asked to stop ``trial_id`` at its latest result."""
@@ -225,9 +277,14 @@ class OptunaSearch(Searcher):
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Every Optuna trial (told, running, queued) in order, and the sampler's random streams."""
+        """The seed, and the sampler's streams for a sampler given by the user. The study itself:
+        in the experiment directory (``optuna_journal.jsonl``), or else every Optuna trial
+        (told, running, queued) in order."""
         if self._study is None:
             return {"version": 1, "started": False, "seed": self._seed}
+        if self._stored:
+            own = {} if self.sampler is None else {"rng": rng_states(self._study.sampler)}  # own: reseeded per ask
+            return {"version": 1, "started": True, "seed": self._seed, "study": STUDY_FILE, **own}
         distributions = self._optuna.distributions
         trials = [{
             "state": t.state.name, "values": t.values, "params": t.params,
@@ -239,10 +296,12 @@ class OptunaSearch(Searcher):
                 "rng": rng_states(self._study.sampler), "study_attrs": study_system_attrs(self._study)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Keeps ``state``; the study is rebuilt from it at the next suggest."""
+        """Keeps ``state``; the study is rebuilt from it (or read back from the experiment
+        directory) at the next suggest."""
         self._restore = state
         self._study = None
         self._live = {}
+        self._asked = {}
 
     def _replay(self, state: dict[str, Any]) -> None:
         """Rebuilds the study trial by trial, in the original order, so that the
@@ -269,6 +328,8 @@ class OptunaSearch(Searcher):
                     trial.report(value, step)
                 self._live[trial_id] = trial
                 self._steps[trial_id] = set(steps)
+        self._asked = {t.user_attrs["trial_id"]: t.number for t in self._study.get_trials(deepcopy=False)
+                       if "trial_id" in t.user_attrs}
         set_study_system_attrs(self._study, state.get("study_attrs", {}))
         if not set_rng_states(self._study.sampler, state.get("rng", {})):
             self._study.sampler.reseed_rng()  # unknown sampler internals: a fresh stream rather than a repeated one

@@ -14,6 +14,7 @@ from searchers.base import Searcher
 from tuner.storage import jsonio as jsonutil
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults, replay_journal
+from tuner.execution.replay import ComponentReplay
 from tuner.execution.resources import normalize_resources
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
@@ -134,8 +135,11 @@ def run(
     search_alg = _default_searcher(search_alg)
     callbacks = _check_callbacks(callbacks)
     _check_picklable(trainable, trainable_name)
+    if resume and name is None:
+        raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
+    path = _experiment_path(storage_path, name, trainable_name, allow_existing=resume)
     scheduler.set_search_properties(metric, mode)
-    search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed)
+    search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed, experiment_path=path)
 
     if _executor is None:
         import ray
@@ -148,9 +152,6 @@ def run(
     else:
         executor, trainable_ref = _executor, trainable
 
-    if resume and name is None:
-        raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
-    path = _experiment_path(storage_path, name, trainable_name, allow_existing=resume)
     restored = _read_previous_run(path, scheduler, search_alg) if resume else None
     storage = ExperimentStorage(path)
     if restored is None:
@@ -168,7 +169,7 @@ def run(
                          scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
                          reporter=reporter)
     if restored is not None:
-        runner.restore(restored)
+        runner.restore(restored.trials, restored.stopping)
     started = time.time()
     try:
         trials = runner.run()
@@ -304,17 +305,23 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
     return path
 
 
-def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher) -> dict[str, Any] | None:
-    """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none)."""
+def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher) -> ComponentReplay | None:
+    """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none):
+    the last snapshot, brought up to the end of the journal by replaying what followed it."""
     if not os.path.exists(os.path.join(path, "journal.jsonl")):
         return None
-    trials, _ = replay_journal(path)
     state_file = os.path.join(path, "state.json")
+    start = 0  # no snapshot: the whole journal is replayed into the new scheduler and searcher
     if os.path.exists(state_file):
         state = jsonutil.read(state_file)
         scheduler.load_state_dict(state["scheduler"])
         searcher.load_state_dict(state["searcher"])
-    return trials
+        # version 1 was written after every event: nothing to replay
+        start = state["journal_offset"] if state.get("version") == 2 else os.path.getsize(
+            os.path.join(path, "journal.jsonl"))
+    replay = ComponentReplay(scheduler, searcher, start)
+    replay.trials, _ = replay_journal(path, observer=replay)
+    return replay
 
 
 def trainable_import_path(trainable: Any) -> str | None:

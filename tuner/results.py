@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
@@ -16,17 +17,24 @@ from tuner.storage.experiment import JOURNAL, SPEC
 from tuner.trial import Trial, TrialStatus
 
 
-def replay_journal(path: str) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
+def replay_journal(path: str, observer: Callable[[dict[str, Any], dict[str, Trial], int], None] | None = None,
+                   ) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
     """Rebuild every trial from ``journal.jsonl``; also return the decision records.
 
-    A torn last line (the driver was killed mid-write) is ignored.
+    A torn last line (the driver was killed mid-write) is ignored. ``observer(event,
+    trials, offset)`` is called after each event was applied (``offset``: where its
+    line starts in the file), for the resume replay of scheduler and searcher calls.
     """
     trials: dict[str, Trial] = {}
     decisions: list[dict[str, Any]] = []
     journal = os.path.join(path, JOURNAL)
-    with open(journal, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    for line in lines:
+    with open(journal, "rb") as f:
+        data = f.read()
+    offset = 0
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        end = len(data) if end < 0 else end
+        line, start, offset = data[offset:end], offset, end + 1
         if not line:
             continue
         try:
@@ -61,6 +69,8 @@ def replay_journal(path: str) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
             decisions.append(event)
         elif kind == "decision":
             decisions.append(event)
+        if observer is not None:
+            observer(event, trials, start)
     return trials, decisions
 
 

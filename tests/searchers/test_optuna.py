@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections import deque
+
 import optuna
 import pytest
 
 import tuner as tune
 from searchers import OptunaSearch
-from tests.searchers.helpers import drive, json_round_trip
+from searchers.optuna_journal import journal_backend
+from tests.searchers.helpers import drive, json_round_trip, quadratic
 
 SPACE = {"x": tune.uniform(-1.0, 1.0), "k": tune.randint(0, 4)}
 
@@ -156,3 +160,38 @@ def test_get_params_lists_the_constructor_arguments():
     params = OptunaSearch(seed=3, use_pruner=True).get_params()
     assert params["seed"] == 3 and params["use_pruner"] is True and params["sampler"] is None
     assert not any(k.startswith("_") for k in params) and "space" not in params
+
+
+def test_study_in_the_experiment_directory_resumes_exactly_from_a_constant_size_state(tmp_path):
+    """With ``tune.run``'s experiment directory the study is Optuna's journal there: the
+    state snapshot holds no trials, and a searcher rebuilt from it, with trials still
+    running, goes on exactly as the first one does."""
+    def searcher():
+        s = OptunaSearch(metric="loss", mode="min", seed=4)
+        s.set_search_properties(None, None, SPACE, seed=None, experiment_path=str(tmp_path))
+        return s
+
+    a, running = searcher(), deque()
+    drive(a, 14, max_live=2, live=running)
+    state = json_round_trip(a.state_dict())
+    assert "trials" not in state and len(json.dumps(state)) < 1000
+
+    b = searcher()
+    b.load_state_dict(state)
+    assert [b.suggest(trial_id) for trial_id, _ in running] == [c for _, c in running]  # known, not asked anew
+    for s in (a, b):
+        for trial_id, config in running:
+            s.on_trial_complete(trial_id, {"loss": quadratic(config)})
+    assert drive(b, 6, start=40) == drive(a, 6, start=40)
+    assert len(json.dumps(a.state_dict())) == len(json.dumps(state))
+
+
+def test_the_study_journal_drops_a_torn_last_line(tmp_path):
+    path = str(tmp_path / "study.jsonl")
+    journal_backend(path).append_logs([{"op_code": 0, "n": 1}, {"op_code": 0, "n": 2}])
+    with open(path, "a") as f:
+        f.write('{"op_code": 0, "n"')  # the driver died mid-write
+    again = journal_backend(path)
+    assert [log["n"] for log in again.read_logs(0)] == [1, 2]
+    again.append_logs([{"op_code": 0, "n": 3}])
+    assert [log["n"] for log in journal_backend(path).read_logs(0)] == [1, 2, 3]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import secrets
 import time
 import warnings
@@ -23,6 +24,7 @@ from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.callbacks import Callback
 from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
+from tuner.execution.replay import CHOSEN, DECISION_POINT, STOPS_POLLED
 from tuner.execution.status_index import StatusIndex
 from tuner.storage.experiment import ExperimentStorage
 from tuner.trial import Trial, TrialStatus
@@ -30,6 +32,11 @@ from tuner.trial import Trial, TrialStatus
 logger = logging.getLogger(__name__)
 _SEARCHER_STALL_S = 30.0
 STOP_GRACE_S = 10.0  # a trial that has not stopped this long after the budget ran out is killed
+#: Scheduler and searcher state is snapshot at most this often (and at the end); a resume replays the
+#: journal past the last snapshot (``tuner.execution.replay``). ``TUNER_SNAPSHOT_EVERY_S`` overrides it.
+SNAPSHOT_EVERY_S = 5.0
+#: ... and never more often than keeps snapshots under this share of the run loop's time (large states).
+SNAPSHOT_SHARE = 0.05
 
 
 @dataclasses.dataclass
@@ -100,14 +107,20 @@ class TrialRunner:
         self._out_of_time = False
         self._warned_stop_keys = False
         self._aborted: set[str] = set()
+        self._snapshot_every_s = float(os.environ.get("TUNER_SNAPSHOT_EVERY_S", SNAPSHOT_EVERY_S))
+        self._next_snapshot = time.monotonic() + self._snapshot_every_s
+        self._idle_choice_at = -1  # journal size when "nothing to run" was last journaled
         self.start_time = time.time()
 
-    def restore(self, trials: dict[str, Trial]) -> None:
-        """Take over the trials of an interrupted run: finished ones stay finished, the
-        others go back to PENDING and restart from their latest checkpoint."""
+    def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None) -> None:
+        """Take over the trials of an interrupted run: finished ones stay finished, paused
+        ones stay paused for the scheduler to resume, running ones go back to PENDING and
+        restart from their latest checkpoint. Trials in ``stopping`` (a STOP was decided,
+        their end not journaled) end now instead."""
+        stopping = stopping or {}
         for trial in trials.values():
             trial.resources = self.settings.resources
-            if not trial.status.is_finished():
+            if trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
                 if trial.checkpoint_path:
                     self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
                 trial.status = TrialStatus.PENDING
@@ -116,10 +129,23 @@ class TrialRunner:
         for trial in self.trials.values():
             self.by_status.add(trial)
         self.storage.event("resumed", time=time.time(), trials=len(trials))
+        for trial_id, reason in stopping.items():
+            trial = self.trials[trial_id]
+            trial.stop_reason = trial.stop_reason or reason
+            self._finish(trial, TrialStatus.TERMINATED)
 
     def _snapshot(self) -> None:
-        self.storage.write_state({"version": 1, "searcher": self.searcher.state_dict(),
-                                  "scheduler": self.scheduler.state_dict(), "trials": len(self.trials)})
+        """Scheduler and searcher state with the journal position it is current at."""
+        started = time.perf_counter()
+        self.storage.write_state({"version": 2, "journal_offset": self.storage.journal_offset(),
+                                  "searcher": self.searcher.state_dict(), "scheduler": self.scheduler.state_dict(),
+                                  "trials": len(self.trials)})
+        took = time.perf_counter() - started
+        self._next_snapshot = time.monotonic() + max(self._snapshot_every_s, took / SNAPSHOT_SHARE)
+
+    def _maybe_snapshot(self) -> None:
+        if time.monotonic() >= self._next_snapshot:
+            self._snapshot()
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> list[Trial]:
@@ -134,6 +160,7 @@ class TrialRunner:
                     self._process(self.trials[trial_id], batch)
                 self._stop_paused_trials()
                 self._check_budget()
+                self._maybe_snapshot()  # here every call made so far has its journal record
                 if self.reporter is not None:
                     self.reporter.update(self)
         except BaseException as exc:
@@ -142,6 +169,7 @@ class TrialRunner:
                                running=[t.trial_id for t in self._with(TrialStatus.RUNNING)])
             raise
         else:
+            self._snapshot()
             self.storage.event("experiment_end", time=time.time())
         finally:
             self.executor.shutdown()
@@ -179,6 +207,7 @@ class TrialRunner:
                 self._create_trial()
             candidates = self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
+            self._journal_choice(trial)
             if trial is None:
                 return
             if trial.status is TrialStatus.PAUSED:
@@ -188,6 +217,15 @@ class TrialRunner:
                     self._exploit(trial, exploit)
                     continue
             self._launch(trial)
+
+    def _journal_choice(self, trial: Trial | None) -> None:
+        """The resume replay repeats every choice (choosing may change the scheduler's state);
+        "nothing to run" is journaled once until something else happens."""
+        if trial is not None:
+            self.storage.event(CHOSEN, trial_id=trial.trial_id)
+        elif self._idle_choice_at != self.storage.events_written:
+            self.storage.event(CHOSEN, trial_id=None)
+            self._idle_choice_at = self.storage.events_written
 
     def _create_trial(self) -> None:
         if self._exhausted:
@@ -210,7 +248,6 @@ class TrialRunner:
         self.by_status.add(trial)
         self.storage.add_trial(trial)
         self.scheduler.on_trial_add(trial)
-        self._snapshot()
 
     def _note_stall(self) -> None:
         """A searcher that says "not now" while nothing runs would hang the sweep forever."""
@@ -314,7 +351,7 @@ class TrialRunner:
 
     def _decide(self, trial: Trial) -> None:
         decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
-        self._snapshot()
+        self.storage.event(DECISION_POINT, trial_id=trial.trial_id)
         action = decision.action
         if action is Decision.CONTINUE:
             after = trial.last_result.get(self.scheduler.time_attr, 0)
@@ -334,7 +371,10 @@ class TrialRunner:
         self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
 
     def _stop_paused_trials(self) -> None:
-        for trial_id, decision in self.scheduler.trials_to_stop():
+        stops = self.scheduler.trials_to_stop()
+        if stops:
+            self.storage.event(STOPS_POLLED)
+        for trial_id, decision in stops:
             trial = self.trials.get(trial_id)
             if trial is None or trial.status is not TrialStatus.PAUSED:
                 continue
@@ -409,7 +449,6 @@ class TrialRunner:
             self.searcher.on_trial_complete(trial.trial_id, trial.last_result)
             for cb in self.callbacks:
                 cb.on_trial_complete(trial)
-        self._snapshot()
 
     def _check_budget(self) -> None:
         now = time.monotonic()

@@ -16,16 +16,20 @@ class StatusIndex:
 
     def __init__(self) -> None:
         self._order: dict[str, int] = {}
+        self._status: dict[str, TrialStatus] = {}
         self._buckets: dict[TrialStatus, dict[str, Trial]] = {s: {} for s in TrialStatus}
 
     def add(self, trial: Trial) -> None:
         """A trial new to the index, under its current status."""
         self._order.setdefault(trial.trial_id, len(self._order))
+        self._status[trial.trial_id] = trial.status
         self._buckets[trial.status][trial.trial_id] = trial
 
     def set(self, trial: Trial, status: TrialStatus) -> None:
-        self._buckets[trial.status].pop(trial.trial_id, None)
+        """Moves ``trial`` to ``status`` (also when ``trial.status`` was already changed: a journal replay)."""
+        self._buckets[self._status.get(trial.trial_id, trial.status)].pop(trial.trial_id, None)
         trial.status = status
+        self._status[trial.trial_id] = status
         self._buckets[status][trial.trial_id] = trial
 
     def of(self, status: TrialStatus) -> list[Trial]:

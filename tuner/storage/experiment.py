@@ -52,6 +52,7 @@ class ExperimentStorage:
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
         self.decisions: list[dict[str, Any]] = []  # decision and config records, as the journal has them
+        self.events_written = 0
 
     # --- experiment level ---------------------------------------------------------------
     def write_spec(self, spec: dict[str, Any]) -> None:
@@ -64,6 +65,12 @@ class ExperimentStorage:
     def event(self, kind: str, **fields: Any) -> None:
         self._journal.write(jsonutil.dumps({"event": kind, **fields}) + "\n")
         self._journal.flush()
+        self.events_written += 1
+
+    def journal_offset(self) -> int:
+        """The journal's size in bytes: events written from here on are after this point."""
+        self._journal.flush()
+        return self._journal.tell()
 
     def trial_dir(self, trial_id: str) -> str:
         return os.path.join(self.path, "trials", trial_id)
@@ -91,6 +98,7 @@ class ExperimentStorage:
         self._journal.write("".join(jsonutil.dumps({"event": "result", "trial_id": tid, "result": r}) + "\n"
                                     for r in results))
         self._journal.flush()
+        self.events_written += len(results)
         jsonl, progress = self._open(trial)
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]

@@ -1,0 +1,112 @@
+"""Resume between two snapshots of scheduler and searcher state.
+
+Snapshots (``state.json``) are taken on a time budget, not after every event, so
+the driver may die after events the last snapshot does not hold. The journal
+has them all: a resume loads the snapshot, then makes again, in journal order,
+every call the run loop made to the scheduler and searcher after it. The run
+loop journals a marker for each call that no other record implies
+(``decision_point``: ``on_trial_result`` at a decision point; ``chosen``:
+``choose_trial_to_run``; ``stops_polled``: ``trials_to_stop`` that returned
+trials), so the scheduler and searcher end exactly where they were when the
+driver stopped. With no snapshot at all the whole journal is replayed into new
+components.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tuner.execution.status_index import StatusIndex
+from tuner.trial import Trial, TrialStatus
+
+logger = logging.getLogger(__name__)
+
+#: Journal markers the run loop writes only so that a resume can replay the call.
+DECISION_POINT, CHOSEN, STOPS_POLLED = "decision_point", "chosen", "stops_polled"
+
+
+class ComponentReplay:
+    """A journal observer that re-makes the run loop's scheduler and searcher calls.
+
+    Called with each journal event after the event was applied to the trials
+    (``tuner.results.replay_journal``); events before ``start_offset`` (already in
+    the snapshot) only keep the status index up to date.
+
+    Attributes:
+        stopping: trials a STOP decision was journaled for but whose end was not:
+            trial id -> reason. The run loop ends them on resume instead of
+            running them again.
+        diverged: replayed calls whose answer differed from the journal's
+            (an unseeded searcher suggesting another config, say).
+    """
+
+    def __init__(self, scheduler: Any, searcher: Any, start_offset: int = 0) -> None:
+        self.scheduler = scheduler
+        self.searcher = searcher
+        self.start_offset = start_offset
+        self.index = StatusIndex()
+        self.trials: dict[str, Trial] = {}  # the replayed trials, once the journal is read
+        self.stopping: dict[str, str] = {}
+        self.diverged = 0
+
+    def __call__(self, event: dict[str, Any], trials: dict[str, Trial], offset: int) -> None:
+        kind = event.get("event")
+        trial = trials.get(event.get("trial_id") or "")
+        live = offset >= self.start_offset
+        if kind == "trial_added" and trial is not None:
+            self.index.add(trial)
+            if live:
+                self._suggest(trial)
+                self.scheduler.on_trial_add(trial)
+        elif kind == "resumed":
+            self.stopping.clear()
+            for running in self.index.of(TrialStatus.RUNNING):
+                self.index.set(running, TrialStatus.PENDING)  # what TrialRunner.restore did
+        elif trial is None:
+            if kind == CHOSEN and live:
+                self._choose(None)
+            elif kind == STOPS_POLLED and live:
+                self.scheduler.trials_to_stop()
+        elif kind == "status":
+            self.index.set(trial, trial.status)
+            self.stopping.pop(trial.trial_id, None)
+            if live and trial.status.is_finished():
+                self._finished(trial)
+        elif kind == "decision" and event.get("action") == "STOP" and trial.status is TrialStatus.RUNNING:
+            self.stopping[trial.trial_id] = event.get("reason") or "stopped by the scheduler"
+        elif not live:
+            return
+        elif kind == "result":
+            self.searcher.on_trial_result(trial.trial_id, event["result"])
+        elif kind == DECISION_POINT:
+            self.scheduler.on_trial_result(trial, trial.last_result)
+        elif kind == CHOSEN:
+            self._choose(trial)
+
+    def _suggest(self, trial: Trial) -> None:
+        if not self.searcher.replay_suggest(trial.trial_id, trial.config):
+            self._diverged(f"{type(self.searcher).__name__} suggested another config for {trial.trial_id}")
+
+    def _choose(self, expected: Trial | None) -> None:
+        candidates = self.index.of(TrialStatus.PENDING) + self.index.of(TrialStatus.PAUSED)
+        chosen = self.scheduler.choose_trial_to_run(candidates) if candidates else None
+        if (chosen and chosen.trial_id) != (expected and expected.trial_id):
+            self._diverged(f"{type(self.scheduler).__name__} chose {chosen} instead of {expected}")
+        if expected is not None and expected.status is TrialStatus.PAUSED:
+            self.scheduler.on_trial_resume(expected)
+
+    def _finished(self, trial: Trial) -> None:
+        if trial.status is TrialStatus.ERROR:
+            self.scheduler.on_trial_error(trial)
+            self.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=True)
+        else:
+            self.scheduler.on_trial_complete(trial, trial.last_result)
+            self.searcher.on_trial_complete(trial.trial_id, trial.last_result)
+
+    def _diverged(self, what: str) -> None:
+        self.diverged += 1
+        if self.diverged == 1:
+            logger.warning("Resume: %s than before the interruption; the sweep goes on from the journal, but "
+                           "it may not repeat the uninterrupted run's decisions (unseeded components do not).",
+                           what)
