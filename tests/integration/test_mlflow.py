@@ -25,7 +25,7 @@ from tuner.storage.experiment import flatten
 mlflow = pytest.importorskip("mlflow")
 from tuner.integrations import MLflowCallback  # noqa: E402
 
-pytestmark = pytest.mark.tracking
+pytestmark = [pytest.mark.tracking, pytest.mark.timeout(600)]  # the server starts slowly on a busy machine
 
 
 def free_port() -> int:
