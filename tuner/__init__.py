@@ -25,6 +25,7 @@ _EXPORTS = {
     "report": "tuner.runtime.report", "get_context": "tuner.runtime.report", "get_checkpoint": "tuner.runtime.report",
     "ExperimentResults": "tuner.results", "load": "tuner.results",
     "Trainable": "tuner.runtime.trainable",
+    "PlacementGroupFactory": "tuner.execution.resources",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
     **{name: "tuner.space.config" for name in (
         "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
@@ -57,4 +58,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.space.config import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
                              randint, randn, sample_from, uniform)
     from tuner.runtime.trainable import Trainable
+    from tuner.execution.resources import PlacementGroupFactory
     from tuner.trial import Trial, TrialStatus

@@ -15,7 +15,7 @@ from tuner.storage import jsonio as jsonutil
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults, replay_journal
 from tuner.execution.replay import ComponentReplay
-from tuner.execution.resources import normalize_resources
+from tuner.execution.resources import Resources, resource_request
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.storage.experiment import ExperimentStorage
@@ -43,7 +43,7 @@ def run(
     stop: Mapping[str, float] | Callable[[str, dict], bool] | None = None,
     scheduler: TrialScheduler | None = None,
     search_alg: Searcher | None = None,
-    resources_per_trial: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
+    resources_per_trial: Any = None,
     max_concurrent_trials: int | None = None,
     time_budget_s: float | None = None,
     storage_path: str | None = None,
@@ -89,8 +89,10 @@ def run(
         stop: dict of result thresholds, or ``(trial_id, result) -> bool``.
         scheduler: a ``TrialScheduler`` (FIFO by default).
         search_alg: a ``Searcher`` (random/grid ``BasicVariantGenerator`` by default).
-        resources_per_trial: ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``
-            or a list of such bundles (placement group).
+        resources_per_trial: ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``, a list
+            of such bundles (a placement group, PACK), a ``tune.PlacementGroupFactory(bundles,
+            strategy)``, or a callable of the trial's config returning one of those. Default: the
+            trainable's ``default_resources_per_trial`` (``tune.distributed`` sets it), else 1 CPU.
         max_concurrent_trials: at most this many trials run at once.
         time_budget_s: stop the whole sweep after this many seconds.
         storage_path, name: the experiment goes to ``storage_path/name``.
@@ -120,6 +122,8 @@ def run(
     """
     trainable_name = validate_trainable(trainable)
     runtime_env = _check_runtime_env(runtime_env)
+    if resources_per_trial is None:
+        resources_per_trial = getattr(trainable, "default_resources_per_trial", None)
     settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
                          time_budget_s, seed, verbose, max_failures, checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
@@ -147,7 +151,8 @@ def run(
         from tuner.execution.executor import RayExecutor
 
         executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
-        executor.check_feasible(settings.resources)
+        if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
+            executor.check_feasible(settings.resources)
         trainable_ref = ray.put(trainable)
     else:
         executor, trainable_ref = _executor, trainable
@@ -213,7 +218,7 @@ def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent
     return RunSettings(
         metric=metric, mode=mode, num_samples=num_samples, stop=stop,
         stopper=StopCriteria(stop, metric, mode) if stop is not None else None,
-        resources=normalize_resources(resources), max_concurrent_trials=max_concurrent,
+        resources=resource_request(resources), max_concurrent_trials=max_concurrent,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
     )
 
@@ -365,7 +370,7 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
         "metric": settings.metric, "mode": settings.mode,
         "num_samples": settings.num_samples, "space": space.space_to_json(config),
         "stop": settings.stop if not callable(settings.stop) else repr(settings.stop),
-        "resources_per_trial": settings.resources.as_bundles(), "seed": settings.seed,
+        "resources_per_trial": settings.resources.to_json(), "seed": settings.seed,
         "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
         "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,
         "checkpoint_at_end": settings.checkpoint_at_end, "keep_checkpoints_num": settings.keep_checkpoints_num,

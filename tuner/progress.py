@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.callbacks import Callback
+from tuner.execution.resources import resources_worth_showing
 from tuner.storage.experiment import flatten
 from tuner.trial import Trial
 
@@ -156,11 +157,13 @@ class ProgressReporter(Callback):
         return Group(header, self.trial_table(trials, limit=self.max_rows))
 
     def trial_table(self, trials: list[Trial], limit: int | None = None, by_status: bool = True) -> Table:
-        """Trials as rows: id, status, the hyperparameters that vary, iteration, metric, best so far."""
+        """Trials as rows: id, status, the hyperparameters that vary, resources (when they vary or
+        are gangs), iteration, metric, best so far."""
         keys = self._keys(trials)
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
         metric_cols = [self.metric, f"best {self.metric}"] if self.metric and self.mode else []
-        for col in ["trial", "status", *keys, "iter", *metric_cols]:
+        show_resources = resources_worth_showing([t.resources for t in trials])
+        for col in ["trial", "status", *keys, *(["resources"] if show_resources else []), "iter", *metric_cols]:
             table.add_column(col, justify="left" if col in ("trial", "status") else "right")
         shown = self._order(trials) if by_status else trials
         for trial in shown[:limit]:
@@ -168,6 +171,8 @@ class ProgressReporter(Callback):
             status = trial.status.value
             row = [trial.trial_id, Text(status, style=STATUS_STYLE.get(status, ""))]
             row += [_fmt(config.get(k, "")) for k in keys]
+            if show_resources:
+                row.append(str(trial.resources))
             row.append(_fmt(trial.metric("training_iteration", "")))
             if metric_cols:
                 best = trial.best_value(self.metric, self.mode)

@@ -68,7 +68,8 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     if config is None:
         config = space_lib.space_from_json(spec["space"])
     kwargs: dict[str, Any] = {k: spec[k] for k in _RUN_KEYS if k in spec}
-    kwargs["resources_per_trial"] = spec.get("resources_per_trial")
+    if "resources_per_trial" not in overrides:
+        kwargs["resources_per_trial"] = _resources(spec.get("resources_per_trial"), path)
     if isinstance(spec.get("stop"), dict):
         kwargs["stop"] = spec["stop"]
     if "scheduler" not in overrides:
@@ -78,3 +79,14 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     kwargs.update(overrides)
     return run(trainable, config, storage_path=os.path.dirname(path), name=os.path.basename(path), resume=True,
                **kwargs)
+
+
+def _resources(recorded: Any, path: str) -> Any:
+    """The recorded ``resources_per_trial``; a per-trial callable is imported again by its path."""
+    if not (isinstance(recorded, dict) and "per_trial" in recorded):
+        return recorded
+    if not recorded["per_trial"]:
+        raise ValueError(f"The experiment {path} took `resources_per_trial` from a callable defined where it cannot "
+                         "be imported again (in __main__ or inside a function); pass it: "
+                         "tune.resume(path, resources_per_trial=my_resources).")
+    return import_object(recorded["per_trial"])

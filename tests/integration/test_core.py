@@ -147,10 +147,66 @@ def test_infeasible_resources_fail_at_once(storage):
                  storage_path=storage, verbose=0)
 
 
-def test_placement_group_bundles(storage):
-    results = tune.run(tr.introspect, config={"i": 0}, resources_per_trial=[{"cpu": 1}, {"cpu": 1}],
+def test_placement_group_captures_child_tasks_and_is_removed(storage, ray_local):
+    results = tune.run(tr.placement_probe, config={"i": 0}, resources_per_trial=[{"cpu": 1}, {"cpu": 1}],
                        storage_path=storage, verbose=0)
-    assert results.trials[0].status is tune.TrialStatus.TERMINATED
+    seen = results.trials[0].last_result
+    assert seen["own_pg"] is not None and seen["task_pg"] == seen["own_pg"] == seen["actor_pg"]
+    assert (seen["bundles"], seen["strategy"]) == (2, "PACK")
+    table = ray_local.util.placement_group_table()
+    assert table[seen["own_pg"]]["state"] == "REMOVED", "the gang's group is given back when the trial ends"
+
+
+def test_placement_group_factory_strategy_and_infeasible_gangs(storage):
+    spread = tune.PlacementGroupFactory([{"cpu": 1}, {"cpu": 1}], strategy="SPREAD")
+    results = tune.run(tr.placement_probe, config={}, resources_per_trial=spread, storage_path=storage, verbose=0)
+    assert results.trials[0].last_result["strategy"] == "SPREAD"
+    assert results.trials[0].last_result["task_pg"] == results.trials[0].last_result["own_pg"]
+    one_node = tune.PlacementGroupFactory([{"cpu": 1}, {"cpu": 1}], strategy="STRICT_SPREAD")
+    with pytest.raises(ValueError, match=r"\{CPU=1\} \+ \{CPU=1\} STRICT_SPREAD can never be met: the cluster "
+                                         r"cannot hold its 2 bundles at once with the STRICT_SPREAD strategy \(every "
+                                         r"bundle on a different node\)\. The cluster's nodes have: \[CPU=2"):
+        tune.run(tr.placement_probe, config={}, resources_per_trial=one_node, storage_path=storage, verbose=0)
+    with pytest.raises(ValueError, match=r"3 bundles at once with the PACK strategy"):
+        tune.run(tr.placement_probe, config={}, resources_per_trial=[{"cpu": 1}] * 3, storage_path=storage,
+                 verbose=0)
+
+
+def test_per_trial_resources_two_shapes_under_asha(storage):
+    from schedulers import ASHAScheduler
+
+    results = tune.run(tr.shaped, config={"cpus": tune.grid_search([1, 2, 1, 2, 1])}, metric="score", mode="max",
+                       scheduler=ASHAScheduler(max_t=3, grace_period=1, reduction_factor=2),
+                       resources_per_trial=tr.cpus_of, storage_path=storage, name="shapes", verbose=0)
+    assert all(t.status is tune.TrialStatus.TERMINATED for t in results.trials)
+    for trial in results.trials:
+        assert trial.history[0]["cpus_given"] == trial.config["cpus"]
+        assert str(trial.resources) == f"{{CPU={trial.config['cpus']}}}"
+    spans = {t.trial_id: (t.history[0]["start"], t.history[-1]["end"], t.config["cpus"]) for t in results.trials}
+    for tid, (start, end, cpus) in spans.items():
+        if cpus == 2:  # a 2-CPU trial has the whole 2-CPU Ray: nothing ran beside it
+            assert all(e <= start or s >= end for other, (s, e, _) in spans.items() if other != tid), spans
+    loaded = tune.load(results.experiment_path)
+    assert [str(t.resources) for t in loaded.trials] == [str(t.resources) for t in results.trials]
+    spec = json.load(open(os.path.join(results.experiment_path, "experiment.json")))
+    assert spec["resources_per_trial"] == {"per_trial": "tests.integration.trainables:cpus_of"}
+    from click.testing import CliRunner
+
+    from tuner.cli.main import main
+
+    shown = CliRunner().invoke(main, ["show", results.experiment_path, "--trials", "--format", "csv"])
+    assert shown.exit_code == 0, shown.output
+    header, *rows = shown.output.strip().splitlines()
+    column = header.split(",").index("resources")
+    assert [r.split(",")[column] for r in rows] == ["{CPU=1}", "{CPU=2}", "{CPU=1}", "{CPU=2}", "{CPU=1}"]
+
+
+def test_per_trial_resources_that_can_never_fit_fail_that_trial(storage):
+    results = tune.run(tr.shaped, config={"cpus": tune.grid_search([1, 64])}, resources_per_trial=tr.cpus_of,
+                       storage_path=storage, verbose=0, raise_on_failed_trial=False)
+    ok, never = results.trials
+    assert ok.status is tune.TrialStatus.TERMINATED and never.status is tune.TrialStatus.ERROR
+    assert "{CPU=64} can never be met: no node has CPU=64" in never.error and not never.history
 
 
 def test_progress_summary_is_printed(storage, capsys):

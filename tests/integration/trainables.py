@@ -162,3 +162,40 @@ class PBTCounter(tune.Trainable):
     def reset_config(self, new_config):
         self.resets += 1
         return True
+
+
+def _where() -> dict:
+    import ray
+
+    pg = ray.util.get_current_placement_group()
+    return {"pg": pg.id.hex() if pg else None, "node": ray.get_runtime_context().get_node_id()}
+
+
+def placement_probe(config):
+    """Starts a task and an actor without placement options: both must land in the trial's group."""
+    import ray
+
+    ctx = tune.get_context()
+    task = ray.remote(num_cpus=1)(_where)
+    actor = ray.remote(num_cpus=1)(type("Probe", (), {"where": lambda self: _where()}))
+    # With two 1-CPU bundles on a 2-CPU Ray, nothing outside the group is free: a child
+    # that escaped the group could never run, so the timeouts turn that into a failure.
+    seen_task = ray.get(task.remote(), timeout=60)
+    probe = actor.remote()
+    seen_actor = ray.get(probe.where.remote(), timeout=60)
+    ray.kill(probe)
+    tune.report({"own_pg": _where()["pg"], "task_pg": seen_task["pg"], "actor_pg": seen_actor["pg"],
+                 "bundles": len(ctx.bundles), "strategy": ctx.placement_strategy})
+
+
+def shaped(config):
+    """Reports the resources it was given and the span it ran in (for per-trial shapes)."""
+    start = time.time()
+    for step in range(3):
+        time.sleep(config.get("sleep", 0.2))
+        tune.report({"score": config["cpus"] * 10 + step, "cpus_given": tune.get_context().resources.get("CPU"),
+                     "start": start, "end": time.time()})
+
+
+def cpus_of(config):
+    return {"cpu": config["cpus"]}

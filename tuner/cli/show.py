@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from tuner.storage import jsonio as jsonutil
+from tuner.execution.resources import resources_worth_showing
 from tuner.results import load
 from tuner.space.config import config_changes
 from tuner.storage.experiment import JOURNAL, SPEC, flatten
@@ -110,6 +111,7 @@ class Experiment:
         """One flat row per trial: id, status, config/*, the last result, stop reason, checkpoint, error."""
         rows = self.results.rows()
         for row, trial in zip(rows, self.results.trials):
+            row["resources"] = str(trial.resources) if trial.resources is not None else None
             row["stop_reason"] = trial.stop_reason
             row["checkpoint"] = trial.checkpoint_path
             row["error"] = (trial.error or "").strip().splitlines()[-1] if trial.error else None
@@ -121,7 +123,8 @@ class Experiment:
         varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1] or keys[:6]
         metrics = self.metric if isinstance(self.metric, list) else [self.metric] if self.metric else []
         extra = [c for c in ("stop_reason", "error") if any(r.get(c) for r in rows)]
-        return ["trial_id", "status", *varying[:8], "training_iteration", *metrics, *extra]
+        shapes = ["resources"] if resources_worth_showing([r.get("resources") for r in rows]) else []
+        return ["trial_id", "status", *varying[:8], *shapes, "training_iteration", *metrics, *extra]
 
     def best_record(self) -> dict[str, Any]:
         best = self.best()

@@ -170,7 +170,8 @@ class RayExecutor:
         worker = self._busy.pop(trial_id, None)
         if worker is None:
             return
-        if healthy and self.reuse_workers:
+        # A gang's worker is not kept: its placement group would stay reserved for nobody.
+        if healthy and self.reuse_workers and not worker.resources.uses_placement_group:
             self._idle.setdefault(worker.resources, []).append(worker)
         else:
             self._kill(worker)
@@ -256,9 +257,10 @@ class RayExecutor:
             from ray.util.placement_group import placement_group
             from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-            pg = placement_group(resources.as_bundles(), strategy="PACK")
+            # Reserved atomically by Ray; tasks and actors the trainable starts land in it by default.
+            pg = placement_group(resources.as_bundles(), strategy=resources.placement_strategy)
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=False)
+                pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
         actor = self._actor_cls.options(**options).remote()
         return _Worker(actor, resources, pg, where=actor.ping.remote())
 

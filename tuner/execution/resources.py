@@ -1,17 +1,62 @@
 """What a trial asks for, in one normalized, hashable shape.
 
-Workers are pooled by shape, so two trials with the same request share warm
-actors. A request that no node could ever hold is rejected before the sweep.
+``resources_per_trial`` is a dict (one bundle), a list of bundles, a
+``PlacementGroupFactory`` (bundles plus a placement strategy), or a callable of
+the trial's config returning one of those (a bigger model asks for more).
+Workers are pooled by shape, so two trials with the same single-bundle request
+share warm actors. A request that the cluster could never hold is rejected
+before its trial starts, so it never waits forever.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 _STANDARD = {"cpu", "gpu", "memory"}
 _RAY_NAMES = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+_STRATEGY_RULE = {
+    "PACK": "bundles packed onto as few nodes as possible",
+    "SPREAD": "bundles spread over as many nodes as possible",
+    "STRICT_PACK": "all bundles on one node",
+    "STRICT_SPREAD": "every bundle on a different node",
+}
+_SEARCH_STEPS = 20_000  # backtracking budget of the feasibility check; beyond it Ray decides
+
+
+class PlacementGroupFactory:
+    """A trial's gang: resource bundles reserved together, placed by ``strategy``.
+
+    The first bundle holds the trial's own actor; the others are for the workers
+    it starts (``tune.distributed`` starts one rank per bundle). Ray reserves all
+    bundles atomically, and tasks or actors the trainable starts land in the
+    group unless they ask otherwise. Any object with ``bundles`` and
+    ``strategy`` attributes (Ray Tune's ``PlacementGroupFactory``) is accepted
+    the same way.
+
+    Example::
+
+        tune.run(train, resources_per_trial=tune.PlacementGroupFactory(
+            [{"cpu": 1, "gpu": 1}] * 4, strategy="SPREAD"))
+
+    Args:
+        bundles: dicts like ``{"cpu": 1, "gpu": 1}``, at least one.
+        strategy: ``"PACK"`` (default), ``"SPREAD"``, ``"STRICT_PACK"`` or ``"STRICT_SPREAD"``.
+    """
+
+    def __init__(self, bundles: Sequence[Mapping[str, float]], strategy: str = "PACK") -> None:
+        self.bundles = [dict(b) for b in bundles] if isinstance(bundles, Sequence) else bundles
+        self.strategy = strategy
+        normalize_resources(self)  # the checks, with their messages, before anything runs
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, PlacementGroupFactory) and self.bundles == other.bundles
+                and self.strategy == other.strategy)
+
+    def __repr__(self) -> str:
+        return f"PlacementGroupFactory({self.bundles!r}, strategy={self.strategy!r})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +70,7 @@ class Resources:
     """
 
     bundles: tuple[tuple[tuple[str, float], ...], ...]
+    strategy: str | None = None  # None: a single bundle without a placement group, or PACK for several
 
     @property
     def head(self) -> dict[str, float]:
@@ -33,7 +79,11 @@ class Resources:
 
     @property
     def uses_placement_group(self) -> bool:
-        return len(self.bundles) > 1
+        return len(self.bundles) > 1 or self.strategy is not None
+
+    @property
+    def placement_strategy(self) -> str:
+        return self.strategy or "PACK"
 
     def total(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -45,23 +95,94 @@ class Resources:
     def as_bundles(self) -> list[dict[str, float]]:
         return [dict(b) for b in self.bundles]
 
+    def to_json(self) -> Any:
+        """For experiment.json: a bundle list, or ``{"bundles", "strategy"}`` with a strategy."""
+        if self.strategy is None:
+            return self.as_bundles()
+        return {"bundles": self.as_bundles(), "strategy": self.strategy}
+
     def __str__(self) -> str:
         parts = [", ".join(f"{k}={_fmt(v)}" for k, v in b) for b in self.bundles]
-        return " + ".join(f"{{{p}}}" for p in parts)
+        text = " + ".join(f"{{{p}}}" for p in parts)
+        return f"{text} {self.strategy}" if self.strategy else text
+
+
+@dataclasses.dataclass(frozen=True)
+class PerTrialResources:
+    """``resources_per_trial`` given as a callable: each trial's shape comes from its config.
+
+    Called once per trial, when the trial is created; the shape then stays the
+    trial's for its whole life (a PBT exploit changes the config, not the gang).
+    """
+
+    function: Callable[[dict[str, Any]], Any]
+
+    def resolve(self, config: dict[str, Any]) -> Resources:
+        name = getattr(self.function, "__name__", repr(self.function))
+        try:
+            request = self.function(config)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the config that caused it
+            raise ValueError(f"`resources_per_trial` ({name}) raised {exc!r} for the config {config!r}; it must "
+                             "return a dict, a list of bundles or a PlacementGroupFactory for every config.") from exc
+        if _is_per_trial(request):
+            raise ValueError(f"`resources_per_trial` ({name}) returned the callable {request!r}; it must return a "
+                             "dict, a list of bundles or a PlacementGroupFactory.")
+        return normalize_resources(request)
+
+    def to_json(self) -> dict[str, Any]:
+        module, qualname = getattr(self.function, "__module__", None), getattr(self.function, "__qualname__", "")
+        importable = module and module != "__main__" and "<" not in qualname
+        return {"per_trial": f"{module}:{qualname}" if importable else None}
+
+    def __str__(self) -> str:
+        return f"per trial ({getattr(self.function, '__name__', self.function)!s})"
+
+
+ResourceRequest = Resources | PerTrialResources
+
+
+def resource_request(request: Any) -> ResourceRequest:
+    """Check ``resources_per_trial``: a fixed request is normalized now, a callable kept for each config."""
+    if _is_per_trial(request):
+        return PerTrialResources(request)
+    return normalize_resources(request)
+
+
+def resources_for(request: ResourceRequest, config: dict[str, Any]) -> Resources:
+    """The shape of the trial with ``config``."""
+    return request.resolve(config) if isinstance(request, PerTrialResources) else request
+
+
+def resources_worth_showing(shapes: list[Any]) -> bool:
+    """A resources column earns its width when trials differ in shape or each is a gang
+    (``shapes`` are Resources, or their text as the journal keeps it)."""
+    texts = {str(s) for s in shapes if s is not None}
+    return len(texts) > 1 or any("+" in t or t.endswith(STRATEGIES) for t in texts)
+
+
+def _is_per_trial(request: Any) -> bool:
+    # Ray Tune's PlacementGroupFactory is callable too; its bundles make it a fixed request.
+    return callable(request) and not isinstance(request, Mapping) and not hasattr(request, "bundles")
 
 
 def _fmt(value: float) -> str:
     return f"{value:g}" if value < 1e6 else f"{value / 2**30:.1f}GiB"
 
 
-def normalize_resources(request: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> Resources:
-    """Turn ``resources_per_trial`` into ``Resources``.
+def normalize_resources(request: Any) -> Resources:
+    """Turn a fixed ``resources_per_trial`` into ``Resources``.
 
-    Accepts ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}`` or a list of
-    such dicts (a placement group). Raises ValueError naming the bad key or value.
+    Accepts ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``, a list of
+    such dicts (a placement group, PACK), a ``PlacementGroupFactory``-like object,
+    or its JSON form ``{"bundles": [...], "strategy": "SPREAD"}``. Raises
+    ValueError naming the bad key or value.
     """
     if request is None:
         request = {"cpu": 1}
+    if isinstance(request, Mapping) and set(request) == {"bundles", "strategy"}:
+        return _with_strategy(request["bundles"], request["strategy"])
+    if hasattr(request, "bundles") and hasattr(request, "strategy") and not isinstance(request, Mapping):
+        return _with_strategy(request.bundles, request.strategy)
     if isinstance(request, Mapping):
         bundles = [request]
     elif isinstance(request, Sequence) and not isinstance(request, (str, bytes)) and request:
@@ -72,6 +193,16 @@ def normalize_resources(request: Mapping[str, Any] | Sequence[Mapping[str, Any]]
             "{'cpu': 1, 'gpu': 0.5} or a non-empty list of such dicts (a placement group)."
         )
     return Resources(tuple(_normalize_bundle(b, i) for i, b in enumerate(bundles)))
+
+
+def _with_strategy(bundles: Any, strategy: Any) -> Resources:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"The placement strategy is {strategy!r}, but must be one of {', '.join(STRATEGIES)}.")
+    if isinstance(bundles, Mapping) or isinstance(bundles, (str, bytes)) or not isinstance(bundles, Sequence) \
+            or not bundles:
+        raise ValueError(f"The bundles of the placement group are {bundles!r}, but must be a non-empty list of "
+                         "dicts like {'cpu': 1, 'gpu': 1}.")
+    return dataclasses.replace(normalize_resources(list(bundles)), strategy=strategy)
 
 
 def _normalize_bundle(bundle: Any, index: int) -> tuple[tuple[str, float], ...]:
@@ -112,22 +243,79 @@ def _normalize_bundle(bundle: Any, index: int) -> tuple[tuple[str, float], ...]:
 
 
 def check_feasible(resources: Resources, nodes: list[dict[str, float]]) -> None:
-    """Raise ValueError at once when no node could ever hold a bundle of the request.
+    """Raise ValueError at once when the cluster could never hold the request.
 
-    ``nodes`` is each alive node's total resources. Without this check such a
-    trial would wait forever for resources that never come.
+    ``nodes`` is each alive node's total resources. Each bundle must fit some
+    node, and the whole gang must fit under its strategy (STRICT_PACK: one node
+    holds every bundle; STRICT_SPREAD: each bundle on its own node). Without
+    this check such a trial would wait forever for resources that never come.
     """
     for bundle in resources.as_bundles():
-        if not any(all(node.get(k, 0.0) + 1e-9 >= v for k, v in bundle.items()) for node in nodes):
-            have = "; ".join(
-                ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(n.items()) if not k.startswith("node:")
-                          and "accelerator_type" not in k and k != "object_store_memory")
-                for n in nodes
-            )
+        if not any(_fits(bundle, node) for node in nodes):
             short = [k for k, v in bundle.items() if not any(n.get(k, 0.0) + 1e-9 >= v for n in nodes)]
             lacking = f" ({', '.join(short)}: not enough on any node)" if short else ""
             raise ValueError(
                 f"The trial resource request {resources} can never be met: no node has "
-                f"{', '.join(f'{k}={_fmt(v)}' for k, v in bundle.items())}{lacking}. The cluster's nodes have: "
-                f"[{have}]. Lower `resources_per_trial`, or add nodes with those resources."
+                f"{_describe(bundle)}{lacking}. The cluster's nodes have: [{_describe_nodes(nodes)}]. "
+                "Lower `resources_per_trial`, or add nodes with those resources."
             )
+    if resources.uses_placement_group and not _placeable(resources, nodes):
+        strategy = resources.placement_strategy
+        fix = {"STRICT_PACK": "use strategy PACK, smaller bundles, or a bigger node",
+               "STRICT_SPREAD": "use strategy SPREAD, fewer bundles, or add nodes"}.get(
+                   strategy, "ask for less, or add nodes")
+        raise ValueError(
+            f"The trial resource request {resources} can never be met: the cluster cannot hold its "
+            f"{len(resources.bundles)} bundles at once with the {strategy} strategy "
+            f"({_STRATEGY_RULE[strategy]}). The cluster's nodes have: [{_describe_nodes(nodes)}]. "
+            f"Change `resources_per_trial`: {fix}."
+        )
+
+
+def _placeable(resources: Resources, nodes: list[dict[str, float]]) -> bool:
+    """Whether some assignment of the bundles to nodes respects capacities and the strategy.
+
+    A small backtracking search (gangs have a few bundles, clusters a few node
+    shapes); past its step budget it answers True and leaves the wait to Ray.
+    """
+    bundles = resources.as_bundles()
+    if resources.placement_strategy == "STRICT_PACK":
+        bundles = [resources.total()]
+    distinct = resources.placement_strategy == "STRICT_SPREAD"
+    free = [dict(node) for node in nodes]
+    bundles.sort(key=lambda b: -sum(b.values()))
+    steps = [0]
+
+    def place(k: int, used: frozenset[int]) -> bool:
+        steps[0] += 1
+        if k == len(bundles) or steps[0] > _SEARCH_STEPS:
+            return True
+        for j, node in enumerate(free):
+            if (distinct and j in used) or not _fits(bundles[k], node):
+                continue
+            for key, value in bundles[k].items():
+                node[key] = node.get(key, 0.0) - value
+            placed = place(k + 1, used | {j})
+            for key, value in bundles[k].items():
+                node[key] += value
+            if placed:
+                return True
+        return False
+
+    return place(0, frozenset())
+
+
+def _fits(bundle: Mapping[str, float], node: Mapping[str, float]) -> bool:
+    return all(node.get(k, 0.0) + 1e-9 >= v for k, v in bundle.items())
+
+
+def _describe(bundle: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in bundle.items())
+
+
+def _describe_nodes(nodes: list[dict[str, float]]) -> str:
+    return "; ".join(
+        ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(n.items()) if not k.startswith("node:")
+                  and "accelerator_type" not in k and k != "object_store_memory")
+        for n in nodes
+    )

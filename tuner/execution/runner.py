@@ -23,6 +23,7 @@ from schedulers.base import Decision, TrialDecision, TrialScheduler
 from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.callbacks import Callback
+from tuner.execution.resources import PerTrialResources, resources_for
 from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
 from tuner.execution.replay import CHOSEN, DECISION_POINT, STOPS_POLLED
 from tuner.execution.status_index import StatusIndex
@@ -119,7 +120,8 @@ class TrialRunner:
         their end not journaled) end now instead."""
         stopping = stopping or {}
         for trial in trials.values():
-            trial.resources = self.settings.resources
+            if not trial.status.is_finished():  # finished ones keep the shape the journal recorded
+                trial.resources = resources_for(self.settings.resources, trial.config)
             if trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
                 if trial.checkpoint_path:
                     self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
@@ -200,12 +202,17 @@ class TrialRunner:
         if self.scheduler.wants_waiting_trial and not self._out_of_time and not self._with(TrialStatus.PENDING):
             self._create_trial()
         # Ask the scheduler only when its choice can start at once: choosing has side
-        # effects (a promotion is used up), so a choice must never be dropped.
-        while (not self._out_of_time and self.executor.running() < limit
-               and self.executor.has_resources_for(self.settings.resources)):
+        # effects (a promotion is used up), so a choice must never be dropped. The
+        # scheduler chooses among the trials whose shapes fit now (shapes may differ).
+        fixed = None if isinstance(self.settings.resources, PerTrialResources) else self.settings.resources
+        while not self._out_of_time and self.executor.running() < limit:
+            if fixed is not None and not self.executor.has_resources_for(fixed):
+                return
             if not self._with(TrialStatus.PENDING):
                 self._create_trial()
             candidates = self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
+            if fixed is None:
+                candidates = [t for t in candidates if self.executor.has_resources_for(t.resources)]
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
             self._journal_choice(trial)
             if trial is None:
@@ -243,11 +250,26 @@ class TrialRunner:
             self._note_stall()
             return
         self._stall_since = None
-        trial = Trial(trial_id, config, self.settings.resources, seed=trial_seed(self.settings.seed, index))
+        trial = Trial(trial_id, config, None, seed=trial_seed(self.settings.seed, index))
+        unplaceable = self._resolve_resources(trial)
         self.trials[trial_id] = trial
         self.by_status.add(trial)
         self.storage.add_trial(trial)
         self.scheduler.on_trial_add(trial)
+        if unplaceable:
+            trial.error = unplaceable
+            self._finish(trial, TrialStatus.ERROR)
+            return
+
+    def _resolve_resources(self, trial: Trial) -> str | None:
+        """The trial's shape from its config; the reason it can never run, if so (it fails at once)."""
+        try:
+            trial.resources = resources_for(self.settings.resources, trial.config)
+            if isinstance(self.settings.resources, PerTrialResources):
+                self.executor.check_feasible(trial.resources)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def _note_stall(self) -> None:
         """A searcher that says "not now" while nothing runs would hang the sweep forever."""
@@ -273,7 +295,9 @@ class TrialRunner:
             "seed": trial.seed, "config": trial.config, "time_attr": self.scheduler.time_attr,
             "next_point": self.scheduler.next_decision_point(trial, after), "stopper": self.settings.stopper,
             "start_iteration": start_iteration, "time_offset": float(last.get("time_total_s", 0.0)),
-            "resources": trial.resources.head, "checkpoint_freq": self.settings.checkpoint_freq,
+            "resources": trial.resources.head, "bundles": trial.resources.as_bundles(),
+            "placement_strategy": trial.resources.placement_strategy if trial.resources.uses_placement_group else None,
+            "checkpoint_freq": self.settings.checkpoint_freq,
             "checkpoint_at_end": self.settings.checkpoint_at_end,
         }
         packed = ckpt_lib.read(restoring) if restoring else None

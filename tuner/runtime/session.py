@@ -38,6 +38,11 @@ class TrialContext:
     node_id: str | None = None
     placement_group: Any = None
     resources: dict = dataclasses.field(default_factory=dict)
+    bundles: list = dataclasses.field(default_factory=list)  # the trial's gang, bundle 0 its own actor
+    placement_strategy: str | None = None
+    world_rank: int = 0  # tune.distributed: this worker's rank; 0 everywhere else
+    world_size: int = 1
+    local_rank: int = 0
 
     def get_trial_id(self) -> str:
         return self.trial_id
@@ -131,7 +136,10 @@ class Session:
         return value is None or value >= self.next_point
 
     def finish(self, error: str | None = None, final_checkpoint: Any = None) -> None:
+        """The trial ended; the first error wins (a distributed trial's failed rank, not its echo on rank 0)."""
         with self._cond:
+            if self._state == ERROR:
+                return
             self._state = ERROR if error else DONE
             self._error = error
             if final_checkpoint is not None:

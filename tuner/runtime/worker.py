@@ -81,7 +81,8 @@ class TrialWorker:
         release_accelerator_memory()  # the previous trial's thread has ended: its tensors are garbage
         context = session_lib.TrialContext(
             trial_id=spec["trial_id"], trial_dir=spec["trial_dir"], experiment_path=spec["experiment_path"],
-            seed=spec["seed"], resources=spec["resources"], **_ray_placement(),
+            seed=spec["seed"], resources=spec["resources"], bundles=spec.get("bundles") or [spec["resources"]],
+            placement_strategy=spec.get("placement_strategy"), **_ray_placement(),
         )
         restored = ckpt_lib.unpack(checkpoint) if checkpoint is not None else None
         session = session_lib.Session(
