@@ -17,6 +17,7 @@ from searchers._util import (
     resolve_seed,
 )
 from searchers.base import Searcher
+from searchers.hyperopt_native import from_native, is_native
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner.space import config as sp
 from tuner.validation import check_seed
@@ -35,7 +36,8 @@ class HyperOptSearch(Searcher):
     nested ``hp.choice`` (a conditional space). One metric only.
 
     Args:
-        space: a config of ``tune.*`` domains; ``tune.run``'s config when None.
+        space: a config of ``tune.*`` domains, or a native Hyperopt space of ``hp.*``
+            expressions (read into ``tune.*`` domains); ``tune.run``'s config when None.
         metric: the metric to optimize; from ``tune.run`` when None.
         mode: "min" or "max"; from ``tune.run`` when None.
         points_to_evaluate: configs (full or partial) to try first; what a
@@ -64,7 +66,7 @@ class HyperOptSearch(Searcher):
             raise ValueError(f"The value of `n_initial_points` is {n_initial_points!r}, but must be an integer "
                              "`n_initial_points >= 0`.")
         super().__init__(metric, mode)
-        self.space = space
+        self.space = from_native(space) if is_native(space) else space
         self.points_to_evaluate = check_points(points_to_evaluate)
         self.n_initial_points = n_initial_points
         self.seed = seed

@@ -88,3 +88,91 @@ class InProcessExecutor:
 
     def _submit(self, trial_id: str, fn, *args) -> None:
         self._pending[self._pool.submit(fn, *args)] = trial_id
+
+
+class SimulatedExecutor:
+    """Trials as arithmetic, no threads, with the arrival order of batches drawn from ``rng``.
+
+    Each running trial reports ``{"score": config["quality"] * iteration}`` with a checkpoint
+    every ``checkpoint_every`` iterations, streams until its decision point, waits there for
+    ``decide``, and ends after ``length`` iterations. ``wait`` hands over one batch of a
+    trial picked at random, so a paused trial's final batch can arrive after other trials'
+    results: the orders a real cluster produces, reproducibly.
+    """
+
+    def __init__(self, rng: Any, slots: int = 3, length: int = 30, checkpoint_every: int = 1) -> None:
+        self.rng = rng
+        self.slots = slots
+        self.length = length
+        self.checkpoint_every = checkpoint_every
+        self._live: dict[str, dict[str, Any]] = {}
+        self._ready: set[str] = set()
+
+    def check_feasible(self, resources: Any) -> None:
+        pass
+
+    def has_resources_for(self, resources: Any) -> bool:
+        return len(self._live) < self.slots
+
+    def running(self) -> int:
+        return len(self._live)
+
+    def start(self, trial_id, resources, spec, trainable_ref, checkpoint) -> None:
+        from tuner.storage import checkpoint as ckpt_lib
+
+        restored = ckpt_lib.unpack(checkpoint)["iteration"] if checkpoint is not None else 0
+        if restored != spec["start_iteration"]:
+            raise AssertionError(f"{trial_id} restarts from {restored} but the run loop says {spec['start_iteration']}")
+        self._live[trial_id] = {"spec": spec, "iteration": restored, "next_point": spec["next_point"],
+                                "ending": False}
+        self._ready.add(trial_id)
+
+    def poll(self, trial_id: str) -> None:
+        self._ready.add(trial_id)
+
+    def decide(self, trial_id: str, command: str, next_point, payload=None) -> None:
+        live = self._live[trial_id]
+        live["next_point"] = next_point
+        live["ending"] = command in ("stop", "pause")
+        self._ready.add(trial_id)
+
+    def request_stop(self, trial_id: str) -> None:
+        if trial_id in self._live:
+            self._live[trial_id]["ending"] = True
+
+    abort = request_stop
+
+    def release(self, trial_id: str, healthy: bool = True) -> None:
+        self._live.pop(trial_id, None)
+        self._ready.discard(trial_id)
+
+    def shutdown(self) -> None:
+        self._live.clear()
+
+    def wait(self, timeout: float) -> list[tuple[str, Batch]]:
+        if not self._ready:
+            return []
+        trial_id = self.rng.choice(sorted(self._ready))
+        self._ready.discard(trial_id)
+        return [(trial_id, self._step(trial_id))]
+
+    def _step(self, trial_id: str) -> Batch:
+        from tuner.runtime.session import DONE, RUNNING, WAITING
+        from tuner.storage import checkpoint as ckpt_lib
+
+        live = self._live[trial_id]
+        if live["ending"]:
+            return Batch([], DONE)
+        spec, results = live["spec"], []
+        for _ in range(self.rng.randint(1, 4)):
+            live["iteration"] += 1
+            it = live["iteration"]
+            result = {"score": spec["config"]["quality"] * it, "training_iteration": it, "trial_id": trial_id}
+            packed = ckpt_lib.pack({"iteration": it}) if it % self.checkpoint_every == 0 else None
+            results.append((result, packed))
+            point = live["next_point"]
+            if it >= self.length:
+                return Batch(results, DONE)
+            if point is None or it >= point:
+                return Batch(results, WAITING)
+        return Batch(results, RUNNING)

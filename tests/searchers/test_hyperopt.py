@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import tuner as tune
@@ -74,3 +76,27 @@ def test_missing_metric_and_space_say_the_fix():
         HyperOptSearch(space=SPACE).suggest("t0")
     with pytest.raises(ValueError, match=r"HyperOptSearch has no search space: pass `space=` or tune.run"):
         HyperOptSearch(metric="loss", mode="min").suggest("t0")
+
+
+def test_a_native_hyperopt_space_is_read_as_tune_domains():
+    from hyperopt import hp
+
+    space = {"lr": hp.loguniform("lr", math.log(1e-4), math.log(1e-1)), "units": hp.randint("units", 8, 64),
+             "width": hp.uniformint("width", 1, 4), "mom": hp.quniform("mom", 0.1, 0.9, 0.1),
+             "opt": hp.choice("opt", [{"name": "sgd", "nesterov": hp.choice("nesterov", [True, False])},
+                                      {"name": "adam"}]),
+             "constant": 3}
+    searcher = HyperOptSearch(space=space, metric="loss", mode="min", seed=0, n_initial_points=3)
+    configs = drive(searcher, 8, objective=lambda c: c["lr"])
+    for config in configs:
+        assert 1e-4 <= config["lr"] <= 1e-1 and 8 <= config["units"] < 64 and 1 <= config["width"] <= 4
+        assert config["opt"]["name"] in ("sgd", "adam") and config["constant"] == 3
+        assert math.isclose(config["mom"] * 10, round(config["mom"] * 10))
+    assert {c["opt"]["name"] for c in configs} == {"sgd", "adam"}
+
+
+def test_a_native_hyperopt_expression_it_cannot_read_is_refused_by_key():
+    from hyperopt import hp
+
+    with pytest.raises(ValueError, match=r"The parameter space\['x'\] is a Hyperopt `lognormal` expression"):
+        HyperOptSearch(space={"x": hp.lognormal("x", 0, 1)}, metric="loss", mode="min")

@@ -111,6 +111,7 @@ class TrialRunner:
         self._snapshot_every_s = float(os.environ.get("TUNER_SNAPSHOT_EVERY_S", SNAPSHOT_EVERY_S))
         self._next_snapshot = time.monotonic() + self._snapshot_every_s
         self._idle_choice_at = -1  # journal size when "nothing to run" was last journaled
+        self._resume_on_release: dict[str, TrialDecision | None] = {}
         self.start_time = time.time()
 
     def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None) -> None:
@@ -210,7 +211,8 @@ class TrialRunner:
                 return
             if not self._with(TrialStatus.PENDING):
                 self._create_trial()
-            candidates = self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
+            candidates = [t for t in self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
+                          if t.trial_id not in self._resume_on_release]
             if fixed is None:
                 candidates = [t for t in candidates if self.executor.has_resources_for(t.resources)]
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
@@ -221,6 +223,11 @@ class TrialRunner:
                 exploit = self.scheduler.on_trial_resume(trial)
                 if exploit is not None:
                     self.storage.decision(trial, exploit.action.value, exploit.reason, exploit.info)
+                if trial.trial_id in self._closing:
+                    # Paused, but its worker has not wound down yet: it restarts the moment it has.
+                    self._resume_on_release[trial.trial_id] = exploit
+                    continue
+                if exploit is not None:
                     self._exploit(trial, exploit)
                     continue
             self._launch(trial)
@@ -285,10 +292,15 @@ class TrialRunner:
 
     def _launch(self, trial: Trial, checkpoint_path: str | None = None) -> None:
         restoring = checkpoint_path or trial.checkpoint_path
+        if restoring:
+            # Results reported after the checkpoint come again: the record restarts where the trainable does.
+            iteration = _checkpoint_iteration(restoring)
+            if int((trial.last_result or {}).get("training_iteration", 0)) > iteration:
+                self._rollback(trial, iteration)
+        elif trial.history:
+            self._rollback(trial, 0)
         last = trial.last_result or {}
         start_iteration = int(last.get("training_iteration", 0)) if restoring else 0
-        if not restoring and trial.history:
-            self._rollback(trial, 0)
         after = last.get(self.scheduler.time_attr, 0) if restoring else 0
         spec = {
             "trial_id": trial.trial_id, "trial_dir": trial.path, "experiment_path": self.storage.path,
@@ -392,6 +404,11 @@ class TrialRunner:
         self._closing[trial.trial_id] = decision
         if action is Decision.STOP:
             trial.stop_reason = decision.reason or "stopped by the scheduler"
+        elif action is Decision.PAUSE:
+            # The decision and the status it implies are one step: from now on the scheduler sees
+            # the trial PAUSED (a rung may close before its worker has wound down).
+            self.by_status.set(trial, TrialStatus.PAUSED)
+            self.storage.status(trial)
         self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
 
     def _stop_paused_trials(self) -> None:
@@ -402,6 +419,7 @@ class TrialRunner:
             trial = self.trials.get(trial_id)
             if trial is None or trial.status is not TrialStatus.PAUSED:
                 continue
+            self._resume_on_release.pop(trial_id, None)
             self.storage.decision(trial, Decision.STOP.value, decision.reason, decision.info)
             trial.stop_reason = decision.reason or "stopped by the scheduler"
             self._finish(trial, TrialStatus.TERMINATED)
@@ -409,9 +427,15 @@ class TrialRunner:
     def _trial_ended(self, trial: Trial, batch: Batch) -> None:
         decision = self._closing.pop(trial.trial_id, None)
         self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
+        if trial.status.is_finished():  # stopped by the scheduler while its worker wound down
+            return
         if decision is not None and decision.action is Decision.PAUSE:
-            self.by_status.set(trial, TrialStatus.PAUSED)
-            self.storage.status(trial)
+            if trial.trial_id in self._resume_on_release:
+                exploit = self._resume_on_release.pop(trial.trial_id)
+                if exploit is not None:
+                    self._exploit(trial, exploit)
+                else:
+                    self._launch(trial)
             return
         if decision is not None and decision.action is Decision.EXPLOIT:
             self._exploit(trial, decision)
@@ -443,7 +467,10 @@ class TrialRunner:
 
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
         self._closing.pop(trial.trial_id, None)
+        self._resume_on_release.pop(trial.trial_id, None)
         self.executor.release(trial.trial_id, healthy=not batch.thread_alive)
+        if trial.status.is_finished():  # stopped by the scheduler while its worker wound down
+            return
         if trial.trial_id in self._aborted:  # killed for not stopping at the time budget: not a failure
             self._aborted.discard(trial.trial_id)
             trial.stop_reason = "time budget reached (killed: it did not stop when asked)"

@@ -109,7 +109,8 @@ class Session:
         self._last = now
         packed = ckpt_lib.pack(checkpoint) if checkpoint is not None else None
         stop_reason = self.stopper(self.trial_id, result) if self.stopper else None
-        at_point = stop_reason is None and self._at_decision_point(result)
+        finished = bool(result.get("done", False))  # the trainable says it is done (a class's step() or a function)
+        at_point = stop_reason is None and not finished and self._at_decision_point(result)
         with self._cond:
             self._buffer.append((result, packed))
             if stop_reason:
@@ -123,7 +124,7 @@ class Session:
                     self._cond.wait()
                 command = self._command
             self._cond.notify_all()
-        if stop_reason or (at_point and command == "stop"):
+        if stop_reason or finished or (at_point and command == "stop"):
             raise StopTrial()
         return command if at_point else "continue"
 

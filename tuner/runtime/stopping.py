@@ -15,7 +15,8 @@ class StopCriteria:
     """``stop`` of ``tune.run`` as a picklable callable returning a reason or None.
 
     A dict stops the trial when any key reaches its value (``>=``), except the
-    tuned metric under ``mode="min"``, which stops at ``<=``. A callable
+    tuned metric under ``mode="min"``, which stops at ``<=``, and a ``True``
+    value, which stops when the result holds ``True`` there (``{"done": True}``). A callable
     ``(trial_id, result) -> bool`` stops when it returns True.
     """
 
@@ -31,6 +32,10 @@ class StopCriteria:
                 if self.stop(trial_id, result) else None
         for key, target in self.stop.items():
             value = result.get(key)
+            if isinstance(target, bool):  # {"done": True}: a flag the trainable reports
+                if target and value is True:
+                    return f"{key}=True"
+                continue
             if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
                 continue
             if key == self.metric and self.mode == "min":
@@ -50,8 +55,9 @@ def validate_stop(stop: Any) -> None:
             "or a callable (trial_id, result) -> bool."
         )
     for key, value in stop.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"The value of stop[{key!r}] is {value!r}, but must be a number.")
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"The value of stop[{key!r}] is {value!r}, but must be a number (or True, for a "
+                             "flag such as 'done').")
 
 
 def stop_point(stop: Any, time_attr: str) -> float:

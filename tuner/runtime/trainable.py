@@ -8,6 +8,7 @@ same session, so everything downstream sees one kind of trial.
 from __future__ import annotations
 
 import inspect
+import os
 import tempfile
 from typing import Any
 
@@ -44,8 +45,9 @@ class Trainable:
         """Train one iteration and return its metrics (``"done": True`` to finish)."""
         raise NotImplementedError(f"{type(self).__name__} must implement step().")
 
-    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any] | None:
-        """Return a picklable state, or write files into ``checkpoint_dir`` and return None."""
+    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any] | str | None:
+        """Return a picklable state, or write files into ``checkpoint_dir`` and return None
+        (or ``checkpoint_dir`` itself, as Ray Tune code does)."""
         return None
 
     def load_checkpoint(self, checkpoint: Any) -> None:
@@ -102,7 +104,25 @@ def validate_trainable(obj: Any) -> str:
 def _save(obj: Trainable) -> tuple[str, bytes]:
     directory = tempfile.mkdtemp(prefix="tuner_save_")
     state = obj.save_checkpoint(directory)
-    return ckpt_lib.pack(state if state is not None else ckpt_lib.Checkpoint.from_directory(directory))
+    if state is None or _is_inside(state, directory):  # files written there (Ray Tune lets it return the path)
+        return ckpt_lib.pack(ckpt_lib.Checkpoint.from_directory(directory))
+    return ckpt_lib.pack(state)
+
+
+def _is_inside(state: Any, directory: str) -> bool:
+    """Whether ``state`` is ``directory`` or a path in it."""
+    if not isinstance(state, (str, os.PathLike)):
+        return False
+    path = os.path.realpath(os.fspath(state))
+    root = os.path.realpath(directory)
+    return path == root or path.startswith(root + os.sep)
+
+
+def _loadable(state: Any) -> Any:
+    """What ``load_checkpoint`` gets: a directory checkpoint's path, a dict checkpoint's dict, else the object."""
+    if isinstance(state, ckpt_lib.Checkpoint):
+        return state.to_directory() if state.path is not None else state.data
+    return state
 
 
 def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, Any],
@@ -114,19 +134,18 @@ def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, An
     else:
         obj.cleanup()
         obj = cls(config)
-    state = ckpt_lib.unpack(packed)
-    obj.load_checkpoint(state.to_directory() if isinstance(state, ckpt_lib.Checkpoint) else state)
+    obj.load_checkpoint(_loadable(ckpt_lib.unpack(packed)))
     return obj
 
 
 def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib.Session,
               checkpoint_freq: int = 0, checkpoint_at_end: bool = False) -> Any:
-    """Drive a class trainable; returns a final checkpoint (packed) when paused, else None."""
+    """Drive a class trainable; returns a final checkpoint (packed) when paused, or when it ends
+    with ``checkpoint_at_end`` and none was saved at its last step; else None."""
     obj = cls(config)
     try:
         if session.checkpoint is not None:
-            restored = session.checkpoint
-            obj.load_checkpoint(restored.to_directory() if isinstance(restored, ckpt_lib.Checkpoint) else restored)
+            obj.load_checkpoint(_loadable(session.checkpoint))
         while True:
             result = obj.step()
             if not isinstance(result, dict):
@@ -134,12 +153,14 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
             done = bool(result.get("done"))
             due = checkpoint_freq and (session.iteration + 1) % checkpoint_freq == 0
             packed = _save(obj) if due or (done and checkpoint_at_end) else None
-            command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
+            try:
+                command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
+            except session_lib.StopTrial:
+                # Ended here (done, a stop criterion, the scheduler): checkpoint_at_end still applies.
+                return _save(obj) if checkpoint_at_end and packed is None else None
             if command == "pause":
                 return _save(obj)
             if command == "exploit":
                 obj = _exploit_in_place(cls, obj, *session.payload)
-            elif done:
-                return None
     finally:
         obj.cleanup()

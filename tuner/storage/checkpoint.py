@@ -9,12 +9,14 @@ directory's own files otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 _DATA_FILE = "data.pkl"
@@ -61,6 +63,34 @@ class Checkpoint:
                 pickle.dump(self.data, f)
         return target
 
+    @contextlib.contextmanager
+    def as_directory(self) -> Iterator[str]:
+        """``with ckpt.as_directory() as path:`` a directory holding the checkpoint; a temporary
+        one (removed afterwards) for an object checkpoint, the original directory otherwise."""
+        if self.path is not None:
+            yield self.path
+            return
+        target = self.to_directory()
+        try:
+            yield target
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+    def to_dict(self) -> dict:
+        """The dict of a ``from_dict`` checkpoint (also one written to disk and read back)."""
+        data = self.data
+        if self.path is not None:
+            data_file = os.path.join(self.path, _DATA_FILE)
+            if not os.path.exists(data_file):
+                raise ValueError(f"The checkpoint {self.path} holds files, not a dict; read them through "
+                                 "as_directory() or to_directory().")
+            with open(data_file, "rb") as f:
+                data = pickle.load(f)
+            data = data.data if isinstance(data, Checkpoint) else data
+        if not isinstance(data, dict):
+            raise ValueError(f"The checkpoint holds a {type(data).__name__}, not a dict; use load().")
+        return data
+
     def load(self) -> Any:
         """The checkpoint's object (for an object checkpoint), else its directory path."""
         return self.data if self.path is None else self.path
@@ -85,7 +115,8 @@ def pack(checkpoint: Any) -> tuple[str, bytes]:
         with tarfile.open(fileobj=buf, mode="w") as tar:
             tar.add(checkpoint.path, arcname=".")
         return "dir", buf.getvalue()
-    data = checkpoint.data if isinstance(checkpoint, Checkpoint) else checkpoint
+    # A from_dict checkpoint travels as itself, so the trainable gets a Checkpoint back (.to_dict()).
+    data = checkpoint
     try:
         return "obj", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
