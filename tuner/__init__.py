@@ -27,6 +27,7 @@ _EXPORTS = {
     "Trainable": "tuner.runtime.trainable",
     "PlacementGroupFactory": "tuner.execution.resources",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
+    "Stopper": "tuner.stopper",
     **{name: "tuner.space.config" for name in (
         "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
         "randint", "randn", "sample_from", "uniform")},
@@ -35,7 +36,13 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+# Submodules reachable as attributes, as Ray Tune code writes them (``tune.stopper.TimeoutStopper``).
+_SUBMODULES = {"stopper"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tuner.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tuner' has no attribute {name!r}")

@@ -18,6 +18,7 @@ from tuner.execution.replay import ComponentReplay
 from tuner.execution.resources import Resources, resource_request
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
+from tuner.stopper import Stopper
 from tuner.storage.experiment import ExperimentStorage
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
 from tuner.validation import check_seed
@@ -53,6 +54,7 @@ def run(
     callbacks: Sequence[Callback] | None = None,
     raise_on_failed_trial: bool = True,
     max_failures: int = 0,
+    fail_fast: bool | str = False,
     checkpoint_freq: int = 0,
     checkpoint_at_end: bool = False,
     keep_checkpoints_num: int | None = None,
@@ -86,7 +88,8 @@ def run(
         config: the search space: constants, ``tune.*`` domains, nested dicts and lists.
         num_samples: samples drawn (times the grid, for ``grid_search``).
         metric, mode: what to optimize ("min" or "max"); lists for multi-objective.
-        stop: dict of result thresholds, or ``(trial_id, result) -> bool``.
+        stop: dict of result thresholds, ``(trial_id, result) -> bool`` (both checked in the
+            worker), or a ``tune.Stopper`` (checked on the driver; it may end the experiment).
         scheduler: a ``TrialScheduler`` (FIFO by default).
         search_alg: a ``Searcher`` (random/grid ``BasicVariantGenerator`` by default).
         resources_per_trial: ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``, a list
@@ -101,6 +104,9 @@ def run(
             table (in place in Jupyter too) and the summary; 3 also each result as it arrives.
         callbacks: ``tune.Callback`` objects.
         raise_on_failed_trial: raise ``TuneError`` at the end when trials failed.
+        fail_fast: end the experiment when a trial fails (after its retries): stop the running
+            trials and start no more; ``"raise"`` also raises ``TuneError`` whatever
+            ``raise_on_failed_trial`` says.
         max_failures: retry a failing trial up to this many times (from its checkpoint).
         checkpoint_freq, checkpoint_at_end: class trainables: checkpoint every k
             iterations / at the end.
@@ -127,6 +133,9 @@ def run(
     settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
                          time_budget_s, seed, verbose, max_failures, checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
+    if fail_fast not in (True, False, "raise"):
+        raise ValueError(f"The value of `fail_fast` is {fail_fast!r}, but must be True, False or 'raise'.")
+    settings.fail_fast = fail_fast
     settings.class_trainable = is_class_trainable(trainable)
     if keep_checkpoints_num is not None and (isinstance(keep_checkpoints_num, bool)
                                              or not isinstance(keep_checkpoints_num, int) or keep_checkpoints_num < 1):
@@ -183,7 +192,7 @@ def run(
     decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
     results = ExperimentResults(trials, storage.path, metric, mode, decisions, config)
     reporter.summary(results, time.time() - started)
-    if raise_on_failed_trial and results.errors:
+    if (raise_on_failed_trial or fail_fast == "raise") and results.errors:
         ids = ", ".join(t.trial_id for t in results.errors)
         raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
                         f"{storage.path}/trials/<trial_id>/error.txt.", results)
@@ -217,7 +226,8 @@ def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent
     check_seed(seed)
     return RunSettings(
         metric=metric, mode=mode, num_samples=num_samples, stop=stop,
-        stopper=StopCriteria(stop, metric, mode) if stop is not None else None,
+        stopper=StopCriteria(stop, metric, mode) if stop is not None and not isinstance(stop, Stopper) else None,
+        driver_stopper=stop if isinstance(stop, Stopper) else None,
         resources=resource_request(resources), max_concurrent_trials=max_concurrent,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
     )

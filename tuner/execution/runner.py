@@ -49,6 +49,8 @@ class RunSettings:
     num_samples: int = 1
     stop: Any = None
     stopper: Any = None
+    driver_stopper: Any = None
+    fail_fast: Any = False
     resources: Any = None
     max_concurrent_trials: int | None = None
     time_budget_s: float | None = None
@@ -80,6 +82,13 @@ def _checkpoint_goodness(result: dict[str, Any], score_attr: str | None) -> floa
     return sign * value
 
 
+def _reached(point: float | None, value: Any) -> bool:
+    """Whether a result at ``value`` of the time attribute is at the decision point ``point``."""
+    if point is None or value is None:
+        return True
+    return not math.isinf(point) and value >= point
+
+
 def _checkpoint_iteration(path: str) -> int:
     return int(path.rstrip("/").rsplit("/", 1)[-1])
 
@@ -106,6 +115,8 @@ class TrialRunner:
         self._max_trials = searcher.max_trials(settings.num_samples)
         self._deadline = math.inf
         self._out_of_time = False
+        self._end_reason = "time budget reached"
+        self._scheduler_points: dict[str, float | None] = {}
         self._warned_stop_keys = False
         self._aborted: set[str] = set()
         self._snapshot_every_s = float(os.environ.get("TUNER_SNAPSHOT_EVERY_S", SNAPSHOT_EVERY_S))
@@ -189,7 +200,7 @@ class TrialRunner:
         if not (self._exhausted or self._out_of_time):
             return False
         for trial in self._with(TrialStatus.PAUSED) + self._with(TrialStatus.PENDING):
-            trial.stop_reason = trial.stop_reason or ("time budget reached" if self._out_of_time
+            trial.stop_reason = trial.stop_reason or (self._end_reason if self._out_of_time
                                                       else "still paused when the sweep ended")
             self._finish(trial, TrialStatus.TERMINATED)
         return True
@@ -305,7 +316,7 @@ class TrialRunner:
         spec = {
             "trial_id": trial.trial_id, "trial_dir": trial.path, "experiment_path": self.storage.path,
             "seed": trial.seed, "config": trial.config, "time_attr": self.scheduler.time_attr,
-            "next_point": self.scheduler.next_decision_point(trial, after), "stopper": self.settings.stopper,
+            "next_point": self._next_point(trial, after), "stopper": self.settings.stopper,
             "start_iteration": start_iteration, "time_offset": float(last.get("time_total_s", 0.0)),
             "resources": trial.resources.head, "bundles": trial.resources.as_bundles(),
             "placement_strategy": trial.resources.placement_strategy if trial.resources.uses_placement_group else None,
@@ -385,20 +396,57 @@ class TrialRunner:
                 f"The first result has no {', '.join(repr(k) for k in dict.fromkeys(missing))} (named in "
                 f"`stop`/`metric`); the trainable reported: {', '.join(sorted(result))}.", stacklevel=2)
 
+    def _next_point(self, trial: Trial, after: float) -> float | None:
+        """Where the trainable next waits for the driver: the scheduler's next decision point,
+        or every result when a driver-side ``Stopper`` must see each one first."""
+        point = self.scheduler.next_decision_point(trial, after)
+        if self.settings.driver_stopper is None:
+            return point
+        self._scheduler_points[trial.trial_id] = point
+        return None
+
+    def _stopper_decides(self, trial: Trial) -> bool:
+        """A driver-side Stopper sees the result before the scheduler; True when it answered the
+        trial (stopped it, or let it continue because the scheduler's point is not reached)."""
+        stopper = self.settings.driver_stopper
+        result = trial.last_result
+        if stopper(trial.trial_id, result) or self._poll_stopper():
+            trial.stop_reason = trial.stop_reason or f"{type(stopper).__name__} stopped it"
+            self._closing[trial.trial_id] = TrialDecision.stop(trial.stop_reason)
+            self.executor.decide(trial.trial_id, "stop", None)
+            self._poll_stopper()
+            return True
+        if not _reached(self._scheduler_points.get(trial.trial_id), result.get(self.scheduler.time_attr)):
+            self.executor.decide(trial.trial_id, "continue", None)
+            return True
+        return False
+
+    def _poll_stopper(self) -> bool:
+        """End the experiment when the driver-side stopper's ``stop_all()`` says so; True
+        while the experiment is ending (for this or another reason)."""
+        stopper = self.settings.driver_stopper
+        if stopper is None or self._out_of_time or not stopper.stop_all():
+            return self._out_of_time
+        self.storage.event("stopper_ended_experiment", stopper=type(stopper).__name__, time=time.time())
+        self._end_early(f"{type(stopper).__name__} ended the experiment")
+        return True
+
     def _decide(self, trial: Trial) -> None:
+        if self.settings.driver_stopper is not None and self._stopper_decides(trial):
+            return
         decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
         self.storage.event(DECISION_POINT, trial_id=trial.trial_id)
         action = decision.action
         if action is Decision.CONTINUE:
             after = trial.last_result.get(self.scheduler.time_attr, 0)
-            self.executor.decide(trial.trial_id, "continue", self.scheduler.next_decision_point(trial, after))
+            self.executor.decide(trial.trial_id, "continue", self._next_point(trial, after))
             return
         self.storage.decision(trial, action.value, decision.reason, decision.info)
         if action is Decision.EXPLOIT and self.settings.class_trainable:
             # In place on the warm worker: reset_config() (or a fresh object) and the donor's state.
             packed = self._adopt_donor_state(trial, decision)
             after = trial.last_result.get(self.scheduler.time_attr, 0)
-            self.executor.decide(trial.trial_id, "exploit", self.scheduler.next_decision_point(trial, after),
+            self.executor.decide(trial.trial_id, "exploit", self._next_point(trial, after),
                                  (trial.config, packed))
             return
         self._closing[trial.trial_id] = decision
@@ -491,6 +539,8 @@ class TrialRunner:
         self.by_status.set(trial, status)
         self.storage.status(trial)
         if status is TrialStatus.ERROR:
+            if self.settings.fail_fast and not self._out_of_time:
+                self._end_early(f"fail_fast: {trial.trial_id} failed")
             self.scheduler.on_trial_error(trial)
             self.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=True)
             for cb in self.callbacks:
@@ -501,16 +551,22 @@ class TrialRunner:
             for cb in self.callbacks:
                 cb.on_trial_complete(trial)
 
+    def _end_early(self, reason: str) -> None:
+        """Start no more trials and ask every running one to stop, for ``reason``."""
+        self._out_of_time = True
+        self._end_reason = reason
+        for trial in self._with(TrialStatus.RUNNING):
+            trial.stop_reason = trial.stop_reason or reason
+            self.executor.request_stop(trial.trial_id)
+
     def _check_budget(self) -> None:
+        self._poll_stopper()
         now = time.monotonic()
         if now < self._deadline:
             return
         if not self._out_of_time:
-            self._out_of_time = True
             self.storage.event("time_budget_reached", time_budget_s=self.settings.time_budget_s)
-            for trial in self._with(TrialStatus.RUNNING):
-                trial.stop_reason = "time budget reached"
-                self.executor.request_stop(trial.trial_id)
+            self._end_early("time budget reached")
         elif now > self._deadline + STOP_GRACE_S:
             for trial in self._with(TrialStatus.RUNNING):
                 self._aborted.add(trial.trial_id)
