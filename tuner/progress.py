@@ -16,8 +16,10 @@ The levels are Ray Tune's:
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console, Group
@@ -28,13 +30,16 @@ from rich.text import Text
 
 from tuner.callbacks import Callback
 from tuner.execution.resources import resources_worth_showing
+from tuner.execution.status_index import StatusIndex
 from tuner.storage.experiment import flatten
-from tuner.trial import Trial
+from tuner.trial import Trial, TrialStatus
 
 SILENT, SUMMARY, TABLE, RESULTS = 0, 1, 2, 3
 # Keys every result carries; a result line shows what the trainable reported instead.
 _AUTO_KEYS = frozenset({"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "trial_id", "done"})
 
+_LIVE_ORDER = (TrialStatus.RUNNING, TrialStatus.PAUSED, TrialStatus.PENDING, TrialStatus.ERROR,
+               TrialStatus.TERMINATED)
 STATUS_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "TERMINATED": "green", "ERROR": "red"}
 
 
@@ -65,6 +70,8 @@ class ProgressReporter(Callback):
         self._last = -math.inf
         self._last_line = time.monotonic()
         self._param_keys: list[str] = []
+        self._finished_seen = False
+        self._best_finished: Trial | None = None
 
     def _surface(self) -> str:
         """Where the table goes at level 2: "jupyter", "terminal", or "lines" (logs)."""
@@ -120,11 +127,15 @@ class ProgressReporter(Callback):
             self.console.print(self.result_line(trial, result), highlight=False, soft_wrap=True)
 
     def on_trial_complete(self, trial: Trial) -> None:
+        if self._finished_seen:
+            self._best_finished = self._best([trial] + ([self._best_finished] if self._best_finished else []))
         if self.verbose >= RESULTS:
             reason = f" ({trial.stop_reason})" if trial.stop_reason else ""
             self.console.print(f"{trial.trial_id} ended{reason}", highlight=False, soft_wrap=True)
 
     def on_trial_error(self, trial: Trial) -> None:
+        if self._finished_seen:
+            self._best_finished = self._best([trial] + ([self._best_finished] if self._best_finished else []))
         if self.verbose >= RESULTS:
             last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}", style="red"))
@@ -138,28 +149,39 @@ class ProgressReporter(Callback):
         return f"{trial.trial_id} iter {result.get('training_iteration', '?')}: {values}"
 
     # --- rendering -------------------------------------------------------------------------
+    # The live views cost the same at 100 trials and at 100,000: counts come from the run
+    # loop's status index, the best finished trial is kept as trials end, and only the
+    # trials not finished yet (a few per CPU) are looked at on each refresh.
     def status_line(self, runner: Any) -> str:
-        trials = list(runner.trials.values())
-        counts = self._counts(trials)
-        best = self._best(trials)
+        index = _status_index(runner)
+        best = self._live_best(runner, index)
         elapsed = time.time() - runner.start_time
-        parts = [f"[{elapsed:6.1f}s]", ", ".join(f"{n} {s.lower()}" for s, n in counts.items())]
+        parts = [f"[{elapsed:6.1f}s]", ", ".join(f"{n} {s.lower()}" for s, n in index.counts().items())]
         if best is not None:
             parts.append(f"best {self.metric}={_fmt(best.metric(self.metric))} ({best.trial_id})")
         return "  ".join(parts)
 
     def render(self, runner: Any) -> Group:
-        trials = list(runner.trials.values())
         used = runner.executor.resources_in_use()
         total = runner.executor.cluster_resources()
         res = ", ".join(f"{k} {used.get(k, 0):g}/{total[k]:g}" for k in ("CPU", "GPU") if total.get(k))
         header = Text(f"{self.status_line(runner)}   resources: {res}")
-        return Group(header, self.trial_table(trials, limit=self.max_rows))
+        index = _status_index(runner)
+        shown: list[Trial] = []
+        for status in _LIVE_ORDER:  # running first; of the finished ones the latest
+            if len(shown) < self.max_rows:
+                shown += _some(index, status, self.max_rows - len(shown))
+        self._keys(itertools.islice(runner.trials.values(), 50))
+        table = self.trial_table(shown, by_status=False)
+        hidden = len(runner.trials) - len(shown)
+        if hidden > 0:
+            table.caption = f"... and {hidden} more trials"
+        return Group(header, table)
 
     def trial_table(self, trials: list[Trial], limit: int | None = None, by_status: bool = True) -> Table:
         """Trials as rows: id, status, the hyperparameters that vary, resources (when they vary or
         are gangs), iteration, metric, best so far."""
-        keys = self._keys(trials)
+        keys = self._keys(trials[:50])
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
         metric_cols = [self.metric, f"best {self.metric}"] if self.metric and self.mode else []
         show_resources = resources_worth_showing([t.resources for t in trials])
@@ -182,12 +204,13 @@ class ProgressReporter(Callback):
             table.caption = f"... and {len(shown) - limit} more trials"
         return table
 
-    def _keys(self, trials: list[Trial]) -> list[str]:
-        """Hyperparameters that differ between trials: those are the interesting columns."""
-        if not self._param_keys and len(trials) > 1:
-            flat = [flatten(t.config) for t in trials[:50]]
+    def _keys(self, trials: Iterable[Trial]) -> list[str]:
+        """Hyperparameters that differ between trials (the first 50): the interesting columns."""
+        if not self._param_keys:
+            flat = [flatten(t.config) for t in trials]
             keys = dict.fromkeys(k for f in flat for k in f)
-            self._param_keys = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1][:6]
+            if len(flat) > 1:
+                self._param_keys = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1][:6]
         return self._param_keys
 
     def _order(self, trials: list[Trial]) -> list[Trial]:
@@ -199,6 +222,16 @@ class ProgressReporter(Callback):
         for t in trials:
             counts[t.status.value] = counts.get(t.status.value, 0) + 1
         return counts
+
+    def _live_best(self, runner: Any, index: StatusIndex) -> Trial | None:
+        """The best trial: the best finished one (kept as trials end) against the unfinished."""
+        if not self.metric or not self.mode:
+            return None
+        if not self._finished_seen:  # first refresh (or a resumed sweep): the finished trials once
+            self._finished_seen = True
+            self._best_finished = self._best(index.of(TrialStatus.TERMINATED) + index.of(TrialStatus.ERROR))
+        active = [t for s in _LIVE_ORDER[:3] for t in index.of(s)]
+        return self._best(active + ([self._best_finished] if self._best_finished else []))
 
     def _best(self, trials: list[Trial]) -> Trial | None:
         if not self.metric or not self.mode:
@@ -247,3 +280,18 @@ class _JupyterOutput:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return {"text/plain": self.text, "text/html": self.html}
+
+
+def _status_index(runner: Any) -> StatusIndex:
+    """The run loop's index of trials by status (built here for a runner that has none)."""
+    index = getattr(runner, "by_status", None)
+    if index is None:
+        index = StatusIndex()
+        for trial in runner.trials.values():
+            index.add(trial)
+    return index
+
+
+def _some(index: StatusIndex, status: TrialStatus, n: int) -> list[Trial]:
+    """Up to ``n`` trials in ``status``: unfinished ones oldest first, finished ones latest first."""
+    return index.of(status)[:n] if not status.is_finished() else index.recent(status, n)

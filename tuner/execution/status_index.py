@@ -4,6 +4,8 @@ sweep slow down as it grew)."""
 
 from __future__ import annotations
 
+import itertools
+
 from tuner.trial import Trial, TrialStatus
 
 
@@ -38,6 +40,10 @@ class StatusIndex:
         if len(trials) > 1:
             trials.sort(key=lambda t: self._order[t.trial_id])
         return trials
+
+    def recent(self, status: TrialStatus, n: int) -> list[Trial]:
+        """The last ``n`` trials to enter ``status``, latest first (cost ``n``, not the bucket's size)."""
+        return list(itertools.islice(reversed(self._buckets[status].values()), n))
 
     def count(self, status: TrialStatus) -> int:
         return len(self._buckets[status])

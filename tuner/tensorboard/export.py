@@ -142,6 +142,7 @@ class TensorBoardCallback(Callback):
         self._version = 0
         self._dirty_experiment = False
         self._runs: dict[str, _Run] = {}
+        self._open: dict[str, _Run] = {}  # runs with an open writer: what a flush looks at
         self._failure: OSError | None = None
 
     # --- Callback hooks ---------------------------------------------------------------------
@@ -234,10 +235,10 @@ class TensorBoardCallback(Callback):
 
     @_guarded
     def _close_all(self) -> None:
-        for run in self._runs.values():
-            if run.writer is not None:
-                run.writer.close()
-                run.writer = None
+        for run in self._open.values():
+            run.writer.close()
+            run.writer = None
+        self._open.clear()
 
     def _run(self, trial: Trial) -> _Run:
         run = self._runs.get(trial.trial_id)
@@ -247,6 +248,7 @@ class TensorBoardCallback(Callback):
             self._runs[trial.trial_id] = run
         if run.writer is None:
             run.writer = tbw.EventFileWriter(os.path.join(self._dir, run.name))
+            self._open[run.name] = run
         return run
 
     def _ensure_started(self, trial: Trial, run: _Run, config: dict[str, Any] | None = None) -> None:
@@ -289,6 +291,7 @@ class TensorBoardCallback(Callback):
         run.writer.write(tbw.session_end_event(status))
         run.writer.close()
         run.writer = None
+        self._open.pop(run.name, None)
 
     def _add_metric(self, name: str) -> None:
         if name not in self._metric_set:
@@ -330,9 +333,9 @@ class TensorBoardCallback(Callback):
 
     @_guarded
     def _flush_all(self) -> None:
-        for run in self._runs.values():
-            if run.writer is not None:
-                run.writer.flush()
+        """Every open run (a few per CPU), not every trial the sweep has seen."""
+        for run in self._open.values():
+            run.writer.flush()
 
 
 @dataclasses.dataclass
