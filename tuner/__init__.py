@@ -28,6 +28,7 @@ _EXPORTS = {
     "PlacementGroupFactory": "tuner.execution.resources",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
     "Stopper": "tuner.stopper",
+    "ExperimentLockedError": "tuner.storage.lock", "StorageNotWritableError": "tuner.storage.lock",
     **{name: "tuner.space.config" for name in (
         "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
         "randint", "randn", "sample_from", "uniform")},
@@ -67,3 +68,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.runtime.trainable import Trainable
     from tuner.execution.resources import PlacementGroupFactory
     from tuner.trial import Trial, TrialStatus
+    from tuner.storage.lock import ExperimentLockedError, StorageNotWritableError

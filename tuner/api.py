@@ -6,6 +6,7 @@ import datetime
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.stopper import Stopper
 from tuner.storage.experiment import ExperimentStorage
+from tuner.storage.lock import ExperimentLock
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
 from tuner.validation import check_seed
 
@@ -154,49 +156,60 @@ def run(
     scheduler.set_search_properties(metric, mode)
     search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed, experiment_path=path)
 
-    if _executor is None:
-        import ray
+    # Before Ray starts: a busy or read-only experiment fails in no time.
+    with ExperimentLock(path) as lock:
+        if _executor is None:
+            import ray
 
-        from tuner.execution.executor import RayExecutor
+            from tuner.execution.executor import RayExecutor
 
-        executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
-        if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
-            executor.check_feasible(settings.resources)
-        trainable_ref = ray.put(trainable)
-    else:
-        executor, trainable_ref = _executor, trainable
+            executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
+            if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
+                executor.check_feasible(settings.resources)
+            trainable_ref = ray.put(trainable)
+        else:
+            executor, trainable_ref = _executor, trainable
 
-    restored = _read_previous_run(path, scheduler, search_alg) if resume else None
-    storage = ExperimentStorage(path)
-    if restored is None:
-        storage.write_spec({**_spec(trainable, trainable_name, config, settings, scheduler, search_alg),
-                            "runtime_env": runtime_env})
-    if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
-        callbacks += _tensorboard_callback()
-    from tuner.progress import ProgressReporter
+        restored = _read_previous_run(path, scheduler, search_alg) if resume else None
+        storage = ExperimentStorage(path)
+        if lock.taken_over is not None:
+            _note_takeover(storage, lock.taken_over)
+        if restored is None:
+            storage.write_spec({**_spec(trainable, trainable_name, config, settings, scheduler, search_alg),
+                                "runtime_env": runtime_env})
+        if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
+            callbacks += _tensorboard_callback()
+        from tuner.progress import ProgressReporter
 
-    reporter = ProgressReporter(metric, mode, verbose=verbose)
-    callbacks.append(reporter)
-    for cb in callbacks:
-        cb.setup(storage.path, config, metric, mode)
-    runner = TrialRunner(trainable_ref=trainable_ref, settings=settings, searcher=search_alg,
-                         scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
-                         reporter=reporter)
-    if restored is not None:
-        runner.restore(restored.trials, restored.stopping)
-    started = time.time()
-    try:
-        trials = runner.run()
-    finally:
-        reporter.close(runner)
-    decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
-    results = ExperimentResults(trials, storage.path, metric, mode, decisions, config)
-    reporter.summary(results, time.time() - started)
-    if (raise_on_failed_trial or fail_fast == "raise") and results.errors:
-        ids = ", ".join(t.trial_id for t in results.errors)
-        raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
-                        f"{storage.path}/trials/<trial_id>/error.txt.", results)
-    return results
+        reporter = ProgressReporter(metric, mode, verbose=verbose)
+        callbacks.append(reporter)
+        for cb in callbacks:
+            cb.setup(storage.path, config, metric, mode)
+        runner = TrialRunner(trainable_ref=trainable_ref, settings=settings, searcher=search_alg,
+                             scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
+                             reporter=reporter, lock=lock)
+        if restored is not None:
+            runner.restore(restored.trials, restored.stopping)
+        started = time.time()
+        try:
+            trials = runner.run()
+        finally:
+            reporter.close(runner)
+        decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
+        results = ExperimentResults(trials, storage.path, metric, mode, decisions, config)
+        reporter.summary(results, time.time() - started)
+        if (raise_on_failed_trial or fail_fast == "raise") and results.errors:
+            ids = ", ".join(t.trial_id for t in results.errors)
+            raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
+                            f"{storage.path}/trials/<trial_id>/error.txt.", results)
+        return results
+
+
+def _note_takeover(storage: ExperimentStorage, holder: dict[str, Any]) -> None:
+    warnings.warn(f"Took over the lock of {storage.path} from PID {holder.get('pid')} on host "
+                  f"{holder.get('host')!r}: {holder['reason']}.", stacklevel=3)
+    storage.event("lock_taken_over", host=holder.get("host"), pid=holder.get("pid"), reason=holder["reason"],
+                  time=time.time())
 
 
 def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent, time_budget_s, seed,

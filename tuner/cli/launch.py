@@ -78,6 +78,7 @@ def experiment_path(kwargs: dict[str, Any], trainable: Any) -> str:
 def exit_codes(path: str, label: str) -> Iterator[None]:
     """tune.run's outcomes as exit codes; what to run next is printed either way."""
     from tuner.api import TuneError
+    from tuner.storage.lock import ExperimentLockedError, StorageNotWritableError
 
     _terminate_as_interrupt()
     try:
@@ -91,6 +92,8 @@ def exit_codes(path: str, label: str) -> Iterator[None]:
         raise click.exceptions.Exit(EXIT_FAILED_TRIALS) from None
     except (ValueError, TypeError) as exc:  # tune.run checks everything before it starts
         raise BadInput(f"{label}: {exc}") from None
+    except (ExperimentLockedError, StorageNotWritableError) as exc:
+        raise BadInput(str(exc)) from None
 
 
 def _terminate_as_interrupt() -> None:

@@ -210,7 +210,8 @@ def ls_command(storage: str | None, fmt: str) -> None:
 
     One line each: status, trials per status, best metric, start time.
     STORAGE defaults to $TUNER_STORAGE_PATH, else ~/tuner_results. Status is
-    finished, interrupted, or unfinished (still running, or its driver was killed).
+    running (a live driver holds its lock), finished, interrupted, or unfinished
+    (its driver was killed).
 
     \b
     Examples:

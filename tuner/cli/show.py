@@ -21,6 +21,7 @@ from tuner.execution.resources import resources_worth_showing
 from tuner.results import load
 from tuner.space.config import config_changes
 from tuner.storage.experiment import JOURNAL, SPEC, flatten
+from tuner.storage.lock import read_holder, stale_reason
 from tuner.trial import TrialStatus
 
 # The journal's last experiment-level event says how the experiment ended.
@@ -74,6 +75,9 @@ class Experiment:
         self.results = load(path, metric, mode)
         self.metric, self.mode = self.results.metric, self.results.mode
         self.status = ending(path)
+        holder = read_holder(path)
+        if holder and stale_reason(holder) is None:
+            self.status = "running"
 
     @property
     def name(self) -> str:

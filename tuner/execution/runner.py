@@ -98,7 +98,7 @@ class TrialRunner:
 
     def __init__(self, *, trainable_ref: Any, settings: RunSettings, searcher: Searcher,
                  scheduler: TrialScheduler, executor: Any, storage: ExperimentStorage,
-                 callbacks: list[Callback], reporter: Any = None) -> None:
+                 callbacks: list[Callback], reporter: Any = None, lock: Any = None) -> None:
         self.trainable_ref = trainable_ref
         self.settings = settings
         self.searcher = searcher
@@ -107,6 +107,7 @@ class TrialRunner:
         self.storage = storage
         self.callbacks = callbacks
         self.reporter = reporter
+        self.lock = lock
         self.trials: dict[str, Trial] = {}
         self.by_status = StatusIndex()
         self._closing: dict[str, TrialDecision] = {}
@@ -167,6 +168,7 @@ class TrialRunner:
             self._deadline = time.monotonic() + self.settings.time_budget_s
         try:
             while True:
+                self._check_lock()
                 self._launch_what_fits()
                 if self._is_over():
                     break
@@ -191,6 +193,15 @@ class TrialRunner:
                 cb.on_experiment_end(list(self.trials.values()))
             self.storage.close()
         return list(self.trials.values())
+
+    def _check_lock(self) -> None:
+        """Another driver took the experiment over (this one looked dead): stop writing to it."""
+        if self.lock is not None and self.lock.lost:
+            from tuner.storage.lock import ExperimentLockedError, read_holder
+
+            holder = read_holder(self.storage.path) or {}
+            raise ExperimentLockedError(f"This driver lost the lock of {self.storage.path} to PID "
+                                        f"{holder.get('pid')} on host {holder.get('host')!r}; stopping.", holder)
 
     def _is_over(self) -> bool:
         if self.executor.running():
