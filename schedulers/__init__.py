@@ -9,7 +9,9 @@ from schedulers.pb2 import PB2
 from schedulers.pbt import PopulationBasedTraining
 from schedulers.searcher_pruning import SearcherPruningScheduler
 
+AsyncHyperBandScheduler = ASHAScheduler  # Ray Tune's name for the same scheduler
+
 __all__ = [
-    "ASHAScheduler", "Decision", "FIFOScheduler", "HyperBandScheduler", "MedianStoppingRule", "PB2",
+    "ASHAScheduler", "AsyncHyperBandScheduler", "Decision", "FIFOScheduler", "HyperBandScheduler", "MedianStoppingRule", "PB2",
     "PopulationBasedTraining", "SearcherPruningScheduler", "TrialDecision", "TrialScheduler",
 ]

@@ -43,6 +43,7 @@ class ASHAScheduler(TrialScheduler):
             trials assigned at random, weighted by the brackets' budgets.
         stop_or_promote: "stop" or "promote".
         seed: seeds the bracket assignment.
+        stop_last_trials: stop trials at ``max_t`` (False: they train on to their own end).
 
     Example::
 
@@ -52,7 +53,7 @@ class ASHAScheduler(TrialScheduler):
 
     def __init__(self, time_attr: str = "training_iteration", metric: str | None = None, mode: str | None = None,
                  max_t: float = 100, grace_period: float = 1, reduction_factor: float = 4, brackets: int = 1,
-                 stop_or_promote: str = STOP, seed: int | None = None) -> None:
+                 stop_or_promote: str = STOP, seed: int | None = None, stop_last_trials: bool = True) -> None:
         super().__init__(metric, mode, time_attr)
         check_number(max_t, "max_t", "max_t > 0", lambda v: v > 0)
         check_number(grace_period, "grace_period", "0 < grace_period <= max_t", lambda v: 0 < v <= max_t)
@@ -68,6 +69,7 @@ class ASHAScheduler(TrialScheduler):
         self.brackets = brackets
         self.stop_or_promote = stop_or_promote
         self.seed = seed
+        self.stop_last_trials = bool(stop_last_trials)
         self._rng = random.Random(seed)
         self._milestones = [_rungs.rung_milestones(grace_period, reduction_factor, max_t, s) for s in range(brackets)]
         self._bracket: dict[str, int] = {}
@@ -91,6 +93,8 @@ class ASHAScheduler(TrialScheduler):
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
         value, t = self._read(result)
         if t >= self.max_t:
+            if not self.stop_last_trials:
+                return Decision.CONTINUE  # past the last rung it trains on, to its own end
             return TrialDecision.stop(f"reached max_t={self.max_t:g}", rung=self.max_t)
         bracket = self._bracket.setdefault(trial.trial_id, 0)
         rung = max((m for m in self._milestones[bracket] if m <= t), default=None)

@@ -30,8 +30,13 @@ _EXPORTS = {
     "Stopper": "tuner.stopper",
     "ExperimentLockedError": "tuner.storage.lock", "StorageNotWritableError": "tuner.storage.lock",
     **{name: "tuner.space.config" for name in (
-        "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qrandint", "quniform",
-        "randint", "randn", "sample_from", "uniform")},
+        "choice", "grid_search", "lograndint", "loguniform", "qloguniform", "qlograndint", "qrandint", "qrandn",
+        "quniform", "randint", "randn", "sample_from", "uniform")},
+    # Ray Tune's Tuner API (tuner.compat): Tuner(...).fit() -> ResultGrid
+    **{name: "tuner.compat" for name in (
+        "CheckpointConfig", "FailureConfig", "Result", "ResultGrid", "RunConfig", "TuneConfig", "Tuner",
+        "with_parameters", "with_resources")},
+    "LoggerCallback": "tuner.compat.callbacks",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -63,8 +68,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.runtime.report import get_checkpoint, get_context, report
     from tuner.results import ExperimentResults, load
     from tuner.resuming import resume
-    from tuner.space.config import (choice, grid_search, lograndint, loguniform, qloguniform, qrandint, quniform,
-                             randint, randn, sample_from, uniform)
+    from tuner.compat import (CheckpointConfig, FailureConfig, Result, ResultGrid, RunConfig, TuneConfig, Tuner,
+                              with_parameters, with_resources)
+    from tuner.compat.callbacks import LoggerCallback
+    from tuner.space.config import (choice, grid_search, lograndint, loguniform, qloguniform, qlograndint, qrandint,
+                                    qrandn, quniform, randint, randn, sample_from, uniform)
+    from tuner.stopper import Stopper
     from tuner.runtime.trainable import Trainable
     from tuner.execution.resources import PlacementGroupFactory
     from tuner.trial import Trial, TrialStatus

@@ -129,6 +129,12 @@ def run(
         _executor: replaces the Ray executor (tests use an in-process one).
     """
     trainable_name = validate_trainable(trainable)
+    if isinstance(verbose, bool):  # Ray Tune code writes verbose=False / True
+        verbose = int(verbose)
+    if resources_per_trial is None:
+        from tuner.compat.wrappers import resources_of
+
+        resources_per_trial = resources_of(trainable)
     runtime_env = _check_runtime_env(runtime_env)
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "default_resources_per_trial", None)
@@ -267,11 +273,13 @@ def _default_searcher(searcher: Any) -> Searcher:
 
 
 def _check_callbacks(callbacks: Any) -> list[Callback]:
+    from tuner.compat.callbacks import adapt
+
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ValueError(f"The callback {cb!r} is not a tune.Callback instance.")
-    return callbacks
+    return [adapt(cb) for cb in callbacks]  # Ray Tune-style hooks get Ray's arguments
 
 
 def _check_picklable(trainable: Any, name: str) -> None:

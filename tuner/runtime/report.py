@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuner.runtime import session as session_lib
-def report(metrics: dict[str, Any], *, checkpoint: Any = None) -> None:
+def report(metrics: dict[str, Any] | None = None, *, checkpoint: Any = None, **keyword_metrics: Any) -> None:
     """Hand one result (and optionally a checkpoint) to the tuner.
 
     Returns at once unless a scheduler must decide at this point; if the trial
@@ -15,7 +15,13 @@ def report(metrics: dict[str, Any], *, checkpoint: Any = None) -> None:
     Args:
         metrics: numbers (and other JSON-able values) for this iteration.
         checkpoint: any picklable object (a state dict) or a ``tune.Checkpoint``.
+        keyword_metrics: metrics as keywords, as older Ray Tune code writes them
+            (``tune.report(loss=0.1)``); merged into ``metrics``.
     """
+    if keyword_metrics:
+        metrics = {**(metrics or {}), **keyword_metrics}
+    elif metrics is None:
+        raise TypeError("tune.report needs metrics: tune.report({'loss': 0.1}) or tune.report(loss=0.1).")
     if session_lib.current().report(metrics, checkpoint) == "pause":
         raise session_lib.StopTrial()
 

@@ -88,6 +88,16 @@ def lograndint(lower: int, upper: int) -> Integer:
     return Integer(lower, upper, log=True)
 
 
+def qrandn(mean: float, sd: float, q: float) -> Normal:
+    """``randn`` rounded to the nearest multiple of ``q``."""
+    return Normal(mean, sd, q=q)
+
+
+def qlograndint(lower: int, upper: int, q: int) -> Integer:
+    """An integer in ``[lower, upper]`` (upper included) drawn on a log scale, rounded to a multiple of ``q``."""
+    return Integer(lower, upper, log=True, q=q, upper_inclusive=True)
+
+
 def choice(categories: Sequence[Any]) -> Categorical:
     """One of ``categories``, each equally likely."""
     return Categorical(categories)

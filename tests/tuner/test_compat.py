@@ -1,0 +1,114 @@
+"""Ray Tune's names and signatures on the tuner: callbacks with Ray's hook signatures, the
+LoggerCallback base, keyword tune.report, qrandn / qlograndint, AsyncHyperBandScheduler,
+verbose=False, and the configuration objects' checks. In-process executor, no Ray."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tuner as tune
+from schedulers import AsyncHyperBandScheduler
+from tests.fakes import InProcessExecutor
+from tuner.space import config as sp
+
+
+def keyword_reports(config):
+    for step in range(1, 4):
+        tune.report(loss=config["x"] / step, step=step)
+
+
+def run(trainable, storage, **kwargs):
+    return tune.run(trainable, storage_path=storage, verbose=False, log_to_tensorboard=False,
+                    _executor=InProcessExecutor(), **kwargs)
+
+
+class RayStyle(tune.Callback):
+    """Hooks as Ray Tune code writes them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
+        self.calls.append(("setup", sorted(info)))
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.calls.append(("start", trial.trial_id))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.calls.append(("result", iteration, len(trials), result["step"]))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.calls.append(("complete", trial.trial_id))
+
+    def on_experiment_end(self, trials, **info):
+        self.calls.append(("end", len(trials)))
+
+
+class Lines(tune.LoggerCallback):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def log_trial_start(self, trial):
+        self.lines.append(f"start {trial.trial_id}")
+
+    def log_trial_result(self, iteration, trial, result):
+        self.lines.append(f"{iteration} {trial.trial_id} {result['loss']:g}")
+
+    def log_trial_end(self, trial, failed=False):
+        self.lines.append(f"end {trial.trial_id} failed={failed}")
+
+
+def test_ray_style_callbacks_and_logger_callback_get_their_arguments(storage):
+    ray_style, lines = RayStyle(), Lines()
+    results = run(keyword_reports, storage, config={"x": 6.0}, callbacks=[ray_style, lines])
+    assert [r["loss"] for r in results.trials[0].history] == [6.0, 3.0, 2.0]
+    assert ray_style.calls == [("setup", ["experiment_path", "metric", "mode"]), ("start", "trial_00000"),
+                               ("result", 1, 1, 1), ("result", 2, 1, 2), ("result", 3, 1, 3),
+                               ("complete", "trial_00000"), ("end", 1)]
+    assert lines.lines == ["start trial_00000", "1 trial_00000 6", "2 trial_00000 3", "3 trial_00000 2",
+                           "end trial_00000 failed=False"]
+
+
+def test_report_needs_metrics():
+    with pytest.raises(TypeError, match=r"tune.report needs metrics: tune.report\({'loss': 0.1}\)"):
+        tune.report()
+
+
+def test_qrandn_and_qlograndint_round_to_q():
+    rng = np.random.default_rng(0)
+    normals = [tune.qrandn(0.0, 10.0, 0.5).sample(rng) for _ in range(200)]
+    assert all(math.isclose(v * 2, round(v * 2)) for v in normals)
+    ints = [tune.qlograndint(1, 1000, 5).sample(rng) for _ in range(300)]
+    assert all(v % 5 == 0 and 5 <= v <= 1000 for v in ints) and max(ints) > 500
+    assert sp.space_from_json(sp.space_to_json({"n": tune.qlograndint(1, 1000, 5)}))["n"].to_json() == \
+        tune.qlograndint(1, 1000, 5).to_json()
+
+
+def steps(config):
+    for step in range(1, 9):
+        tune.report({"loss": config["x"] + 1.0 / step})
+
+
+@pytest.mark.parametrize("stop_last_trials, length", [(True, 4), (False, 8)])
+def test_async_hyperband_scheduler_is_asha_with_stop_last_trials(storage, stop_last_trials, length):
+    scheduler = AsyncHyperBandScheduler(max_t=4, grace_period=2, reduction_factor=2,
+                                        stop_last_trials=stop_last_trials)
+    (trial,) = run(steps, storage, config={"x": 1.0}, metric="loss", mode="min", scheduler=scheduler).trials
+    assert len(trial.history) == length
+
+
+def test_config_objects_check_their_arguments():
+    with pytest.raises(ValueError, match="`checkpoint_score_order` is 'best', but must be 'max' or 'min'"):
+        tune.CheckpointConfig(checkpoint_score_order="best")
+    with pytest.raises(TypeError, match="sync_config"):
+        tune.RunConfig(sync_config=object())
+    with pytest.raises(ValueError, match=r"The value of `run_config` is \{\}, but must be a tune.RunConfig"):
+        tune.Tuner(steps, run_config={})
+    with pytest.raises(RuntimeError, match="This Tuner has not been fitted; call fit\\(\\) first"):
+        tune.Tuner(steps).get_results()
+    assert tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="loss",
+                                 checkpoint_score_order="min").run_kwargs()["checkpoint_score_attr"] == "min-loss"
