@@ -6,7 +6,8 @@
     one process (TPE seed 0, SuccessiveHalvingPruner rf 3), same objective, 9 steps.
 (2) One-result trials (random search): wall time, driver peak RSS, experiment
     directory size and file count, then `tune.load`, `tuner show` and
-    `tune.resume` of the finished directory.
+    `tune.resume` of the finished directory; ``--compact-sizes`` again in the
+    compact layout (``trial_files=False``).
 (3) Ray Tune with reuse_actors=True on the 1,000-trial rows, for reference.
 
 Every run is its own process (its peak RSS is its own) on a local Ray with 2
@@ -68,11 +69,19 @@ def ray_one_result(config):
 
 
 # --- one measurement, in its own process ------------------------------------------------------
-def _start_ray() -> None:
+def _start_ray(attempts: int = 3) -> None:
+    """A local Ray of its own; its start is retried (a loaded machine can miss Ray's 30 s start-up limit)."""
     import ray
 
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    for attempt in range(attempts):
+        try:
+            ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            return
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception when its node times out
+            ray.shutdown()
+            if attempt == attempts - 1:
+                raise
 
 
 def _rss_mb() -> float:
@@ -117,7 +126,7 @@ def child_tuner(kind: str, n: int, storage: str) -> dict:
                       search_alg=OptunaSearch(seed=0))
         trainable = nine_steps
     else:
-        kwargs, trainable = {}, one_result
+        kwargs, trainable = {"trial_files": kind != "one-compact"}, one_result
     started = time.perf_counter()
     results = tune.run(trainable, config={"x": tune.uniform(-5, 5)}, num_samples=n, metric="loss", mode="min",
                        storage_path=storage, name="sweep", seed=0, verbose=1, **kwargs)
@@ -231,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--optuna-sizes", default="1000,3000")
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--compact-sizes", default="10000",
+                        help="one-result sizes also run in the compact layout (trial_files=False)")
     parser.add_argument("--skip-ray-tune", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one run")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -260,14 +271,18 @@ def main(argv: list[str] | None = None) -> None:
                               "tuner best loss", "Optuna best loss"], rows))
         print()
     rows = []
-    for n in [int(s) for s in args.sizes.split(",") if s]:
-        ours = measure("tuner", "one", n, args.timeout)
-        ray_tune = measure("raytune", "one", n, args.timeout) if n <= 1000 and not args.skip_ray_tune else None
-        curves[f"one-result trials, {n:,}"] = ours and ours["curve"]
+    runs = [(int(s), "one") for s in args.sizes.split(",") if s]
+    runs += [(int(s), "one-compact") for s in args.compact_sizes.split(",") if s]
+    for n, kind in runs:
+        ours = measure("tuner", kind, n, args.timeout)
+        ray_tune = (measure("raytune", "one", n, args.timeout) if n <= 1000 and kind == "one"
+                    and not args.skip_ray_tune else None)
+        label = f"{n:,}" + (" compact" if kind == "one-compact" else "")
+        curves[f"one-result trials, {label}"] = ours and ours["curve"]
         if ours is None:
-            rows.append([f"{n:,}"] + ["failed"] * 9)
+            rows.append([label] + ["failed"] * 9)
             continue
-        rows.append([f"{n:,}", f"{ours['wall']:.1f}", f"{1000 * ours['wall'] / n:.2f}", f"{ours['rss_mb']:.0f}",
+        rows.append([label, f"{ours['wall']:.1f}", f"{1000 * ours['wall'] / n:.2f}", f"{ours['rss_mb']:.0f}",
                      f"{ours['dir_mb']:.0f}", f"{ours['files']:,}", f"{ours['load_s']:.2f}", f"{ours['show_s']:.2f}",
                      f"{ours['resume_s']:.2f}", "" if not ray_tune else f"{ray_tune['wall']:.1f}"])
     if rows:

@@ -66,6 +66,7 @@ def run(
     runtime_env: Mapping[str, Any] | None = None,
     reuse_actors: bool = True,
     resume: bool = False,
+    trial_files: bool = True,
     _executor: Any = None,
 ) -> ExperimentResults:
     """Run a hyperparameter sweep and return its results.
@@ -126,6 +127,10 @@ def run(
         resume: continue the experiment ``storage_path/name`` if it exists (finished
             trials stay finished, the others restart from their latest checkpoint,
             scheduler and searcher state are restored); start it otherwise.
+        trial_files: write each trial's params.json, result.jsonl, progress.csv and
+            decisions.jsonl beside the journal. False is the compact layout for sweeps of
+            many short trials (docs/scale.md): the journal alone holds them, and
+            ``tune.load`` and ``tuner show`` read it the same.
         _executor: replaces the Ray executor (tests use an in-process one).
     """
     trainable_name = validate_trainable(trainable)
@@ -177,12 +182,12 @@ def run(
             executor, trainable_ref = _executor, trainable
 
         restored = _read_previous_run(path, scheduler, search_alg) if resume else None
-        storage = ExperimentStorage(path)
+        storage = ExperimentStorage(path, trial_files=bool(trial_files))
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
         if restored is None:
             storage.write_spec({**_spec(trainable, trainable_name, config, settings, scheduler, search_alg),
-                                "runtime_env": runtime_env})
+                                "runtime_env": runtime_env, "trial_files": bool(trial_files)})
         if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
             callbacks += _tensorboard_callback()
         from tuner.progress import ProgressReporter

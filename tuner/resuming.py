@@ -17,7 +17,7 @@ from tuner.storage.experiment import SPEC
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
-             "runtime_env")
+             "runtime_env", "trial_files")
 
 
 def import_object(path: str) -> Any:

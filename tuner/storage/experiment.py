@@ -43,10 +43,18 @@ def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, An
 
 
 class ExperimentStorage:
-    """Appends events and writes trial files for one experiment directory."""
+    """Appends events and writes trial files for one experiment directory.
 
-    def __init__(self, path: str) -> None:
+    ``trial_files=False`` is the compact layout for very large sweeps: the per-trial
+    views (params.json, result.jsonl, progress.csv, decisions.jsonl) are not written,
+    which saves a directory and three files per trial; the journal holds the same data
+    and ``tune.load`` / ``tuner show`` read it. Checkpoints and error.txt are still
+    written under ``trials/<trial_id>/``.
+    """
+
+    def __init__(self, path: str, trial_files: bool = True) -> None:
         self.path = os.path.abspath(path)
+        self.trial_files = trial_files
         os.makedirs(os.path.join(self.path, "trials"), exist_ok=True)
         self._journal = open(os.path.join(self.path, JOURNAL), "a", encoding="utf-8")
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
@@ -78,14 +86,16 @@ class ExperimentStorage:
     # --- trial level --------------------------------------------------------------------
     def add_trial(self, trial: Trial) -> None:
         trial.path = self.trial_dir(trial.trial_id)
-        os.makedirs(trial.path, exist_ok=True)
-        jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+        if self.trial_files:
+            os.makedirs(trial.path, exist_ok=True)
+            jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
         self.event("trial_added", trial_id=trial.trial_id, config=trial.config, seed=trial.seed,
                    resources=str(trial.resources))
 
     def config_changed(self, trial: Trial, **fields: Any) -> None:
         """A new current config (PBT exploit); the lineage lives in these events."""
-        jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+        if self.trial_files:
+            jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
         iteration = trial.last_result.get("training_iteration") if trial.last_result else None
         record = {"trial_id": trial.trial_id, "config": trial.config, "time": time.time(), "iteration": iteration,
                   **fields}
@@ -99,6 +109,8 @@ class ExperimentStorage:
                                     for r in results))
         self._journal.flush()
         self.events_written += len(results)
+        if not self.trial_files:
+            return
         jsonl, progress = self._open(trial)
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]
@@ -149,12 +161,15 @@ class ExperimentStorage:
                   "iteration": trial.last_result.get("training_iteration") if trial.last_result else None}
         self.event("decision", **record)
         self.decisions.append({"event": "decision", **record})
+        if not self.trial_files:
+            return
         with open(os.path.join(trial.path, "decisions.jsonl"), "a", encoding="utf-8") as f:
             f.write(jsonutil.dumps(record) + "\n")
 
     def status(self, trial: Trial) -> None:
         """Record a status change; an error also writes error.txt with the full traceback."""
         if trial.error and trial.status.value == "ERROR":
+            os.makedirs(trial.path, exist_ok=True)
             with open(os.path.join(trial.path, "error.txt"), "w", encoding="utf-8") as f:
                 f.write(trial.error)
         self.event("status", trial_id=trial.trial_id, status=trial.status.value, error=trial.error,

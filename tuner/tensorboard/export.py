@@ -143,6 +143,7 @@ class TensorBoardCallback(Callback):
         self._dirty_experiment = False
         self._runs: dict[str, _Run] = {}
         self._open: dict[str, _Run] = {}  # runs with an open writer: what a flush looks at
+        self._resumed = False  # an earlier process wrote here: trials may have PBT segments on disk
         self._failure: OSError | None = None
 
     # --- Callback hooks ---------------------------------------------------------------------
@@ -244,7 +245,8 @@ class TensorBoardCallback(Callback):
         run = self._runs.get(trial.trial_id)
         if run is None:
             # A resumed sweep continues the trial's latest PBT segment on disk.
-            run = _Run(trial.trial_id, latest_segment(os.path.join(self._dir, trial.trial_id)))
+            segment = latest_segment(os.path.join(self._dir, trial.trial_id)) if self._resumed else 0
+            run = _Run(trial.trial_id, segment)
             self._runs[trial.trial_id] = run
         if run.writer is None:
             run.writer = tbw.EventFileWriter(os.path.join(self._dir, run.name))
@@ -306,6 +308,7 @@ class TensorBoardCallback(Callback):
         versions = experiment_versions(self._dir)
         if not versions:
             return
+        self._resumed = True
         self._version = max(versions)
         old = tbw.read_experiment(os.path.join(self._dir, EXPERIMENT_DIR, f"v{self._version}"))
         if old is None:
