@@ -139,15 +139,19 @@ def submit_sweep(sweep_file: str | None, resume_dir: str | None, options: Mappin
         click.echo(f"  {line}")
 
 
-def _submit(jobs: Any, timeout_s: float = 120.0, **job: Any) -> str:
+def _submit(jobs: Any, timeout_s: float = 300.0, **job: Any) -> str:
     """Submit, waiting out a cluster whose job agent is still starting (Ray answers 500 then)."""
     deadline = time.monotonic() + timeout_s
+    told = False
     while True:
         try:
             return jobs.submit_job(**job)
         except RuntimeError as exc:
             if "No available agent" not in str(exc) or time.monotonic() > deadline:
                 raise BadInput(f"the cluster refused the job: {exc}") from None
+            if not told:
+                click.echo("The cluster's job agent is not up yet; waiting for it...", err=True)
+                told = True
             time.sleep(2.0)
 
 
