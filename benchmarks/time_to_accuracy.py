@@ -1,0 +1,302 @@
+"""Time to a good model: the tuner against Ray Tune and Optuna on a real training job.
+
+Workload: a PyTorch MLP on scikit-learn's digits (as in examples/mlp.py) with learning
+rate, width, depth, batch size, weight decay and dropout in the space; one epoch is one
+unit of budget. Every method gets the same number of configurations, the same maximum
+epochs per configuration, the same seeds and the same 2 CPUs:
+
+    method          tuner / Ray Tune                        Optuna in-process (n_jobs=2)
+    random + FIFO   default searcher, no scheduler           RandomSampler, no pruner
+    ASHA random     ASHA(max_t, grace 1, rf 3)               RandomSampler + SuccessiveHalvingPruner
+    ASHA TPE        ASHA + OptunaSearch(seed)                TPESampler + SuccessiveHalvingPruner
+    HyperBand       HyperBand(max_t, rf 3), checkpoints      RandomSampler + HyperbandPruner
+
+    python benchmarks/time_to_accuracy.py            # 32 configs x 15 epochs, seeds 0-4
+    python benchmarks/time_to_accuracy.py --quick    # smoke: 8 configs x 4 epochs, 1 seed
+
+Prints, and (not with --quick) appends to docs/benchmarks_time_to_accuracy.md, a table of
+the best validation accuracy at the budget, wall time, epochs trained, and the time each
+method took to reach 95% of the best accuracy any method found; draws docs/img/tta_*.png:
+best accuracy against wall time and against total epochs (median and inter-quartile band
+over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._common import markdown_table, ray_tune_available, scratch_dir, start_ray
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHODS = ("random+FIFO", "ASHA random", "ASHA TPE", "HyperBand")
+
+
+# --- the training job, the same for every tool ------------------------------------------------
+
+def epochs(config, state=None):
+    """Yields (epoch, validation accuracy, state) for one configuration, from ``state`` on."""
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from torch import nn
+
+    torch.set_num_threads(1)
+    x, y = load_digits(return_X_y=True)
+    x_tr, x_val, y_tr, y_val = train_test_split(x / 16.0, y, test_size=0.3, random_state=0)
+    x_tr, x_val = torch.tensor(x_tr, dtype=torch.float32), torch.tensor(x_val, dtype=torch.float32)
+    y_tr, y_val = torch.tensor(y_tr), torch.tensor(y_val)
+    torch.manual_seed(0)
+    layers, width = [], 64
+    for _ in range(config["layers"]):
+        layers += [nn.Linear(width, config["width"]), nn.ReLU(), nn.Dropout(config["dropout"])]
+        width = config["width"]
+    model = nn.Sequential(*layers, nn.Linear(width, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"]
+    for epoch in range(start + 1, config["epochs"] + 1):
+        model.train()
+        for idx in torch.randperm(len(x_tr)).split(config["batch_size"]):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x_tr[idx]), y_tr[idx]).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            acc = (model(x_val).argmax(1) == y_val).float().mean().item()
+        yield epoch, acc, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+
+
+def tuner_trainable(config):
+    import tuner as tune
+
+    for _, acc, state in epochs(config, tune.get_checkpoint()):
+        tune.report({"acc": acc, "wall": time.time()}, checkpoint=state if config["checkpoint"] else None)
+
+
+def ray_trainable(config):
+    import tempfile
+
+    import torch
+    from ray import tune as rtune
+
+    state = None
+    checkpoint = rtune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = torch.load(os.path.join(d, "state.pt"))
+    for _, acc, new_state in epochs(config, state):
+        if not config["checkpoint"]:
+            rtune.report({"acc": acc, "wall": time.time()})
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(new_state, os.path.join(d, "state.pt"))
+            rtune.report({"acc": acc, "wall": time.time()}, checkpoint=rtune.Checkpoint.from_directory(d))
+
+
+# --- one run of one method through each tool: sorted (seconds since start, acc), one per epoch --
+
+def space(domains, max_t: int, checkpoint: bool):
+    return {"lr": domains.loguniform(1e-4, 1e-1), "width": domains.choice([32, 64, 128, 256]),
+            "layers": domains.choice([1, 2, 3]), "batch_size": domains.choice([16, 32, 64, 128]),
+            "weight_decay": domains.loguniform(1e-6, 1e-2), "dropout": domains.uniform(0.0, 0.5),
+            "epochs": max_t, "checkpoint": checkpoint}
+
+
+def run_tuner(method: str, n: int, max_t: int, seed: int) -> list[tuple[float, float]]:
+    import tuner as tune
+    from schedulers import ASHAScheduler, HyperBandScheduler
+    from searchers import OptunaSearch
+
+    scheduler = {"ASHA random": ASHAScheduler(max_t=max_t, grace_period=1, reduction_factor=3),
+                 "ASHA TPE": ASHAScheduler(max_t=max_t, grace_period=1, reduction_factor=3),
+                 "HyperBand": HyperBandScheduler(max_t=max_t, reduction_factor=3)}.get(method)
+    search = OptunaSearch(seed=seed) if method == "ASHA TPE" else None
+    start = time.time()
+    results = tune.run(tuner_trainable, config=space(tune, max_t, method == "HyperBand"), num_samples=n,
+                       metric="acc", mode="max", scheduler=scheduler, search_alg=search, seed=seed, verbose=0,
+                       storage_path=scratch_dir("tta"), log_to_tensorboard=False)
+    return sorted((r["wall"] - start, r["acc"]) for t in results.trials for r in t.history)
+
+
+def run_ray_tune(method: str, n: int, max_t: int, seed: int) -> list[tuple[float, float]]:
+    import pandas as pd
+    from ray import tune as rtune
+    from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
+    from ray.tune.search import BasicVariantGenerator
+    from ray.tune.search.optuna import OptunaSearch
+
+    scheduler = {"ASHA random": AsyncHyperBandScheduler(max_t=max_t, grace_period=1, reduction_factor=3),
+                 "ASHA TPE": AsyncHyperBandScheduler(max_t=max_t, grace_period=1, reduction_factor=3),
+                 "HyperBand": HyperBandScheduler(max_t=max_t, reduction_factor=3)}.get(method)
+    # Ray Tune ignores max_concurrent_trials with its own BasicVariantGenerator: limit the generator
+    search = (OptunaSearch(seed=seed) if method == "ASHA TPE"
+              else BasicVariantGenerator(random_state=seed, max_concurrent=2))
+    start = time.time()
+    tuner = rtune.Tuner(ray_trainable, param_space=space(rtune, max_t, method == "HyperBand"),
+                        tune_config=rtune.TuneConfig(metric="acc", mode="max", num_samples=n, scheduler=scheduler,
+                                                     search_alg=search, reuse_actors=True,
+                                                     max_concurrent_trials=2 if method == "ASHA TPE" else None),
+                        run_config=rtune.RunConfig(storage_path=scratch_dir("tta_ray"), verbose=0))
+    events = []
+    for result in tuner.fit():
+        progress = os.path.join(result.path, "progress.csv")
+        if os.path.exists(progress):  # its metrics_dataframe can come back short (seen before)
+            frame = pd.read_csv(progress)
+            events += [(w - start, a) for w, a in zip(frame["wall"], frame["acc"])]
+    return sorted(events)
+
+
+def run_optuna(method: str, n: int, max_t: int, seed: int) -> list[tuple[float, float]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed) if method == "ASHA TPE" else optuna.samplers.RandomSampler(seed)
+    halving = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    pruner = {"ASHA random": halving, "ASHA TPE": halving,
+              "HyperBand": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_t, reduction_factor=3),
+              }.get(method, optuna.pruners.NopPruner())
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    events: list[tuple[float, float]] = []
+    start = time.time()
+
+    def objective(trial):
+        config = {"lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+                  "width": trial.suggest_categorical("width", [32, 64, 128, 256]),
+                  "layers": trial.suggest_categorical("layers", [1, 2, 3]),
+                  "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64, 128]),
+                  "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+                  "dropout": trial.suggest_float("dropout", 0.0, 0.5), "epochs": max_t}
+        acc = 0.0
+        for epoch, acc, _ in epochs(config):
+            events.append((time.time() - start, acc))
+            trial.report(acc, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return acc
+
+    study.optimize(objective, n_trials=n, n_jobs=2)  # the same 2 CPUs, as two threads
+    return sorted(events)
+
+
+TOOLS = {"tuner": run_tuner, "Ray Tune": run_ray_tune, "Optuna": run_optuna}
+
+
+# --- reading the runs -------------------------------------------------------------------------
+
+def best_so_far(events: list[tuple[float, float]]) -> list[tuple[float, int, float]]:
+    """(seconds, epochs trained so far, best accuracy so far) after each epoch, in time order."""
+    out, best = [], 0.0
+    for i, (t, acc) in enumerate(events, start=1):
+        best = max(best, acc)
+        out.append((t, i, best))
+    return out
+
+
+def value_at(curve: list[tuple[float, int, float]], x: float, axis: int) -> float:
+    best = 0.0
+    for point in curve:
+        if point[axis] > x:
+            break
+        best = point[2]
+    return best
+
+
+def time_to(curve: list[tuple[float, int, float]], target: float) -> float | None:
+    return next((t for t, _, best in curve if best >= target), None)
+
+
+def plot(runs: dict, tools: list[str], axis: int, label: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.4), sharey=True)
+    for ax, method in zip(axes, METHODS):
+        for tool in tools:
+            curves = [c for (tl, m, _), c in runs.items() if tl == tool and m == method and c]
+            if not curves:
+                continue
+            grid = np.linspace(0, max(c[-1][axis] for c in curves), 60)
+            values = np.array([[value_at(c, x, axis) for x in grid] for c in curves])
+            line, = ax.plot(grid, np.median(values, axis=0), label=tool)
+            ax.fill_between(grid, np.percentile(values, 25, axis=0), np.percentile(values, 75, axis=0),
+                            color=line.get_color(), alpha=0.2)
+        ax.set_title(method)
+        ax.set_xlabel(label)
+        ax.set_ylim(0.8, 1.0)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("best validation accuracy")
+    axes[0].legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="8 configs x 4 epochs, 1 seed (a smoke run)")
+    parser.add_argument("--configs", type=int, default=32)
+    parser.add_argument("--max-t", type=int, default=15)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: tuner,Ray Tune,Optuna")
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
+    args = parser.parse_args()
+    n, max_t, seeds = (8, 4, 1) if args.quick else (args.configs, args.max_t, args.seeds)
+    tools = [t for t in args.tools.split(",") if t != "Ray Tune" or ray_tune_available()]
+    start_ray(2)
+    runs: dict = {}
+    walls: dict = {}
+    for seed in range(seeds):
+        for method in METHODS:
+            for tool in tools:  # alternating tools, so load drifts hit each alike
+                began = time.perf_counter()
+                runs[(tool, method, seed)] = best_so_far(TOOLS[tool](method, n, max_t, seed))
+                walls[(tool, method, seed)] = time.perf_counter() - began
+                print(f"seed {seed} {method:12s} {tool:8s} {walls[(tool, method, seed)]:6.1f} s  "
+                      f"best {runs[(tool, method, seed)][-1][2]:.4f}", flush=True)
+    top = max(c[-1][2] for c in runs.values() if c)
+    rows = []
+    for method in METHODS:
+        for tool in tools:
+            keys = [k for k in runs if k[0] == tool and k[1] == method]
+            reached = [r for r in (time_to(runs[k], 0.95 * top) for k in keys) if r is not None]
+            rows.append([method, tool, f"{statistics.median(runs[k][-1][2] for k in keys):.4f}",
+                         f"{statistics.median(walls[k] for k in keys):.1f}",
+                         f"{statistics.median(runs[k][-1][1] for k in keys):.0f}",
+                         f"{statistics.median(reached):.1f}" if reached else "never", f"{len(reached)}/{len(keys)}"])
+    suffix = "_quick" if args.quick else ""
+    os.makedirs(os.path.join(args.out, "img"), exist_ok=True)
+    plot(runs, tools, 0, "wall time (s)", os.path.join(args.out, "img", f"tta_digits_time{suffix}.png"))
+    plot(runs, tools, 1, "epochs trained (all trials)", os.path.join(args.out, "img", f"tta_digits_epochs{suffix}.png"))
+    import ray
+    import torch
+
+    header = (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPUs, Python "
+              f"{platform.python_version()}, Ray {ray.__version__}, torch {torch.__version__}; "
+              f"{n} configurations x {max_t} epochs, seeds 0-{seeds - 1}, every run in one invocation")
+    table = markdown_table(["method", "tool", "best acc at budget (median)", "wall (s, median)",
+                            "epochs trained (median)", f"time to 95% of {top:.4f} (s, median)", "runs reaching it"],
+                           rows)
+    print(header)
+    print(table)
+    if not args.quick:
+        with open(os.path.join(args.out, "benchmarks_time_to_accuracy.md"), "a") as f:
+            f.write(f"\n## {header}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
