@@ -69,7 +69,7 @@ def ray_one_result(config):
 
 
 # --- one measurement, in its own process ------------------------------------------------------
-def _start_ray(attempts: int = 3) -> None:
+def _start_ray(attempts: int = 8) -> None:
     """A local Ray of its own; its start is retried (a loaded machine can miss Ray's 30 s start-up limit)."""
     import ray
 
@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compact-sizes", default="10000",
                         help="one-result sizes also run in the compact layout (trial_files=False)")
     parser.add_argument("--skip-ray-tune", action="store_true")
+    parser.add_argument("--ray-tune-optuna", action="store_true",
+                        help="also Ray Tune's ASHA + OptunaSearch at 1,000 trials (slow: minutes)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one run")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -259,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     for n in [int(s) for s in args.optuna_sizes.split(",") if s]:
         ours = measure("tuner", "asha-optuna", n, args.timeout)
         peer = measure("optuna", "asha-optuna", n, args.timeout)
-        ray_tune = measure("raytune", "asha-optuna", n, args.timeout) if n <= 1000 and not args.skip_ray_tune else None
+        ray_tune = (measure("raytune", "asha-optuna", n, args.timeout)
+                    if n <= 1000 and args.ray_tune_optuna and not args.skip_ray_tune else None)
         curves[f"ASHA + OptunaSearch, {n:,} trials"] = ours and ours["curve"]
         curves[f"Optuna in-process, {n:,} trials"] = peer and peer["curve"]
         fmt = lambda r, k="wall": "n/a" if not r else f"{r[k]:.1f}"  # noqa: E731

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import pickle
 
 import pytest
@@ -86,6 +87,13 @@ def test_show_default_has_a_header_and_the_varying_columns(storage):
     assert "3 trials (3 terminated); best loss=0.5833 (trial_00001)" in out
     header = next(line for line in out.splitlines() if line.startswith("trial_id"))
     assert [c.strip() for c in header.split("┃")] == ["trial_id", "status", "config/x", "training_iteration", "loss"]
+
+
+def test_show_limit_draws_the_first_trials_and_says_how_many_more(storage):
+    result = cli("show", os.path.join(storage, "grid"), "--trials", "--sort", "loss", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"trial_\d+", result.output) == ["trial_00001"]
+    assert "... and 2 more trials (--limit 0 shows all" in result.output
 
 
 def test_show_trials_sorted_with_chosen_columns_as_csv(storage):

@@ -251,8 +251,10 @@ def ls_command(storage: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--metric", help="Rank by this result key instead of the experiment's metric.")
 @click.option("--mode", type=click.Choice(["min", "max"]), help="With --metric.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Rows of the table (0: all); csv and json list every trial.")
 def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[str, ...], fmt: str,
-         metric: str | None, mode: str | None) -> None:
+         metric: str | None, mode: str | None, limit: int) -> None:
     """One experiment's trials, its best trial, or its PBT lineage.
 
     \b
@@ -265,7 +267,7 @@ def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[
     from tuner.cli.show import Experiment, InspectError, render
 
     try:
-        render(Experiment(directory, metric, mode), view, sort_key, _split(columns), fmt, _console())
+        render(Experiment(directory, metric, mode), view, sort_key, _split(columns), fmt, _console(), limit)
     except InspectError as exc:
         raise BadInput(str(exc)) from None
 

@@ -51,14 +51,21 @@ def find_experiments(root: str) -> list[str]:
 
 def ending(path: str) -> str:
     """finished, interrupted, or unfinished (still running, or its driver was killed)."""
-    with open(os.path.join(path, JOURNAL), encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    for line in reversed(lines):
-        if line.startswith('{"event":"'):
-            kind = line[10:line.find('"', 10)]
-            if kind in _ENDINGS:
-                return _ENDINGS[kind]
-    return "unfinished"
+    with open(os.path.join(path, JOURNAL), "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        chunk = 1 << 16
+        while True:  # from the end, in growing chunks: a 100,000-trial journal is tens of MB
+            start = max(0, size - chunk)
+            f.seek(start)
+            lines = f.read(size - start).splitlines()
+            for line in reversed(lines[1:] if start else lines):  # the first may be cut
+                if line.startswith(b'{"event":"'):
+                    kind = line[10:line.find(b'"', 10)].decode()
+                    if kind in _ENDINGS:
+                        return _ENDINGS[kind]
+            if not start:
+                return "unfinished"
+            chunk *= 4
 
 
 class Experiment:
@@ -261,8 +268,9 @@ def lineage_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render(exp: Experiment, view: str | None, sort_key: str | None, columns: list[str], fmt: str,
-           console: Any) -> None:
-    """What `tuner show` prints: the trials (with a header unless view="trials"), the best trial, or the lineage."""
+           console: Any, limit: int = 0) -> None:
+    """What `tuner show` prints: the trials (with a header unless view="trials"), the best trial, or the lineage.
+    A table shows the first ``limit`` trials (0: all); csv and json have every one."""
     if view == "best":
         best = exp.best_record()
         if fmt == "json":
@@ -319,5 +327,8 @@ def render(exp: Experiment, view: str | None, sort_key: str | None, columns: lis
             best = f"; best {s['metric']}={cell(s['best_value'])} ({s['best_trial']})" if s["best_trial"] \
                 else ""
             console.print(f"  {s['trials']} trials ({counts}){best}")
-        console.print(table(rows, cols))
+        shown = table(rows[:limit] if limit else rows, cols)
+        if limit and len(rows) > limit:  # drawing 100,000 rows takes minutes and fills no screen
+            shown.caption = f"... and {len(rows) - limit} more trials (--limit 0 shows all; --format csv lists all)"
+        console.print(shown)
 
