@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks._common import markdown_table  # noqa: E402
 
 PLOT = os.path.join(ROOT, "docs", "img", "scale_per_trial.png")
+CURVES = os.path.join(ROOT, "docs", "img", "scale_per_trial.json")  # the plot's data; runs merge into it
 STEPS = 9
 
 
@@ -216,7 +217,17 @@ def measure(who: str, kind: str, n: int, timeout: float) -> dict | None:
 
 
 def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
+    """Adds ``curves`` to the saved ones (a curve measured again replaces its old self) and draws them all."""
     import matplotlib
+
+    saved = {}
+    if os.path.exists(CURVES):
+        with open(CURVES) as f:
+            saved = json.load(f)
+    curves = {**saved, **{k: v for k, v in curves.items() if v}}
+    os.makedirs(os.path.dirname(CURVES), exist_ok=True)
+    with open(CURVES, "w") as f:
+        json.dump(curves, f, indent=0)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -129,7 +129,7 @@ def run(
             scheduler and searcher state are restored); start it otherwise.
         trial_files: write each trial's params.json, result.jsonl, progress.csv and
             decisions.jsonl beside the journal. False is the compact layout for sweeps of
-            many short trials (docs/scale.md): the journal alone holds them, and
+            many short trials (docs/large_sweeps.md): the journal alone holds them, and
             ``tune.load`` and ``tuner show`` read it the same.
         _executor: replaces the Ray executor (tests use an in-process one).
     """
