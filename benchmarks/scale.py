@@ -33,6 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, ROOT)
 
 from benchmarks._common import markdown_table  # noqa: E402
+from tuner.storage import journal  # noqa: E402
 
 PLOT = os.path.join(ROOT, "docs", "img", "scale_per_trial.png")
 CURVES = os.path.join(ROOT, "docs", "img", "scale_per_trial.json")  # the plot's data; runs merge into it
@@ -99,11 +100,9 @@ def _per_trial_curve(starts: list[float], points: int = 20) -> list[tuple[int, f
 def _journal_starts(path: str) -> list[float]:
     """When each trial's first result was journaled (``timestamp`` of its first result)."""
     first: dict[str, float] = {}
-    with open(os.path.join(path, "journal.jsonl"), "rb") as f:
-        for line in f:
-            if line.startswith(b'{"event":"result"'):
-                event = json.loads(line)
-                first.setdefault(event["trial_id"], event["result"]["timestamp"])
+    for record in journal.read(path):
+        if isinstance(record, journal.Result):
+            first.setdefault(record.trial_id, record.result["timestamp"])
     return list(first.values())
 
 

@@ -3,6 +3,7 @@ best trial can be trained again alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -32,16 +33,15 @@ def replay(experiment_dir: str, trial_id: str) -> Schedule:
             for i in range(1, 101):
                 step(model, **config_at(schedule, i))
     """
-    from tuner.results import replay_journal
+    from tuner.storage import journal
 
     path = os.path.abspath(os.path.expanduser(experiment_dir))
-    if not os.path.exists(os.path.join(path, "journal.jsonl")):
-        raise FileNotFoundError(f"{path} is not an experiment directory (no journal.jsonl in it).")
-    trials, records = replay_journal(path)
+    replayed = journal.replay(path)
+    trials = replayed.trials
     if trial_id not in trials:
         raise ValueError(f"The value of `trial_id` is {trial_id!r}, but must be a trial of {path}: "
                          f"{', '.join(trials) or 'it has none'}.")
-    exploits = [r for r in records if r.get("event") == "config"]
+    exploits = [dataclasses.asdict(r) for r in replayed.lineage if isinstance(r, journal.ConfigChanged)]
     initial = {tid: t.config for tid, t in trials.items()}
     for record in reversed(exploits):  # a trial's first exploit knows its initial config
         initial[record["trial_id"]] = record["old_config"]
@@ -87,10 +87,6 @@ def ancestry(lineage: list[dict[str, Any]], trial_id: str) -> list[dict[str, Any
 
 
 def _donor_iteration(record: dict[str, Any]) -> int:
-    """The donor's iteration at the checkpoint copied (its directory name), else the exploit's."""
-    path = record.get("donor_checkpoint")
-    if path:
-        name = os.path.basename(os.path.normpath(path))
-        if name.isdigit():
-            return int(name)
-    return int(record.get("iteration") or 0)
+    """The donor's iteration at the checkpoint copied (from its checkpoint event), else the exploit's."""
+    donor_iteration = record.get("donor_iteration")
+    return int(donor_iteration if donor_iteration is not None else record.get("iteration") or 0)

@@ -14,12 +14,13 @@ from schedulers.base import VALID_MODES, TrialScheduler
 from searchers.base import Searcher
 from tuner.storage import jsonio as jsonutil
 from tuner.callbacks import Callback
-from tuner.results import ExperimentResults, replay_journal
+from tuner.results import ExperimentResults
 from tuner.execution.replay import ComponentReplay
 from tuner.execution.resources import Resources, resource_request
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.stopper import Stopper
+from tuner.storage import journal
 from tuner.storage.experiment import ExperimentStorage
 from tuner.storage.lock import ExperimentLock
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
@@ -206,8 +207,8 @@ def run(
             trials = runner.run()
         finally:
             reporter.close(runner)
-        decisions = replay_journal(storage.path)[1] if restored is not None else storage.decisions
-        results = ExperimentResults(trials, storage.path, metric, mode, decisions, config)
+        lineage = journal.replay(storage.path).lineage if restored is not None else storage.lineage
+        results = ExperimentResults(trials, storage.path, metric, mode, lineage, config)
         reporter.summary(results, time.time() - started)
         if (raise_on_failed_trial or fail_fast == "raise") and results.errors:
             ids = ", ".join(t.trial_id for t in results.errors)
@@ -219,8 +220,7 @@ def run(
 def _note_takeover(storage: ExperimentStorage, holder: dict[str, Any]) -> None:
     warnings.warn(f"Took over the lock of {storage.path} from PID {holder.get('pid')} on host "
                   f"{holder.get('host')!r}: {holder['reason']}.", stacklevel=3)
-    storage.event("lock_taken_over", host=holder.get("host"), pid=holder.get("pid"), reason=holder["reason"],
-                  time=time.time())
+    storage.event(journal.LockTakenOver(holder.get("host"), holder.get("pid"), holder["reason"], time.time()))
 
 
 def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent, time_budget_s, seed,
@@ -335,7 +335,7 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
     root = os.path.expanduser(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
     if name is not None:
         path = os.path.join(root, name)
-        if not allow_existing and os.path.exists(os.path.join(path, "journal.jsonl")):
+        if not allow_existing and journal.exists(path):
             raise ValueError(f"The experiment {path} already exists; pass another `name`, or resume it.")
         return path
     base = os.path.join(root, f"{_slug(trainable_name)}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
@@ -349,7 +349,7 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
 def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher) -> ComponentReplay | None:
     """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none):
     the last snapshot, brought up to the end of the journal by replaying what followed it."""
-    if not os.path.exists(os.path.join(path, "journal.jsonl")):
+    if not journal.exists(path):
         return None
     state_file = os.path.join(path, "state.json")
     start = 0  # no snapshot: the whole journal is replayed into the new scheduler and searcher
@@ -359,9 +359,9 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher)
         searcher.load_state_dict(state["searcher"])
         # version 1 was written after every event: nothing to replay
         start = state["journal_offset"] if state.get("version") == 2 else os.path.getsize(
-            os.path.join(path, "journal.jsonl"))
+            journal.journal_path(path))
     replay = ComponentReplay(scheduler, searcher, start)
-    replay.trials, _ = replay_journal(path, observer=replay)
+    replay.trials = journal.replay(path, observer=replay).trials
     return replay
 
 

@@ -13,65 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
-from tuner.storage.experiment import JOURNAL, SPEC
+from tuner.storage import journal
+from tuner.storage.experiment import SPEC
 from tuner.trial import Trial, TrialStatus
-
-
-def replay_journal(path: str, observer: Callable[[dict[str, Any], dict[str, Trial], int], None] | None = None,
-                   ) -> tuple[dict[str, Trial], list[dict[str, Any]]]:
-    """Rebuild every trial from ``journal.jsonl``; also return the decision records.
-
-    A torn last line (the driver was killed mid-write) is ignored. ``observer(event,
-    trials, offset)`` is called after each event was applied (``offset``: where its
-    line starts in the file), for the resume replay of scheduler and searcher calls.
-    """
-    trials: dict[str, Trial] = {}
-    decisions: list[dict[str, Any]] = []
-    journal = os.path.join(path, JOURNAL)
-    with open(journal, "rb") as f:
-        data = f.read()
-    offset = 0
-    while offset < len(data):
-        end = data.find(b"\n", offset)
-        end = len(data) if end < 0 else end
-        line, start, offset = data[offset:end], offset, end + 1
-        if not line:
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        kind = event.get("event")
-        trial = trials.get(event.get("trial_id", ""))
-        if kind == "trial_added":
-            trials[event["trial_id"]] = Trial(event["trial_id"], event["config"], event.get("resources"),
-                                              seed=event.get("seed"),
-                                              path=os.path.join(path, "trials", event["trial_id"]))
-        elif trial is None:
-            continue
-        elif kind == "result":
-            trial.history.append(event["result"])
-            trial.last_result = event["result"]
-        elif kind == "status":
-            trial.status = TrialStatus(event["status"])
-            trial.error = event.get("error")
-            trial.stop_reason = event.get("stop_reason")
-            trial.num_failures = event.get("num_failures", 0)
-        elif kind == "checkpoint":
-            trial.add_checkpoint(event["path"])
-        elif kind == "checkpoint_deleted":
-            trial.remove_checkpoint(event["path"])
-        elif kind == "rollback":
-            trial.history = [r for r in trial.history if r.get("training_iteration", 0) <= event["iteration"]]
-            trial.last_result = trial.history[-1] if trial.history else None
-        elif kind == "config":
-            trial.config = event["config"]
-            decisions.append(event)
-        elif kind == "decision":
-            decisions.append(event)
-        if observer is not None:
-            observer(event, trials, start)
-    return trials, decisions
 
 
 class ExperimentResults:
@@ -84,13 +28,14 @@ class ExperimentResults:
     """
 
     def __init__(self, trials: list[Trial], experiment_path: str, metric: Any = None, mode: Any = None,
-                 decisions: list[dict[str, Any]] | None = None, space: Any = None) -> None:
+                 lineage: list[journal.ConfigChanged | journal.DecisionMade] | None = None,
+                 space: Any = None) -> None:
         self.trials = trials
         self.experiment_path = experiment_path
         self.metric = metric
         self.mode = mode
         self.space = space  # the search space tune.run was given (domains), when known
-        self._decisions = decisions or []
+        self._lineage = lineage or []
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -146,7 +91,7 @@ class ExperimentResults:
 
     def decisions(self) -> list[dict[str, Any]]:
         """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""
-        return [d for d in self._decisions if d.get("event") == "decision"]
+        return [r.to_dict() for r in self._lineage if isinstance(r, journal.DecisionMade)]
 
     def outcomes(self) -> dict[str, str]:
         """How each trial ended: "finished", "stopped early" (a scheduler's STOP before the
@@ -193,10 +138,10 @@ class ExperimentResults:
     def pbt_lineage(self) -> list[dict[str, Any]]:
         """Every exploit, in order: time, recipient, donor, old and new config, scores."""
         return [
-            {"time": d.get("time"), "trial_id": d["trial_id"], "donor_id": d.get("donor_id"),
-             "iteration": d.get("iteration"), "old_config": d.get("old_config"), "config": d["config"],
-             **{k: v for k, v in (d.get("info") or {}).items() if k not in ("time",)}}
-            for d in self._decisions if d.get("event") == "config"
+            {"time": r.time, "trial_id": r.trial_id, "donor_id": r.donor_id, "iteration": r.iteration,
+             "old_config": r.old_config, "config": r.config,
+             **{k: v for k, v in (r.info or {}).items() if k not in ("time",)}}
+            for r in self._lineage if isinstance(r, journal.ConfigChanged)
         ]
 
     def rows(self, all_results: bool = False) -> list[dict[str, Any]]:
@@ -232,17 +177,15 @@ def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
     """The results of the experiment in ``path``, read from its journal (nothing is unpickled);
     "best" by ``metric``/``mode`` when given, else by the experiment's own."""
     path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(os.path.join(path, JOURNAL)):
-        raise FileNotFoundError(f"{path} is not an experiment directory (no {JOURNAL} in it).")
+    replayed = journal.replay(path)
     spec = {}
     if os.path.exists(os.path.join(path, SPEC)):
         with open(os.path.join(path, SPEC)) as f:
             spec = json.load(f)
-    trials, decisions = replay_journal(path)
     space = None
     if "space" in spec:
         from tuner.space import config as space_lib
 
         space = space_lib.space_from_json(spec["space"])
-    return ExperimentResults(list(trials.values()), path, metric or spec.get("metric"), mode or spec.get("mode"),
-                             decisions, space)
+    return ExperimentResults(list(replayed.trials.values()), path, metric or spec.get("metric"),
+                             mode or spec.get("mode"), replayed.lineage, space)

@@ -35,8 +35,8 @@ class Trial:
     """One configuration of the sweep and everything known about it.
 
     Attributes:
-        trial_id: short unique id inside the experiment (``"00000"`` style prefix
-            plus a random suffix); also the trial's directory name.
+        trial_id: unique inside the experiment, ``trial_00000`` counting up in creation
+            order; also the trial's directory name.
         config: the concrete hyperparameters (no search-space domains left). For
             PBT this is the *current* config, after every exploit.
         resources: what the trial asked for, normalized (see ``tuner.execution.resources``).
@@ -48,6 +48,8 @@ class Trial:
         stop_reason: why it stopped early (scheduler decision or stop criterion).
         checkpoint_path: directory of the latest persisted checkpoint, if any.
         checkpoints: every persisted checkpoint directory still on disk, oldest first.
+        checkpoint_iterations: the ``training_iteration`` each of them holds (from the
+            journal's ``checkpoint`` events, never parsed from directory names).
         path: the trial directory.
         seed: the per-trial seed handed to the trainable.
     """
@@ -63,23 +65,38 @@ class Trial:
     stop_reason: str | None = None
     checkpoint_path: str | None = None
     checkpoints: list[str] = dataclasses.field(default_factory=list)
+    checkpoint_iterations: dict[str, int] = dataclasses.field(default_factory=dict, repr=False)
     checkpoint_scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     path: str | None = None
     seed: int | None = None
 
-    def add_checkpoint(self, path: str) -> None:
-        """``path`` is now the latest checkpoint. One rewritten in place (a PBT exploit adopts the
-        donor's state at the recipient's own iteration) moves to the end instead of standing twice."""
+    def add_checkpoint(self, path: str, iteration: int) -> None:
+        """``path`` (holding ``iteration``) is now the latest checkpoint. One rewritten in place (a PBT
+        exploit adopts the donor's state at the recipient's own iteration) moves to the end instead of
+        standing twice."""
         if path in self.checkpoints:
             self.checkpoints.remove(path)
         self.checkpoints.append(path)
+        self.checkpoint_iterations[path] = iteration
         self.checkpoint_path = path
 
     def remove_checkpoint(self, path: str) -> None:
         """``path`` was deleted from disk; the latest before it takes its place if it was the latest."""
         self.checkpoints = [c for c in self.checkpoints if c != path]
+        self.checkpoint_iterations.pop(path, None)
         if self.checkpoint_path == path:
             self.checkpoint_path = self.checkpoints[-1] if self.checkpoints else None
+
+    @property
+    def checkpoint_iteration(self) -> int | None:
+        """The iteration the latest checkpoint holds (None without one)."""
+        return self.checkpoint_iterations.get(self.checkpoint_path) if self.checkpoint_path else None
+
+    def rollback(self, iteration: int) -> None:
+        """Forget results past ``iteration``: the trial restarts from there (its checkpoint, or 0).
+        The run loop applies it and journals it; the journal's replay applies it again."""
+        self.history = [r for r in self.history if r.get("training_iteration", 0) <= iteration]
+        self.last_result = self.history[-1] if self.history else None
 
     def metric(self, name: str, default: float = math.nan) -> Any:
         """The latest value of ``name`` (nan if never reported)."""

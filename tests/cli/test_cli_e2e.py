@@ -17,6 +17,8 @@ import time
 import pytest
 
 import tuner as tune
+from tuner.storage import journal
+from tuner.storage.journal import Event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The installed console script when there is one, else the module: both run `tuner.cli.main:main`.
@@ -68,10 +70,9 @@ def test_ctrl_c_exits_130_and_resume_finishes_the_sweep(tmp_path):
                              "--mode", "min", "--storage", storage, "--name", "slow"],
                             cwd=ROOT, stdout=out, stderr=err, env=_env())
     try:
-        journal = os.path.join(path, "journal.jsonl")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if os.path.exists(journal) and open(journal).read().count('"event":"result"') >= 6:
+            if journal.exists(path) and sum(r.event is Event.RESULT for r in journal.read(path)) >= 6:
                 break
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)

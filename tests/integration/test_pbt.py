@@ -5,7 +5,6 @@ checkpoints, and the replayed schedule of every trial."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -14,6 +13,8 @@ import tuner as tune
 from schedulers import PB2, PopulationBasedTraining
 from schedulers.pbt import config_at, replay
 from tests.integration import trainables as tr
+from tuner.storage import journal
+from tuner.storage.journal import Event
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 INCS = [1, 2, 3, 5, 10, 20]
@@ -44,15 +45,14 @@ def checkpoint_counts(experiment_path):
     adopted: dict[tuple, int] = {}  # (recipient, iteration) -> the donor's count it took over there
     held: dict[str, int] = {}  # checkpoint path -> the count it holds now
     copied = []  # (exploit event, count of the donor checkpoint when copied)
-    with open(os.path.join(experiment_path, "journal.jsonl")) as f:
-        events = [json.loads(line) for line in f if line.strip()]
-    for e in events:
-        if e["event"] == "result":
+    for record in journal.read(experiment_path):
+        e = record.to_dict()
+        if record.event is Event.RESULT:
             reported[e["trial_id"], e["result"]["training_iteration"]] = e["result"]["count"]
-        elif e["event"] == "config":  # followed by the checkpoint event of the adopted state
+        elif record.event is Event.CONFIG:  # followed by the checkpoint event of the adopted state
             copied.append((e, held[e["donor_checkpoint"]]))
             adopted[e["trial_id"], e["iteration"]] = copied[-1][1]
-        elif e["event"] == "checkpoint":
+        elif record.event is Event.CHECKPOINT:
             key = (e["trial_id"], e["iteration"])
             held[e["path"]] = adopted.pop(key) if key in adopted else reported[key]
     return copied
@@ -106,9 +106,8 @@ def test_a_population_larger_than_the_cpus_advances_together(storage, trainable)
                    checkpoint_freq=1 if trainable is tr.PBTCounter else 0)
     exploits = check_exploits_continue_exactly(results)
     assert exploits
-    with open(os.path.join(results.experiment_path, "journal.jsonl")) as f:  # the run loop's own order
-        launches = [e["trial_id"] for e in map(json.loads, f)
-                    if e["event"] == "status" and e["status"] == "RUNNING"]
+    launches = [r.trial_id for r in journal.read(results.experiment_path)  # the run loop's own order
+                if r.event is Event.STATUS and r.status == "RUNNING"]
     assert len(set(launches[:6])) == 6, "a trial was resumed before the whole population had started"
     assert len(launches) > 6, "nobody yielded and came back"
     pauses = [d for d in results.decisions() if d["action"] == "PAUSE"]

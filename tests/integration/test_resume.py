@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,8 @@ import pytest
 
 import tuner as tune
 from tests.integration import trainables as tr
+from tuner.storage import journal
+from tuner.storage.journal import Event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWEEP = """
@@ -24,8 +25,7 @@ tune.run(slow_counter, config={{"n": 30, "w": tune.grid_search([1, 2, 3, 4])}}, 
 
 
 def _journal_results(path):
-    with open(os.path.join(path, "journal.jsonl")) as f:
-        return sum(1 for line in f if '"event":"result"' in line)
+    return sum(1 for r in journal.read(path) if r.event is Event.RESULT)
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -36,7 +36,7 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(storage):
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            if os.path.exists(os.path.join(path, "journal.jsonl")) and _journal_results(path) >= 25:
+            if journal.exists(path) and _journal_results(path) >= 25:
                 break
             time.sleep(0.1)
         else:
@@ -59,8 +59,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(storage):
     assert len(results.trials) == 4 and results.best_result["score"] == 120
     reloaded = tune.load(path)
     assert [[r["step"] for r in t.history] for t in reloaded.trials] == [list(range(1, 31))] * 4
-    events = [json.loads(line)["event"] for line in open(os.path.join(path, "journal.jsonl"))]
-    assert events.count("resumed") == 1
+    events = [r.event for r in journal.read(path)]
+    assert events.count(Event.RESUMED) == 1
 
 
 @pytest.mark.usefixtures("ray_local")

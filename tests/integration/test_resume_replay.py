@@ -15,6 +15,7 @@ import tuner as tune
 from schedulers import ASHAScheduler
 from searchers import OptunaSearch
 from tests.integration import trainables as tr
+from tuner.storage import journal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRIALS = 36
@@ -37,9 +38,8 @@ def _added_after_snapshot(path):
             offset = json.load(f)["journal_offset"]
     except (OSError, ValueError, KeyError):
         return -1
-    with open(os.path.join(path, "journal.jsonl"), "rb") as f:
-        f.seek(offset)
-        return f.read().count(b'"event":"trial_added"')
+    return sum(1 for at, record in journal.read_with_offsets(path)
+               if at >= offset and record.event is journal.Event.TRIAL_ADDED)
 
 
 def _decisions(results):

@@ -15,6 +15,7 @@ from schedulers import _pbt_explore as ex
 from schedulers.base import Decision, TrialDecision
 from schedulers.pbt import ancestry, config_at, replay
 from tests.schedulers.fakes import trial
+from tuner.storage import journal
 from tuner.storage import jsonio as jsonutil
 from tuner.trial import TrialStatus
 
@@ -409,18 +410,22 @@ def test_needs_metric_and_mode():
 
 
 # --- replay ---------------------------------------------------------------------------------------------
-def _journal(tmp_path, events):
-    (tmp_path / "journal.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+def _journal(tmp_path, records):
+    writer = journal.JournalWriter(str(tmp_path))
+    writer.write_many(records)
+    writer.close()
     return str(tmp_path)
 
 
 def _added(tid, inc):
-    return {"event": "trial_added", "trial_id": tid, "config": {"inc": inc}}
+    return journal.TrialAdded(tid, {"inc": inc})
 
 
 def _exploit(tid, donor, iteration, donor_iteration, old, new):
-    return {"event": "config", "trial_id": tid, "donor_id": donor, "iteration": iteration, "old_config": {"inc": old},
-            "config": {"inc": new}, "donor_checkpoint": f"/x/trials/{donor}/checkpoints/{donor_iteration:06d}"}
+    # the donor checkpoint's directory name says nothing: its iteration comes from the record
+    return journal.ConfigChanged(tid, {"inc": new}, iteration=iteration, donor_id=donor, old_config={"inc": old},
+                                 donor_checkpoint=f"/x/trials/{donor}/checkpoints/latest",
+                                 donor_iteration=donor_iteration)
 
 
 def test_ancestry_follows_donors_back_in_time():

@@ -20,12 +20,14 @@ from tuner.storage import jsonio as jsonutil
 from tuner.execution.resources import resources_worth_showing
 from tuner.results import load
 from tuner.space.config import config_changes
-from tuner.storage.experiment import JOURNAL, SPEC, flatten
+from tuner.storage import journal
+from tuner.storage.experiment import SPEC, flatten
+from tuner.storage.journal import JOURNAL, Event
 from tuner.storage.lock import read_holder, stale_reason
 from tuner.trial import TrialStatus
 
 # The journal's last experiment-level event says how the experiment ended.
-_ENDINGS = {"experiment_end": "finished", "interrupted": "interrupted", "resumed": "unfinished"}
+_ENDINGS = {Event.EXPERIMENT_END: "finished", Event.INTERRUPTED: "interrupted", Event.RESUMED: "unfinished"}
 
 
 class InspectError(ValueError):
@@ -36,7 +38,7 @@ class InspectError(ValueError):
 
 
 def is_experiment(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, JOURNAL))
+    return journal.exists(path)
 
 
 def find_experiments(root: str) -> list[str]:
@@ -51,21 +53,7 @@ def find_experiments(root: str) -> list[str]:
 
 def ending(path: str) -> str:
     """finished, interrupted, or unfinished (still running, or its driver was killed)."""
-    with open(os.path.join(path, JOURNAL), "rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        chunk = 1 << 16
-        while True:  # from the end, in growing chunks: a 100,000-trial journal is tens of MB
-            start = max(0, size - chunk)
-            f.seek(start)
-            lines = f.read(size - start).splitlines()
-            for line in reversed(lines[1:] if start else lines):  # the first may be cut
-                if line.startswith(b'{"event":"'):
-                    kind = line[10:line.find(b'"', 10)].decode()
-                    if kind in _ENDINGS:
-                        return _ENDINGS[kind]
-            if not start:
-                return "unfinished"
-            chunk *= 4
+    return _ENDINGS.get(journal.last_ending(path), "unfinished")
 
 
 class Experiment:

@@ -18,19 +18,18 @@ import logging
 from typing import Any
 
 from tuner.execution.status_index import StatusIndex
+from tuner.storage import journal
+from tuner.storage.journal import Event
 from tuner.trial import Trial, TrialStatus
 
 logger = logging.getLogger(__name__)
-
-#: Journal markers the run loop writes only so that a resume can replay the call.
-DECISION_POINT, CHOSEN, STOPS_POLLED = "decision_point", "chosen", "stops_polled"
 
 
 class ComponentReplay:
     """A journal observer that re-makes the run loop's scheduler and searcher calls.
 
-    Called with each journal event after the event was applied to the trials
-    (``tuner.results.replay_journal``); events before ``start_offset`` (already in
+    Called with each journal record after it was applied to the trials
+    (``tuner.storage.journal.replay``); records before ``start_offset`` (already in
     the snapshot) only keep the status index up to date.
 
     Attributes:
@@ -50,38 +49,39 @@ class ComponentReplay:
         self.stopping: dict[str, str] = {}
         self.diverged = 0
 
-    def __call__(self, event: dict[str, Any], trials: dict[str, Trial], offset: int) -> None:
-        kind = event.get("event")
-        trial = trials.get(event.get("trial_id") or "")
+    def __call__(self, record: journal.Record, trials: dict[str, Trial], offset: int) -> None:
+        kind = record.event
+        trial = trials.get(getattr(record, "trial_id", None) or "")
         live = offset >= self.start_offset
-        if kind == "trial_added" and trial is not None:
+        if kind is Event.TRIAL_ADDED and trial is not None:
             self.index.add(trial)
             if live:
                 self._suggest(trial)
                 self.scheduler.on_trial_add(trial)
-        elif kind == "resumed":
+        elif kind is Event.RESUMED:
             self.stopping.clear()
             for running in self.index.of(TrialStatus.RUNNING):
                 self.index.set(running, TrialStatus.PENDING)  # what TrialRunner.restore did
         elif trial is None:
-            if kind == CHOSEN and live:
+            if kind is Event.CHOSEN and live:
                 self._choose(None)
-            elif kind == STOPS_POLLED and live:
+            elif kind is Event.STOPS_POLLED and live:
                 self.scheduler.trials_to_stop()
-        elif kind == "status":
+        elif kind is Event.STATUS:
             self.index.set(trial, trial.status)
             self.stopping.pop(trial.trial_id, None)
             if live and trial.status.is_finished():
                 self._finished(trial)
-        elif kind == "decision" and event.get("action") == "STOP" and trial.status is TrialStatus.RUNNING:
-            self.stopping[trial.trial_id] = event.get("reason") or "stopped by the scheduler"
+        elif (isinstance(record, journal.DecisionMade) and record.action == "STOP"
+              and trial.status is TrialStatus.RUNNING):
+            self.stopping[trial.trial_id] = record.reason or "stopped by the scheduler"
         elif not live:
             return
-        elif kind == "result":
-            self.searcher.on_trial_result(trial.trial_id, event["result"])
-        elif kind == DECISION_POINT:
+        elif isinstance(record, journal.Result):
+            self.searcher.on_trial_result(trial.trial_id, record.result)
+        elif kind is Event.DECISION_POINT:
             self.scheduler.on_trial_result(trial, trial.last_result)
-        elif kind == CHOSEN:
+        elif kind is Event.CHOSEN:
             self._choose(trial)
 
     def _suggest(self, trial: Trial) -> None:

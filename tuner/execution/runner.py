@@ -22,10 +22,10 @@ import numpy as np
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
+from tuner.storage import journal
 from tuner.callbacks import Callback
 from tuner.execution.resources import PerTrialResources, resources_for
 from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
-from tuner.execution.replay import CHOSEN, DECISION_POINT, STOPS_POLLED
 from tuner.execution.status_index import StatusIndex
 from tuner.storage.experiment import ExperimentStorage
 from tuner.trial import Trial, TrialStatus
@@ -89,10 +89,6 @@ def _reached(point: float | None, value: Any) -> bool:
     return not math.isinf(point) and value >= point
 
 
-def _checkpoint_iteration(path: str) -> int:
-    return int(path.rstrip("/").rsplit("/", 1)[-1])
-
-
 class TrialRunner:
     """Drives one sweep to its end. ``run()`` returns the list of trials."""
 
@@ -137,13 +133,13 @@ class TrialRunner:
                 trial.resources = resources_for(self.settings.resources, trial.config)
             if trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
                 if trial.checkpoint_path:
-                    self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
+                    self._rollback(trial, trial.checkpoint_iteration)
                 trial.status = TrialStatus.PENDING
         self.trials = dict(trials)
         self.by_status = StatusIndex()
         for trial in self.trials.values():
             self.by_status.add(trial)
-        self.storage.event("resumed", time=time.time(), trials=len(trials))
+        self.storage.event(journal.Resumed(time.time(), len(trials)))
         for trial_id, reason in stopping.items():
             trial = self.trials[trial_id]
             trial.stop_reason = trial.stop_reason or reason
@@ -152,7 +148,7 @@ class TrialRunner:
     def _snapshot(self) -> None:
         """Scheduler and searcher state with the journal position it is current at."""
         started = time.perf_counter()
-        self.storage.write_state({"version": 2, "journal_offset": self.storage.journal_offset(),
+        self.storage.write_state({"version": 2, "journal_offset": self.storage.journal.offset(),
                                   "searcher": self.searcher.state_dict(), "scheduler": self.scheduler.state_dict(),
                                   "trials": len(self.trials)})
         took = time.perf_counter() - started
@@ -181,12 +177,11 @@ class TrialRunner:
                     self.reporter.update(self)
         except BaseException as exc:
             # Trials left RUNNING in the journal restart from their checkpoints on resume.
-            self.storage.event("interrupted", reason=repr(exc),
-                               running=[t.trial_id for t in self._with(TrialStatus.RUNNING)])
+            self.storage.event(journal.Interrupted(repr(exc), [t.trial_id for t in self._with(TrialStatus.RUNNING)]))
             raise
         else:
             self._snapshot()
-            self.storage.event("experiment_end", time=time.time())
+            self.storage.event(journal.ExperimentEnd(time.time()))
         finally:
             self.executor.shutdown()
             for cb in self.callbacks:
@@ -258,10 +253,10 @@ class TrialRunner:
         """The resume replay repeats every choice (choosing may change the scheduler's state);
         "nothing to run" is journaled once until something else happens."""
         if trial is not None:
-            self.storage.event(CHOSEN, trial_id=trial.trial_id)
-        elif self._idle_choice_at != self.storage.events_written:
-            self.storage.event(CHOSEN, trial_id=None)
-            self._idle_choice_at = self.storage.events_written
+            self.storage.event(journal.Chosen(trial.trial_id))
+        elif self._idle_choice_at != self.storage.journal.records_written:
+            self.storage.event(journal.Chosen(None))
+            self._idle_choice_at = self.storage.journal.records_written
 
     def _create_trial(self) -> None:
         if self._exhausted:
@@ -316,7 +311,7 @@ class TrialRunner:
         restoring = checkpoint_path or trial.checkpoint_path
         if restoring:
             # Results reported after the checkpoint come again: the record restarts where the trainable does.
-            iteration = _checkpoint_iteration(restoring)
+            iteration = trial.checkpoint_iterations[restoring]
             if int((trial.last_result or {}).get("training_iteration", 0)) > iteration:
                 self._rollback(trial, iteration)
         elif trial.history:
@@ -343,9 +338,8 @@ class TrialRunner:
 
     def _rollback(self, trial: Trial, iteration: int) -> None:
         """Forget results past ``iteration``: the trial restarts from there."""
-        trial.history = [r for r in trial.history if r.get("training_iteration", 0) <= iteration]
-        trial.last_result = trial.history[-1] if trial.history else None
-        self.storage.event("rollback", trial_id=trial.trial_id, iteration=iteration)
+        trial.rollback(iteration)
+        self.storage.event(journal.Rollback(trial.trial_id, iteration))
 
     # --- consuming batches -----------------------------------------------------------------
     def _process(self, trial: Trial, batch: Batch) -> None:
@@ -380,7 +374,7 @@ class TrialRunner:
     def _persist_checkpoint(self, trial: Trial, packed: Any, iteration: int | None = None) -> None:
         if iteration is None:
             iteration = int((trial.last_result or {}).get("training_iteration", 0))
-        trial.add_checkpoint(self.storage.save_checkpoint(trial, iteration, packed))
+        trial.add_checkpoint(self.storage.save_checkpoint(trial, iteration, packed), iteration)
         trial.checkpoint_scores[trial.checkpoint_path] = _checkpoint_goodness(
             trial.last_result or {}, self.settings.checkpoint_score_attr)
         self._prune_checkpoints(trial)
@@ -438,7 +432,7 @@ class TrialRunner:
         stopper = self.settings.driver_stopper
         if stopper is None or self._out_of_time or not stopper.stop_all():
             return self._out_of_time
-        self.storage.event("stopper_ended_experiment", stopper=type(stopper).__name__, time=time.time())
+        self.storage.event(journal.StopperEndedExperiment(type(stopper).__name__, time.time()))
         self._end_early(f"{type(stopper).__name__} ended the experiment")
         return True
 
@@ -446,7 +440,7 @@ class TrialRunner:
         if self.settings.driver_stopper is not None and self._stopper_decides(trial):
             return
         decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
-        self.storage.event(DECISION_POINT, trial_id=trial.trial_id)
+        self.storage.event(journal.DecisionPoint(trial.trial_id))
         action = decision.action
         if action is Decision.CONTINUE:
             after = trial.last_result.get(self.scheduler.time_attr, 0)
@@ -473,7 +467,7 @@ class TrialRunner:
     def _stop_paused_trials(self) -> None:
         stops = self.scheduler.trials_to_stop()
         if stops:
-            self.storage.event(STOPS_POLLED)
+            self.storage.event(journal.StopsPolled())
         for trial_id, decision in stops:
             trial = self.trials.get(trial_id)
             if trial is None or trial.status is not TrialStatus.PAUSED:
@@ -516,8 +510,7 @@ class TrialRunner:
             raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
         old = trial.config
         trial.config = decision.config
-        self.storage.config_changed(trial, donor_id=donor.trial_id, old_config=old,
-                                    donor_checkpoint=donor.checkpoint_path, info=decision.info)
+        self.storage.config_changed(trial, donor, old, decision.info)
         for cb in self.callbacks:
             cb.on_trial_config_change(trial, old, donor.trial_id)
         packed = ckpt_lib.read(donor.checkpoint_path)
@@ -538,9 +531,9 @@ class TrialRunner:
         trial.num_failures += 1
         trial.error = batch.error
         if trial.num_failures <= self.settings.max_failures:
-            self.storage.event("retry", trial_id=trial.trial_id, attempt=trial.num_failures, error=batch.error)
+            self.storage.event(journal.Retry(trial.trial_id, trial.num_failures, batch.error))
             if trial.checkpoint_path:
-                self._rollback(trial, _checkpoint_iteration(trial.checkpoint_path))
+                self._rollback(trial, trial.checkpoint_iteration)
             self.by_status.set(trial, TrialStatus.PENDING)
             self.storage.status(trial)
             return
@@ -576,7 +569,7 @@ class TrialRunner:
         if now < self._deadline:
             return
         if not self._out_of_time:
-            self.storage.event("time_budget_reached", time_budget_s=self.settings.time_budget_s)
+            self.storage.event(journal.TimeBudgetReached(self.settings.time_budget_s))
             self._end_early("time budget reached")
         elif now > self._deadline + STOP_GRACE_S:
             for trial in self._with(TrialStatus.RUNNING):

@@ -1,9 +1,13 @@
-"""The experiment on disk: spec, journal and per-trial files.
+"""The experiment on disk: spec, state, journal and per-trial files.
 
     <storage_path>/<experiment>/
-      experiment.json    journal.jsonl
+      experiment.json    the sweep's arguments, space, scheduler and searcher (written once)
+      journal.jsonl      every event (``tuner.storage.journal``): the source of truth
+      state.json         the latest scheduler and searcher snapshots (for resume)
+      driver.lock        the driver that holds the experiment (``tuner.storage.lock``)
+      tensorboard/       the HParams view (``tuner.tensorboard``)
       trials/<trial_id>/ params.json result.jsonl progress.csv error.txt decisions.jsonl
-                         checkpoints/<iteration>/
+                         checkpoints/<iteration, 6 digits>/
 
 The journal is the source of truth: every result is appended (and flushed to
 the OS, so a SIGKILL of the driver loses nothing) before any decision taken
@@ -20,10 +24,10 @@ import time
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
+from tuner.storage import journal
 from tuner.storage import jsonio as jsonutil
 from tuner.trial import Trial
 
-JOURNAL = "journal.jsonl"
 SPEC = "experiment.json"
 STATE = "state.json"
 
@@ -56,11 +60,10 @@ class ExperimentStorage:
         self.path = os.path.abspath(path)
         self.trial_files = trial_files
         os.makedirs(os.path.join(self.path, "trials"), exist_ok=True)
-        self._journal = open(os.path.join(self.path, JOURNAL), "a", encoding="utf-8")
+        self.journal = journal.JournalWriter(self.path)
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
-        self.decisions: list[dict[str, Any]] = []  # decision and config records, as the journal has them
-        self.events_written = 0
+        self.lineage: list[journal.ConfigChanged | journal.DecisionMade] = []  # as the journal's replay has it
 
     # --- experiment level ---------------------------------------------------------------
     def write_spec(self, spec: dict[str, Any]) -> None:
@@ -70,15 +73,9 @@ class ExperimentStorage:
         """Scheduler and searcher snapshots for resume (atomic: never half a file)."""
         jsonutil.write_atomic(os.path.join(self.path, STATE), state)
 
-    def event(self, kind: str, **fields: Any) -> None:
-        self._journal.write(jsonutil.dumps({"event": kind, **fields}) + "\n")
-        self._journal.flush()
-        self.events_written += 1
-
-    def journal_offset(self) -> int:
-        """The journal's size in bytes: events written from here on are after this point."""
-        self._journal.flush()
-        return self._journal.tell()
+    def event(self, record: journal.Record) -> None:
+        """Append one record to the journal."""
+        self.journal.write(record)
 
     def trial_dir(self, trial_id: str) -> str:
         return os.path.join(self.path, "trials", trial_id)
@@ -89,26 +86,24 @@ class ExperimentStorage:
         if self.trial_files:
             os.makedirs(trial.path, exist_ok=True)
             jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
-        self.event("trial_added", trial_id=trial.trial_id, config=trial.config, seed=trial.seed,
-                   resources=str(trial.resources))
+        self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources)))
 
-    def config_changed(self, trial: Trial, **fields: Any) -> None:
-        """A new current config (PBT exploit); the lineage lives in these events."""
+    def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any]) -> None:
+        """A new current config adopted from ``donor``'s latest checkpoint (PBT exploit); the
+        lineage lives in these events."""
         if self.trial_files:
             jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
-        iteration = trial.last_result.get("training_iteration") if trial.last_result else None
-        record = {"trial_id": trial.trial_id, "config": trial.config, "time": time.time(), "iteration": iteration,
-                  **fields}
-        self.event("config", **record)
-        self.decisions.append({"event": "config", **record})
+        record = journal.ConfigChanged(
+            trial.trial_id, trial.config, time=time.time(), iteration=_iteration(trial), donor_id=donor.trial_id,
+            old_config=old_config, donor_checkpoint=donor.checkpoint_path,
+            donor_iteration=donor.checkpoint_iteration, info=info)
+        self.event(record)
+        self.lineage.append(record)
 
     def append_results(self, trial: Trial, results: list[dict[str, Any]]) -> None:
         """Journal first (the truth), then the trial's own views."""
         tid = trial.trial_id
-        self._journal.write("".join(jsonutil.dumps({"event": "result", "trial_id": tid, "result": r}) + "\n"
-                                    for r in results))
-        self._journal.flush()
-        self.events_written += len(results)
+        self.journal.write_many(journal.Result(tid, r) for r in results)
         if not self.trial_files:
             return
         jsonl, progress = self._open(trial)
@@ -149,22 +144,23 @@ class ExperimentStorage:
     def save_checkpoint(self, trial: Trial, iteration: int, packed: tuple[str, bytes]) -> str:
         directory = os.path.join(trial.path, "checkpoints", f"{iteration:06d}")
         ckpt_lib.write(packed, directory)
-        self.event("checkpoint", trial_id=trial.trial_id, iteration=iteration, path=directory)
+        self.event(journal.Checkpoint(trial.trial_id, iteration, directory))
         return directory
 
     def delete_checkpoint(self, trial: Trial, directory: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
-        self.event("checkpoint_deleted", trial_id=trial.trial_id, path=directory)
+        self.event(journal.CheckpointDeleted(trial.trial_id, directory))
 
     def decision(self, trial: Trial, action: str, reason: str, info: dict[str, Any]) -> None:
-        record = {"trial_id": trial.trial_id, "action": action, "reason": reason, "info": info,
-                  "iteration": trial.last_result.get("training_iteration") if trial.last_result else None}
-        self.event("decision", **record)
-        self.decisions.append({"event": "decision", **record})
+        record = journal.DecisionMade(trial.trial_id, action, reason, info, _iteration(trial))
+        self.event(record)
+        self.lineage.append(record)
         if not self.trial_files:
             return
+        line = record.to_dict()
+        del line["event"]
         with open(os.path.join(trial.path, "decisions.jsonl"), "a", encoding="utf-8") as f:
-            f.write(jsonutil.dumps(record) + "\n")
+            f.write(jsonutil.dumps(line) + "\n")
 
     def status(self, trial: Trial) -> None:
         """Record a status change; an error also writes error.txt with the full traceback."""
@@ -172,8 +168,8 @@ class ExperimentStorage:
             os.makedirs(trial.path, exist_ok=True)
             with open(os.path.join(trial.path, "error.txt"), "w", encoding="utf-8") as f:
                 f.write(trial.error)
-        self.event("status", trial_id=trial.trial_id, status=trial.status.value, error=trial.error,
-                   stop_reason=trial.stop_reason, num_failures=trial.num_failures)
+        self.event(journal.Status(trial.trial_id, trial.status.value, trial.error, trial.stop_reason,
+                                  trial.num_failures))
         if trial.status.is_finished():
             self.close_trial(trial.trial_id)
 
@@ -184,4 +180,8 @@ class ExperimentStorage:
     def close(self) -> None:
         for trial_id in list(self._files):
             self.close_trial(trial_id)
-        self._journal.close()
+        self.journal.close()
+
+
+def _iteration(trial: Trial) -> int | None:
+    return trial.last_result.get("training_iteration") if trial.last_result else None

@@ -1,0 +1,472 @@
+"""The journal: the one owner of ``journal.jsonl``, the experiment's source of truth.
+
+One JSON object a line, appended and flushed before anything taken from it is
+applied. The first line is the schema header (``{"event":"schema","version":1}``);
+every other line is one of the records below, ``{"event": <Event>, <fields>}``.
+This module holds the event enum, a dataclass per event, the writer, the reader
+and the replay that rebuilds trials from the records (``tune.load``, resume,
+``tuner show`` and PBT's lineage all read through it), side by side as Optuna's
+journal storage keeps its operations and ``apply_logs``.
+
+A torn last line (the driver killed mid-write) is ignored by the reader and cut
+off by the next writer; an unreadable line anywhere else is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from tuner.storage import jsonio
+from tuner.trial import Trial, TrialStatus
+
+JOURNAL = "journal.jsonl"
+SCHEMA_VERSION = 1
+
+
+class JournalError(ValueError):
+    """A journal this tuner cannot read: another schema version, or a damaged line."""
+
+
+class Event(str, enum.Enum):
+    """Every kind of line in the journal (the ``event`` key)."""
+
+    SCHEMA = "schema"                            # first line: the schema version
+    TRIAL_ADDED = "trial_added"                  # a new trial and its first config
+    RESULT = "result"                            # one reported result
+    STATUS = "status"                            # a trial's status changed
+    CHECKPOINT = "checkpoint"                    # a checkpoint was persisted
+    CHECKPOINT_DELETED = "checkpoint_deleted"    # one was removed (keep_checkpoints_num)
+    ROLLBACK = "rollback"                        # results past an iteration are forgotten (restart)
+    CONFIG = "config"                            # a new current config (PBT exploit): the lineage
+    DECISION = "decision"                        # a scheduler decision other than CONTINUE
+    RETRY = "retry"                              # a failed trial goes back to PENDING
+    RESUMED = "resumed"                          # a new driver took the experiment over
+    INTERRUPTED = "interrupted"                  # the driver stopped on an exception (Ctrl-C...)
+    TIME_BUDGET_REACHED = "time_budget_reached"  # time_budget_s ran out
+    STOPPER_ENDED_EXPERIMENT = "stopper_ended_experiment"  # a driver-side Stopper's stop_all() said so
+    LOCK_TAKEN_OVER = "lock_taken_over"          # this driver took a stale driver.lock over
+    EXPERIMENT_END = "experiment_end"            # the run loop finished normally
+    # Markers for scheduler calls no other record implies, so a resume can make them again
+    # between two snapshots (``tuner.execution.replay``):
+    DECISION_POINT = "decision_point"            # on_trial_result at a decision point
+    CHOSEN = "chosen"                            # choose_trial_to_run (trial_id None: nothing to run)
+    STOPS_POLLED = "stops_polled"                # trials_to_stop returned trials
+
+
+# --- the records ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Record:
+    """Base of every journal record: its ``event`` and its fields, in file order."""
+
+    event: ClassVar[Event]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.event.value}
+        for name in _FIELDS[type(self)]:
+            out[name] = getattr(self, name)
+        return out
+
+
+@dataclasses.dataclass
+class SchemaHeader(Record):
+    event: ClassVar[Event] = Event.SCHEMA
+    version: int = SCHEMA_VERSION
+
+
+@dataclasses.dataclass
+class TrialAdded(Record):
+    event: ClassVar[Event] = Event.TRIAL_ADDED
+    trial_id: str
+    config: dict[str, Any]
+    seed: int | None = None
+    resources: str | None = None  # as the trial asked for them, for reading (not rebuilt)
+
+
+@dataclasses.dataclass
+class Result(Record):
+    event: ClassVar[Event] = Event.RESULT
+    trial_id: str
+    result: dict[str, Any]
+
+
+@dataclasses.dataclass
+class Status(Record):
+    event: ClassVar[Event] = Event.STATUS
+    trial_id: str
+    status: str  # a TrialStatus value
+    error: str | None = None
+    stop_reason: str | None = None
+    num_failures: int = 0
+
+
+@dataclasses.dataclass
+class Checkpoint(Record):
+    event: ClassVar[Event] = Event.CHECKPOINT
+    trial_id: str
+    iteration: int  # the trial's training_iteration the checkpoint holds (its directory name, too)
+    path: str
+
+
+@dataclasses.dataclass
+class CheckpointDeleted(Record):
+    event: ClassVar[Event] = Event.CHECKPOINT_DELETED
+    trial_id: str
+    path: str
+
+
+@dataclasses.dataclass
+class Rollback(Record):
+    event: ClassVar[Event] = Event.ROLLBACK
+    trial_id: str
+    iteration: int  # results after this training_iteration are forgotten
+
+
+@dataclasses.dataclass
+class ConfigChanged(Record):
+    """A PBT exploit: ``trial_id`` took ``donor_id``'s checkpoint (from the donor's
+    ``donor_iteration``) at its own ``iteration`` and now trains with ``config``."""
+
+    event: ClassVar[Event] = Event.CONFIG
+    trial_id: str
+    config: dict[str, Any]
+    time: float | None = None
+    iteration: int | None = None
+    donor_id: str | None = None
+    old_config: dict[str, Any] | None = None
+    donor_checkpoint: str | None = None
+    donor_iteration: int | None = None
+    info: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class DecisionMade(Record):
+    event: ClassVar[Event] = Event.DECISION
+    trial_id: str
+    action: str  # a schedulers.base.Decision value
+    reason: str = ""
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    iteration: int | None = None
+
+
+@dataclasses.dataclass
+class Retry(Record):
+    event: ClassVar[Event] = Event.RETRY
+    trial_id: str
+    attempt: int
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Resumed(Record):
+    event: ClassVar[Event] = Event.RESUMED
+    time: float
+    trials: int
+
+
+@dataclasses.dataclass
+class Interrupted(Record):
+    event: ClassVar[Event] = Event.INTERRUPTED
+    reason: str
+    running: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class TimeBudgetReached(Record):
+    event: ClassVar[Event] = Event.TIME_BUDGET_REACHED
+    time_budget_s: float
+
+
+@dataclasses.dataclass
+class StopperEndedExperiment(Record):
+    event: ClassVar[Event] = Event.STOPPER_ENDED_EXPERIMENT
+    stopper: str  # its class name
+    time: float
+
+
+@dataclasses.dataclass
+class LockTakenOver(Record):
+    """The previous holder of ``driver.lock`` (``tuner.storage.lock``) and why its lock was stale."""
+
+    event: ClassVar[Event] = Event.LOCK_TAKEN_OVER
+    host: str | None
+    pid: int | None
+    reason: str
+    time: float
+
+
+@dataclasses.dataclass
+class ExperimentEnd(Record):
+    event: ClassVar[Event] = Event.EXPERIMENT_END
+    time: float
+
+
+@dataclasses.dataclass
+class DecisionPoint(Record):
+    event: ClassVar[Event] = Event.DECISION_POINT
+    trial_id: str
+
+
+@dataclasses.dataclass
+class Chosen(Record):
+    event: ClassVar[Event] = Event.CHOSEN
+    trial_id: str | None
+
+
+@dataclasses.dataclass
+class StopsPolled(Record):
+    event: ClassVar[Event] = Event.STOPS_POLLED
+
+
+RECORDS: dict[Event, type[Record]] = {cls.event: cls for cls in (
+    SchemaHeader, TrialAdded, Result, Status, Checkpoint, CheckpointDeleted, Rollback, ConfigChanged,
+    DecisionMade, Retry, Resumed, Interrupted, TimeBudgetReached, StopperEndedExperiment, ExperimentEnd,
+    DecisionPoint, Chosen, StopsPolled, LockTakenOver)}
+_FIELDS: dict[type[Record], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in RECORDS.values()}
+# The experiment-level events that say how a run of the driver ended (``tuner ls``).
+ENDINGS = (Event.EXPERIMENT_END, Event.INTERRUPTED, Event.RESUMED)
+
+
+def journal_path(experiment_dir: str) -> str:
+    return os.path.join(experiment_dir, JOURNAL)
+
+
+def exists(experiment_dir: str) -> bool:
+    return os.path.isfile(journal_path(experiment_dir))
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+class JournalWriter:
+    """Appends records to one experiment's journal, flushed to the OS after each write
+    (a SIGKILL of the driver loses nothing written). Creating it on a new file writes
+    the schema header; on an existing one it checks the header and cuts a torn tail."""
+
+    def __init__(self, experiment_dir: str) -> None:
+        self.path = journal_path(experiment_dir)
+        if os.path.exists(self.path) and os.path.getsize(self.path):
+            _check_header(self.path)
+            _cut_torn_tail(self.path)
+        fresh = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        self._file = open(self.path, "a", encoding="utf-8")
+        self.records_written = 0  # by this writer
+        if fresh:
+            self.write(SchemaHeader())
+
+    def write(self, record: Record) -> None:
+        self._file.write(jsonio.dumps(record.to_dict()) + "\n")
+        self._file.flush()
+        self.records_written += 1
+
+    def write_many(self, records: Iterable[Record]) -> None:
+        """Several records in one write (a batch of results)."""
+        lines = [jsonio.dumps(r.to_dict()) + "\n" for r in records]
+        self._file.write("".join(lines))
+        self._file.flush()
+        self.records_written += len(lines)
+
+    def offset(self) -> int:
+        """The journal's size in bytes: records written from here on start at or after it
+        (a snapshot stores it; ``read`` gives each record's offset)."""
+        self._file.flush()
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _cut_torn_tail(path: str) -> None:
+    """Drop a last line without its newline: it was never completely written."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
+def _check_header(path: str) -> None:
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    _header_version(path, first, complete=first.endswith("\n"))
+
+
+def _header_version(path: str, line: str, complete: bool) -> None:
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        if not complete:
+            return  # the header itself is being written (or was torn): nothing to read yet
+        header = None
+    if not isinstance(header, dict) or header.get("event") != Event.SCHEMA.value:
+        raise JournalError(f"{path}: the first line is not the journal's schema header "
+                           f"({{\"event\":\"schema\",\"version\":{SCHEMA_VERSION}}}); it was written by an older "
+                           "tuner or is not a tuner journal. Run the experiment again with this version.")
+    if header.get("version") != SCHEMA_VERSION:
+        raise JournalError(f"{path}: journal schema version {header.get('version')!r}, but this tuner reads "
+                           f"version {SCHEMA_VERSION}; open it with the tuner version that wrote it.")
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def decode(line: dict[str, Any], where: str = "journal") -> Record:
+    """One record from its JSON object."""
+    try:
+        cls = RECORDS[Event(line.get("event"))]
+    except ValueError:
+        raise JournalError(f"{where}: unknown event {line.get('event')!r}; known: "
+                           f"{', '.join(e.value for e in Event)}.") from None
+    fields = {k: v for k, v in line.items() if k != "event"}
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise JournalError(f"{where}: a {cls.event.value!r} record with fields {sorted(fields)} does not match "
+                           f"the schema ({', '.join(_FIELDS[cls])}): {exc}.") from None
+
+
+def read(experiment_dir: str) -> list[Record]:
+    """Every record of the journal in ``experiment_dir``, in order, the schema header checked
+    (and left out). A torn last line is ignored; any other unreadable line raises JournalError."""
+    return [record for _, record in read_with_offsets(experiment_dir)]
+
+
+def read_with_offsets(experiment_dir: str) -> list[tuple[int, Record]]:
+    """``read``, each record with the byte offset where its line starts."""
+    path = journal_path(experiment_dir)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{experiment_dir} is not an experiment directory (no {JOURNAL} in it).")
+    with open(path, "rb") as f:
+        data = f.read()
+    out: list[tuple[int, Record]] = []
+    offset, number = 0, 0
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        complete = end >= 0
+        end = end if complete else len(data)
+        line, start, offset = data[offset:end], offset, end + 1
+        number += 1
+        if number == 1:
+            _header_version(path, line.decode("utf-8", "replace"), complete)
+            continue
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if not complete:
+                break  # torn tail: the driver was killed while writing it
+            raise JournalError(f"{path}, line {number}: not a JSON record ({exc}); the journal is damaged.") \
+                from None
+        out.append((start, decode(obj, f"{path}, line {number}")))
+    return out
+
+
+def last_ending(experiment_dir: str) -> Event | None:
+    """``ending`` read from the journal's tail in growing chunks (a 100,000-trial journal is
+    tens of MB, and ``tuner ls`` asks for every experiment)."""
+    path = journal_path(experiment_dir)
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        chunk = 1 << 16
+        while True:
+            start = max(0, size - chunk)
+            f.seek(start)
+            lines = f.read(size - start).split(b"\n")
+            for line in reversed(lines[1:] if start else lines):  # the first may be cut
+                kind = _event_of(line)
+                if kind in ENDINGS:
+                    return kind
+            if not start:
+                return None
+            chunk *= 4
+
+
+def _event_of(line: bytes) -> Event | None:
+    """The event of one line without decoding the rest: the writer puts ``event`` first."""
+    prefix = b'{"event":"'
+    if not line.startswith(prefix):
+        return None
+    try:
+        return Event(line[len(prefix):line.find(b'"', len(prefix))].decode())
+    except ValueError:
+        return None
+
+
+def ending(records: list[Record]) -> Event | None:
+    """The last experiment-level event (how the latest driver run ended), or None."""
+    for record in reversed(records):
+        if record.event in ENDINGS:
+            return record.event
+    return None
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Replay:
+    """What the journal rebuilds: the trials as the run loop last knew them, the lineage
+    (PBT config changes and scheduler decisions, in order), and how the last run ended."""
+
+    trials: dict[str, Trial]
+    lineage: list[ConfigChanged | DecisionMade]
+    ending: Event | None
+
+
+def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None:
+    """Apply one record to ``trials`` exactly as the run loop changed them when it wrote it."""
+    if isinstance(record, TrialAdded):
+        trials[record.trial_id] = Trial(record.trial_id, record.config, record.resources, seed=record.seed,
+                                        path=os.path.join(experiment_dir, "trials", record.trial_id))
+        return
+    trial = trials.get(getattr(record, "trial_id", None) or "")
+    if trial is None:
+        return
+    if isinstance(record, Result):
+        trial.history.append(record.result)
+        trial.last_result = record.result
+    elif isinstance(record, Status):
+        trial.status = TrialStatus(record.status)
+        trial.error = record.error
+        trial.stop_reason = record.stop_reason
+        trial.num_failures = record.num_failures
+    elif isinstance(record, Checkpoint):
+        trial.add_checkpoint(record.path, record.iteration)
+    elif isinstance(record, CheckpointDeleted):
+        trial.remove_checkpoint(record.path)
+    elif isinstance(record, Rollback):
+        trial.rollback(record.iteration)
+    elif isinstance(record, ConfigChanged):
+        trial.config = record.config
+
+
+def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], int], None] | None = None) -> Replay:
+    """Rebuild every trial of ``experiment_dir`` from its journal.
+
+    ``observer(record, trials, offset)`` is called after each record was applied
+    (``offset``: where its line starts), for the resume replay of scheduler and
+    searcher calls (``tuner.execution.replay``).
+    """
+    experiment_dir = os.path.abspath(experiment_dir)
+    records = read_with_offsets(experiment_dir)
+    trials: dict[str, Trial] = {}
+    lineage: list[ConfigChanged | DecisionMade] = []
+    for offset, record in records:
+        apply(record, trials, experiment_dir)
+        if isinstance(record, (ConfigChanged, DecisionMade)) and record.trial_id in trials:
+            lineage.append(record)
+        if observer is not None:
+            observer(record, trials, offset)
+    return Replay(trials, lineage, ending([r for _, r in records]))
