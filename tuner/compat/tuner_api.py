@@ -8,7 +8,9 @@ from typing import Any
 from tuner.compat.configs import RunConfig, TuneConfig
 from tuner.compat.result_grid import ResultGrid
 from tuner.compat.wrappers import resources_of
-from tuner.storage.experiment import JOURNAL, SPEC
+from tuner.storage import journal
+from tuner.storage.experiment import SPEC
+from tuner.storage.journal import JOURNAL
 
 
 class Tuner:
@@ -93,4 +95,4 @@ class Tuner:
     def can_restore(path: str | os.PathLike) -> bool:
         """Whether ``path`` holds an experiment that ``Tuner.restore`` can continue."""
         path = os.path.expanduser(os.fspath(path))
-        return os.path.isfile(os.path.join(path, JOURNAL)) and os.path.isfile(os.path.join(path, SPEC))
+        return journal.exists(path) and os.path.isfile(os.path.join(path, SPEC))
