@@ -14,6 +14,7 @@ import time
 import pytest
 
 import tuner as tune
+from tuner.storage import journal
 
 pytestmark = pytest.mark.cluster
 
@@ -75,7 +76,7 @@ def test_submit_logs_status_stop_then_resume(ray_start_cluster, tmp_path):
     def running_with_progress():
         logs = tuner("logs", job, "--address", url, env=env, cwd=str(tmp_path)).stdout
         return "RUNNING" in tuner("status", job, "--address", url, env=env, cwd=str(tmp_path)).stdout and \
-            os.path.exists(os.path.join(path, "journal.jsonl")) and len(tune.load(path).trials) == 3 and \
+            journal.exists(path) and len(tune.load(path).trials) == 3 and \
             all(len(t.history) >= 3 for t in tune.load(path).trials) and " running" in logs
     wait_for(running_with_progress, 180, "the submitted sweep to report results")
 
