@@ -23,6 +23,7 @@ from tuner.stopper import Stopper
 from tuner.storage import journal
 from tuner.storage.experiment import ExperimentStorage
 from tuner.storage.lock import ExperimentLock
+from tuner.integrations.adapted import resolve_trainable
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
 from tuner.validation import check_seed
 
@@ -88,7 +89,9 @@ def run(
         print(results.best_config)
 
     Args:
-        trainable: ``train(config)`` calling ``tune.report``, or a ``tune.Trainable`` subclass.
+        trainable: ``train(config)`` calling ``tune.report``, or a ``tune.Trainable`` subclass; or an
+            RLlib algorithm: its registered name (``"PPO"``), ``Algorithm`` class or ``AlgorithmConfig``
+            (see ``tuner.integrations.rllib``; its resources are the algorithm's own request).
         config: the search space: constants, ``tune.*`` domains, nested dicts and lists.
         num_samples: samples drawn (times the grid, for ``grid_search``).
         metric, mode: what to optimize ("min" or "max"); lists for multi-objective.
@@ -134,6 +137,7 @@ def run(
             ``tune.load`` and ``tuner show`` read it the same.
         _executor: replaces the Ray executor (tests use an in-process one).
     """
+    trainable, config, resources_per_trial = resolve_trainable(trainable, config, resources_per_trial)
     trainable_name = validate_trainable(trainable)
     if isinstance(verbose, bool):  # Ray Tune code writes verbose=False / True
         verbose = int(verbose)
@@ -177,7 +181,12 @@ def run(
 
             executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
             if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
-                executor.check_feasible(settings.resources)
+                try:
+                    executor.check_feasible(settings.resources)
+                except ValueError as exc:
+                    from tuner.integrations.rllib import resources_hint
+
+                    raise ValueError(f"{exc}{resources_hint(trainable)}") from None
             trainable_ref = ray.put(trainable)
         else:
             executor, trainable_ref = _executor, trainable
@@ -366,7 +375,10 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher)
 
 
 def trainable_import_path(trainable: Any) -> str | None:
-    """``module:qualname`` when the trainable can be imported again later (for resume)."""
+    """``module:qualname`` when the trainable can be imported again later (for resume); an
+    adapted trainable (``rllib:PPO``) says its own name, or None."""
+    if hasattr(trainable, "tuner_import"):
+        return trainable.tuner_import
     module = getattr(trainable, "__module__", None)
     qualname = getattr(trainable, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname:

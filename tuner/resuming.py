@@ -21,7 +21,10 @@ _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "
 
 
 def import_object(path: str) -> Any:
-    """Import ``module:attr.sub`` (the working directory is on the path, as for ``tuner sweep``)."""
+    """Import ``module:attr.sub`` (the working directory is on the path, as for ``tuner sweep``);
+    ``rllib:NAME`` stays the string that names an RLlib algorithm."""
+    if path.startswith("rllib:"):
+        return path  # an RLlib algorithm by its registered name: tune.run takes the string itself
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ValueError(f"The import path {path!r} must look like 'package.module:function'.")

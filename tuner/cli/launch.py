@@ -36,7 +36,9 @@ def cwd_on_path() -> None:
 
 
 def import_trainable(path: str, label: str) -> Any:
-    """The trainable at ``module:function``; any failure is a BadInput naming the file and key."""
+    """The trainable at ``module:function`` (``rllib:NAME`` stays the name of an RLlib algorithm); any
+    failure is a BadInput naming the file and key."""
+    from tuner.integrations.adapted import is_rllib
     from tuner.resuming import import_object
     from tuner.runtime.trainable import validate_trainable
 
@@ -50,10 +52,27 @@ def import_trainable(path: str, label: str) -> Any:
         raise BadInput(f"{label}: trainable: cannot import {path!r}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the module itself raised while importing
         raise BadInput(f"{label}: trainable: importing {path!r} raised {type(exc).__name__}: {exc}") from None
+    if is_rllib(trainable):
+        return trainable
     try:
         validate_trainable(trainable)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{label}: trainable: {exc}") from None
+    return trainable
+
+
+def resolve_adapted(trainable: Any, kwargs: dict[str, Any], label: str) -> Any:
+    """An RLlib algorithm named in the file becomes its trainable, search space and resources now, so that
+    --dry-run shows them and a mistake is a BadInput."""
+    from tuner.integrations.adapted import resolve_trainable
+
+    try:
+        trainable, kwargs["config"], resources = resolve_trainable(
+            trainable, kwargs.get("config"), kwargs.get("resources_per_trial"))
+    except (ValueError, TypeError, ImportError) as exc:
+        raise BadInput(f"{label}: trainable: {exc}") from None
+    if resources is not None:
+        kwargs["resources_per_trial"] = resources
     return trainable
 
 
@@ -130,6 +149,7 @@ def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
     except SweepError as exc:
         raise BadInput(str(exc)) from None
     trainable = import_trainable(sweep.trainable, label)
+    trainable = resolve_adapted(trainable, kwargs, label)
     path = experiment_path(kwargs, trainable)
     if options.get("dry_run"):
         preview(sweep.trainable, kwargs, path, label)

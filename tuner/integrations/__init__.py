@@ -1,5 +1,6 @@
-"""Callbacks that send a sweep to the experiment trackers teams already use (MLflow,
-Weights & Biases).
+"""Bridges to other libraries: callbacks that send a sweep to the experiment
+trackers teams already use (MLflow, Weights & Biases), and RLlib algorithms as
+trainables (``rllib``, recognised by ``adapted.resolve_trainable``).
 
 A room of its own because each one speaks to a third-party library and often a
 server, both optional extras imported lazily, and none of that may reach the
