@@ -26,6 +26,7 @@ _EXPORTS = {
     "ExperimentResults": "tuner.results", "load": "tuner.results",
     "Trainable": "tuner.runtime.trainable",
     "PlacementGroupFactory": "tuner.execution.resources",
+    "distributed": "tuner.runtime.distributed",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
     "Stopper": "tuner.stopper",
     "ExperimentLockedError": "tuner.storage.lock", "StorageNotWritableError": "tuner.storage.lock",
@@ -76,5 +77,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tuner.stopper import Stopper
     from tuner.runtime.trainable import Trainable
     from tuner.execution.resources import PlacementGroupFactory
+    from tuner.runtime.distributed import distributed
     from tuner.trial import Trial, TrialStatus
     from tuner.storage.lock import ExperimentLockedError, StorageNotWritableError

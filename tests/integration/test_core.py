@@ -163,7 +163,7 @@ def test_placement_group_factory_strategy_and_infeasible_gangs(storage):
     assert results.trials[0].last_result["strategy"] == "SPREAD"
     assert results.trials[0].last_result["task_pg"] == results.trials[0].last_result["own_pg"]
     one_node = tune.PlacementGroupFactory([{"cpu": 1}, {"cpu": 1}], strategy="STRICT_SPREAD")
-    with pytest.raises(ValueError, match=r"\{CPU=1\} \+ \{CPU=1\} STRICT_SPREAD can never be met: the cluster "
+    with pytest.raises(ValueError, match=r"\{CPU=1\} x2 STRICT_SPREAD can never be met: the cluster "
                                          r"cannot hold its 2 bundles at once with the STRICT_SPREAD strategy \(every "
                                          r"bundle on a different node\)\. The cluster's nodes have: \[CPU=2"):
         tune.run(tr.placement_probe, config={}, resources_per_trial=one_node, storage_path=storage, verbose=0)

@@ -83,5 +83,6 @@ def test_resources_column_only_when_shapes_differ_or_are_gangs():
     one = normalize_resources({"cpu": 1})
     assert not resources_worth_showing([one, one])
     assert resources_worth_showing([one, normalize_resources({"cpu": 2})])
+    assert str(normalize_resources([{"cpu": 1}, {"cpu": 1}, {"cpu": 2}])) == "{CPU=1} x2 + {CPU=2} PACK"
     assert resources_worth_showing([str(normalize_resources([{"cpu": 1}, {"cpu": 1}]))])
     assert resources_worth_showing(["{CPU=1} SPREAD"])

@@ -102,9 +102,16 @@ class Resources:
         return {"bundles": self.as_bundles(), "strategy": self.strategy}
 
     def __str__(self) -> str:
-        parts = [", ".join(f"{k}={_fmt(v)}" for k, v in b) for b in self.bundles]
-        text = " + ".join(f"{{{p}}}" for p in parts)
-        return f"{text} {self.strategy}" if self.strategy else text
+        """``{CPU=1, GPU=1}``; a gang as ``{CPU=1} x2 PACK`` or ``{CPU=1} + {CPU=1, GPU=1} SPREAD``."""
+        runs: list[list] = []  # consecutive equal bundles, counted
+        for bundle in self.bundles:
+            if runs and runs[-1][0] == bundle:
+                runs[-1][1] += 1
+            else:
+                runs.append([bundle, 1])
+        text = " + ".join("{" + ", ".join(f"{k}={_fmt(v)}" for k, v in b) + "}" + (f" x{n}" if n > 1 else "")
+                          for b, n in runs)
+        return f"{text} {self.placement_strategy}" if self.uses_placement_group else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +164,7 @@ def resources_worth_showing(shapes: list[Any]) -> bool:
     """A resources column earns its width when trials differ in shape or each is a gang
     (``shapes`` are Resources, or their text as the journal keeps it)."""
     texts = {str(s) for s in shapes if s is not None}
-    return len(texts) > 1 or any("+" in t or t.endswith(STRATEGIES) for t in texts)
+    return len(texts) > 1 or any(t.endswith(STRATEGIES) for t in texts)
 
 
 def _is_per_trial(request: Any) -> bool:
