@@ -13,12 +13,12 @@ import pytest
 from tests.cluster.conftest import ROOT
 from tuner.storage import journal
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 
 def test_lost_node_trials_restart_elsewhere_from_their_checkpoints(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tests.cluster.lost_node_script", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=400, env={**os.environ, "RAY_ADDRESS": ""})
+                          capture_output=True, text=True, timeout=800, env={**os.environ, "RAY_ADDRESS": ""})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
     assert seen["removed"], "the node was removed mid-sweep"
@@ -40,7 +40,7 @@ def test_waiting_trials_are_visible_to_the_autoscaler(tmp_path):
     """TUNER_AUTOSCALING=1: a shape no node holds yet waits and is requested from Ray's autoscaler;
     when a node that fits joins, the trial runs."""
     proc = subprocess.run([sys.executable, "-m", "tests.cluster.autoscale_script", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": ""})
+                          capture_output=True, text=True, timeout=800, env={**os.environ, "RAY_ADDRESS": ""})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
     assert seen["request"] and "late" in json.dumps(seen["request"]), seen

@@ -16,7 +16,7 @@ import pytest
 import tuner as tune
 from tuner.storage import journal
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 TRAIN = textwrap.dedent('''
     import time
@@ -36,7 +36,7 @@ SWEEP = textwrap.dedent('''
     config:
       x: {grid_search: [0, 1, 2]}
       steps: 40
-      sleep: 0.25
+      sleep: 1.5
     resources_per_trial: {cpu: 1}
 ''')
 
@@ -92,7 +92,7 @@ def test_submit_logs_status_stop_then_resume(ray_start_cluster, tmp_path):
     job2 = re.search(r"Submitted job (\S+)", again.stdout).group(1)
     wait_for(lambda: "SUCCEEDED" in tuner("status", job2, "--address", url, env=env, cwd=str(tmp_path)).stdout
              or "FAILED" in tuner("status", job2, "--address", url, env=env, cwd=str(tmp_path)).stdout,
-             240, "the resumed job to end")
+             500, "the resumed job to end")
     assert "SUCCEEDED" in tuner("status", job2, "--address", url, env=env, cwd=str(tmp_path)).stdout, \
         tuner("logs", job2, "--address", url, env=env, cwd=str(tmp_path)).stdout[-3000:]
     results = tune.load(path)
