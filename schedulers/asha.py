@@ -10,7 +10,7 @@ from typing import Any
 from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
-from tuner.validation import check_number, check_seed
+from tuner.validation import check_number, check_seed, show_value
 
 STOP, PROMOTE = "stop", "promote"
 
@@ -111,7 +111,7 @@ class ASHAScheduler(TrialScheduler):
         cut = _rungs.cutoff(earlier, self.reduction_factor)
         shown = cut if self.mode == "max" else -cut
         return TrialDecision.stop(
-            f"rung {rung:g}: {self.metric}={value:g} is worse than the cutoff {shown:g} "
+            f"rung {rung:g}: {self.metric}={show_value(value)} is worse than the cutoff {shown:g} "
             f"(top 1/{self.reduction_factor:g} of the {len(earlier)} recorded before it)",
             rung=rung, value=value, cutoff=shown, recorded=len(earlier))
 

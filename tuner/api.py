@@ -24,6 +24,7 @@ from tuner.storage import journal
 from tuner.storage.experiment import ExperimentStorage
 from tuner.storage.lock import ExperimentLock
 from tuner.integrations.adapted import resolve_trainable
+from tuner.space import config as space_lib
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
 from tuner.validation import check_seed
 
@@ -166,6 +167,7 @@ def run(
     search_alg = _default_searcher(search_alg)
     callbacks = _check_callbacks(callbacks)
     _check_picklable(trainable, trainable_name)
+    _check_config_picklable(config)
     if resume and name is None:
         raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
     path = _experiment_path(storage_path, name, trainable_name, allow_existing=resume)
@@ -236,6 +238,7 @@ def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent
               verbose, max_failures, checkpoint_freq) -> RunSettings:
     if config is not None and not isinstance(config, Mapping):
         raise ValueError(f"The value of `config` is {config!r}, but must be a dict (the search space).")
+    space_lib.check_keys(config or {})
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer >= 1.")
     metrics = metric if isinstance(metric, (list, tuple)) else [metric]
@@ -308,6 +311,22 @@ def _check_picklable(trainable: Any, name: str) -> None:
             f"The trainable {name!r} cannot be sent to the workers because it cannot be pickled: "
             f"{culprit or exc}. Create such objects inside the trainable instead of capturing them."
         ) from exc
+
+
+def _check_config_picklable(config: Mapping[str, Any]) -> None:
+    """Workers get each trial's config by pickle: name the value that stops that, before Ray starts."""
+    from ray import cloudpickle
+
+    for path, value in space_lib.constants(config):
+        if isinstance(value, (type(None), bool, int, float, str, bytes)):
+            continue
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:  # noqa: BLE001 - rewritten with the key
+            where = "config" + "".join(f"[{p!r}]" for p in path)
+            raise TypeError(f"The value of {where} ({type(value).__name__}) cannot be pickled, so it cannot be "
+                            f"sent to the workers: {type(exc).__name__}: {exc}. Pass what builds it (a name, a "
+                            "path, its arguments) and create it inside the trainable.") from None
 
 
 def _find_unpicklable(trainable: Any) -> str | None:

@@ -28,6 +28,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tuner.storage.jsonio import is_number
 from tuner.callbacks import Callback
 from tuner.execution.resources import resources_worth_showing
 from tuner.execution.status_index import StatusIndex
@@ -254,19 +255,31 @@ class ProgressReporter(Callback):
         best = self._best(trials)
         if best is not None:
             sign = -1 if self.mode == "max" else 1
+            # Trials whose metric is not a number (None, a string, NaN) rank last instead of breaking the sort.
             ranked = sorted((t for t in trials if t.last_result and self.metric in t.last_result),
-                            key=lambda t: sign * t.metric(self.metric))
+                            key=lambda t: (0, sign * t.metric(self.metric)) if is_number(t.metric(self.metric))
+                            else (1, 0))
             self.console.print(f"Best trial {best.trial_id}: {self.metric}={_fmt(best.metric(self.metric))}",
                                highlight=False, soft_wrap=True)
             self.console.print(f"  config: {best.config}", highlight=False, soft_wrap=True)
             if best.checkpoint_path:
                 self.console.print(f"  checkpoint: {best.checkpoint_path}", highlight=False, soft_wrap=True)
         self.console.print(self.trial_table(ranked, limit=10, by_status=best is None))
+        self._print_problems(results.problems())
         for trial in results.errors:
             last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "
                                     f"{trial.path}/error.txt)", style="red"))
         self.console.print(f"Results: {results.experiment_path}", highlight=False, soft_wrap=True)
+
+
+    def _print_problems(self, problems: dict[str, list[str]], limit: int = 10) -> None:
+        lines = [f"{tid} {p}" for tid, found in problems.items() for p in found]
+        for line in lines[:limit]:
+            self.console.print(Text(f"Warning: {line}", style="yellow"))
+        if len(lines) > limit:
+            self.console.print(Text(f"Warning: {len(lines) - limit} more problem(s): results.problems() lists "
+                                    "them all", style="yellow"))
 
 
 class _JupyterOutput:

@@ -47,6 +47,14 @@ class ExperimentResults:
     def errors(self) -> list[Trial]:
         return [t for t in self.trials if t.status is TrialStatus.ERROR]
 
+    def problems(self) -> dict[str, list[str]]:
+        """Per trial id, what it reported that no scheduler could use: no result at all, or a
+        metric that is not a number (None, a string, a list, NaN). Trials without problems are left out."""
+        from tuner.problems import trial_problems
+
+        found = {t.trial_id: trial_problems(t, self.metric) for t in self.trials}
+        return {tid: p for tid, p in found.items() if p}
+
     def get_best_trial(self, metric: str | None = None, mode: str | None = None, scope: str = "last") -> Trial | None:
         """The best trial by ``metric`` (its last result, or its best over all results with scope="all")."""
         metric = metric or self.metric

@@ -12,6 +12,16 @@ def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_real_number(value: Any) -> bool:
+    """An int or float that is not a bool (NaN and infinities included)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def show_value(value: Any) -> str:
+    """A reported value in a message: numbers as ``%g``, anything else (None, a string, a list) as its repr."""
+    return f"{value:g}" if is_real_number(value) else repr(value)
+
+
 def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
     """Raise the standard ValueError unless ``value`` is a finite real number (not a bool) with ``ok(value)``."""
     if not is_finite_number(value) or not ok(value):

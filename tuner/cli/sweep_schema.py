@@ -35,6 +35,23 @@ class _Loader(yaml.SafeLoader):
     """The safe loader, also reading ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """The same key twice in one mapping: YAML would silently keep the last value."""
+
+
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in first_line:
+            raise DuplicateKeyError(f"the key {key!r} appears twice in one mapping, on line {first_line[key]} and "
+                                    f"line {line}; YAML would silently keep the last one. Remove one of them.")
+        first_line[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.[\d_]*)?[eE][-+]?\d+$"),
@@ -129,6 +146,8 @@ def read_yaml(path: str) -> dict[str, Any]:
         raise SweepError(f"{path}: no such sweep file") from None
     except OSError as exc:
         raise SweepError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except DuplicateKeyError as exc:
+        raise SweepError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: not valid YAML: {exc}") from None
     if raw is None:

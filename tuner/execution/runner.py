@@ -116,6 +116,7 @@ class TrialRunner:
         self._scheduler_points: dict[str, float | None] = {}
         self._warned_stop_keys = False
         self._aborted: set[str] = set()
+        self._failed_by_driver: dict[str, str] = {}  # trial id -> why the driver failed it (scheduler raised)
         self._snapshot_every_s = float(os.environ.get("TUNER_SNAPSHOT_EVERY_S", SNAPSHOT_EVERY_S))
         self._next_snapshot = time.monotonic() + self._snapshot_every_s
         self._idle_choice_at = -1  # journal size when "nothing to run" was last journaled
@@ -177,17 +178,44 @@ class TrialRunner:
                     self.reporter.update(self)
         except BaseException as exc:
             # Trials left RUNNING in the journal restart from their checkpoints on resume.
-            self.storage.event(journal.Interrupted(repr(exc), [t.trial_id for t in self._with(TrialStatus.RUNNING)]))
+            # On a full disk this record cannot be written either: the original error is the one to see.
+            self._while_failing(lambda: self.storage.event(journal.Interrupted(
+                repr(exc), [t.trial_id for t in self._with(TrialStatus.RUNNING)])))
+            self._close(failing=True)
             raise
         else:
-            self._snapshot()
-            self.storage.event(journal.ExperimentEnd(time.time()))
-        finally:
-            self.executor.shutdown()
-            for cb in self.callbacks:
-                cb.on_experiment_end(list(self.trials.values()))
-            self.storage.close()
+            try:
+                self._snapshot()
+                self.storage.event(journal.ExperimentEnd(time.time()))
+            except BaseException:
+                self._close(failing=True)
+                raise
+        self._close(failing=False)
         return list(self.trials.values())
+
+    def _close(self, failing: bool) -> None:
+        """Stop the workers, end the callbacks, close the files: every step runs even when one
+        fails. While an error is on its way out, their errors are logged, not raised over it."""
+        steps = [self.executor.shutdown, lambda: [cb.on_experiment_end(list(self.trials.values()))
+                                                  for cb in self.callbacks], self.storage.close]
+        first: BaseException | None = None
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - reported below or logged
+                if failing:
+                    logger.warning("While ending the sweep after an error, this failed too: %r", exc)
+                elif first is None:
+                    first = exc
+        if first is not None:
+            raise first
+
+    @staticmethod
+    def _while_failing(step: Any) -> None:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the error already on its way out matters more
+            logger.warning("While handling an error, this failed too: %r", exc)
 
     def _check_lock(self) -> None:
         """Another driver took the experiment over (this one looked dead): stop writing to it."""
@@ -439,7 +467,10 @@ class TrialRunner:
     def _decide(self, trial: Trial) -> None:
         if self.settings.driver_stopper is not None and self._stopper_decides(trial):
             return
-        decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
+        try:
+            decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
+        except Exception as exc:  # noqa: BLE001 - one trial's result must not end the whole sweep
+            decision = self._scheduler_failed(trial, exc)
         self.storage.event(journal.DecisionPoint(trial.trial_id))
         action = decision.action
         if action is Decision.CONTINUE:
@@ -463,6 +494,15 @@ class TrialRunner:
             self.by_status.set(trial, TrialStatus.PAUSED)
             self.storage.status(trial)
         self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
+
+    def _scheduler_failed(self, trial: Trial, exc: Exception) -> TrialDecision:
+        """The scheduler raised on this trial's result: the trial fails with that error (its
+        worker is stopped), the sweep goes on."""
+        message = (f"{type(self.scheduler).__name__}.on_trial_result raised on the result of {trial.trial_id} at "
+                   f"iteration {trial.last_result.get('training_iteration')}: {type(exc).__name__}: {exc}")
+        logger.warning("%s; the trial fails, the sweep goes on.", message)
+        self._failed_by_driver[trial.trial_id] = message
+        return TrialDecision.stop(message)
 
     def _stop_paused_trials(self) -> None:
         stops = self.scheduler.trials_to_stop()
@@ -492,6 +532,11 @@ class TrialRunner:
             return
         if decision is not None and decision.action is Decision.EXPLOIT:
             self._exploit(trial, decision)
+            return
+        if trial.trial_id in self._failed_by_driver:
+            trial.error = self._failed_by_driver.pop(trial.trial_id)
+            trial.stop_reason = None
+            self._finish(trial, TrialStatus.ERROR)
             return
         if batch.stop_reason and not trial.stop_reason:
             trial.stop_reason = batch.stop_reason

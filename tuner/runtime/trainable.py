@@ -138,6 +138,26 @@ def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, An
     return obj
 
 
+def run_function(fn: Any, config: dict[str, Any], session: session_lib.Session) -> None:
+    """Drive a function trainable. Besides calling ``tune.report``, it may ``yield`` result
+    dicts (a generator: each is reported) or ``return`` one (its final result), as Ray Tune's
+    function API allows; anything else returned or yielded is an error naming it."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    out = fn(config)
+    if inspect.isgenerator(out):
+        for item in out:
+            if not isinstance(item, dict):
+                raise TypeError(f"The generator trainable {name!r} yielded {item!r} ({type(item).__name__}); "
+                                "yield a dict of metrics, one per result.")
+            if session.report(item) == "pause":
+                raise session_lib.StopTrial()
+    elif isinstance(out, dict):
+        session.report(out)
+    elif out is not None:
+        raise TypeError(f"The trainable {name!r} returned {out!r} ({type(out).__name__}); return nothing, or a dict "
+                        "of metrics (reported as its final result).")
+
+
 def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib.Session,
               checkpoint_freq: int = 0, checkpoint_at_end: bool = False) -> Any:
     """Drive a class trainable; returns a final checkpoint (packed) when paused, or when it ends

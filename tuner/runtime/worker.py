@@ -114,7 +114,7 @@ class TrialWorker:
                     trainable, config, session, spec.get("checkpoint_freq", 0), spec.get("checkpoint_at_end", False)
                 )
             else:
-                trainable(config)
+                trainable_lib.run_function(trainable, config, session)
         except session_lib.StopTrial:
             pass
         except BaseException:  # noqa: BLE001 - the trial's error goes to the driver whole

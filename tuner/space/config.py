@@ -163,6 +163,46 @@ def walk(config: Any) -> list[tuple[Path, Domain]]:
     return out
 
 
+def constants(config: Any) -> list[tuple[Path, Any]]:
+    """Every leaf of ``config`` that is not a domain, with its path (what workers receive as is)."""
+    out: list[tuple[Path, Any]] = []
+
+    def visit(node: Any, path: Path) -> None:
+        if _as_domain(node) is not None:
+            return
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                visit(value, path + (key,))
+        elif isinstance(node, list) and node:
+            for index, value in enumerate(node):
+                visit(value, path + (index,))
+        else:
+            out.append((path, node))
+
+    visit(config, ())
+    return out
+
+
+def check_keys(config: Any, path: Path = ()) -> None:
+    """Refuse a key holding "/": nested keys are joined with "/" (tables, the dataframe's
+    ``config/a/b`` columns, TensorBoard, searchers' parameter names), so ``{"e/f": 1}`` and
+    ``{"e": {"f": 2}}`` would be one parameter."""
+    if _as_domain(config) is not None:
+        return
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if isinstance(key, str) and "/" in key:
+                where = f" (under {path_name(path)!r})" if path else ""
+                raise ValueError(
+                    f"The config key {key!r}{where} contains '/', which the tuner uses to join nested keys: it "
+                    f"would collide with {{{key.split('/')[0]!r}: {{{'/'.join(key.split('/')[1:])!r}: ...}}}}. "
+                    f"Rename it (for example {key.replace('/', '_')!r}) or nest it.")
+            check_keys(value, path + (key,))
+    elif isinstance(config, list):
+        for index, value in enumerate(config):
+            check_keys(value, path + (index,))
+
+
 def has_domains(config: Any) -> bool:
     """True when ``config`` holds at least one domain (or literal grid)."""
     return bool(walk(config))
@@ -181,10 +221,20 @@ def flatten_dict(d: dict[str, Any], sep: str = "/") -> dict[str, Any]:
     return out
 
 
+def values_differ(a: Any, b: Any) -> bool:
+    """``a != b`` for any two values, arrays included (their ``!=`` is elementwise)."""
+    if a is b:
+        return False
+    try:
+        return bool(a != b)
+    except (TypeError, ValueError):  # an array's elementwise result has no single truth value
+        return repr(a) != repr(b)
+
+
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The keys (nested ones as ``"a/b"``) whose value differs: ``(old values, new values)``."""
     flat_old, flat_new = flatten_dict(dict(old)), flatten_dict(dict(new))
-    keys = [k for k in dict.fromkeys([*flat_old, *flat_new]) if flat_old.get(k) != flat_new.get(k)]
+    keys = [k for k in dict.fromkeys([*flat_old, *flat_new]) if values_differ(flat_old.get(k), flat_new.get(k))]
     return {k: flat_old.get(k) for k in keys}, {k: flat_new.get(k) for k in keys}
 
 

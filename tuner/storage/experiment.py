@@ -178,9 +178,17 @@ class ExperimentStorage:
             f.close()
 
     def close(self) -> None:
-        for trial_id in list(self._files):
-            self.close_trial(trial_id)
-        self.journal.close()
+        """Close every file, even when one fails (a full disk fails each flush); then raise the first error."""
+        first: OSError | None = None
+        files = [f for pair in self._files.values() for f in pair]
+        self._files.clear()
+        for close in [f.close for f in files] + [self.journal.close]:
+            try:
+                close()
+            except OSError as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 def _iteration(trial: Trial) -> int | None:

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator
 
 from tensorboard.plugins.hparams import api_pb2
 
+from tuner.space.config import values_differ
 from tuner.tensorboard import event_file as tbw
 _DOMAIN_KINDS = frozenset({"float", "int", "categorical", "normal", "grid", "function"})
 
@@ -180,7 +181,7 @@ def lineage_text(trial_id: str, segment: int, donor_id: str | None, donor_run: s
     """Markdown for the Text tab: where a PBT segment came from and what changed."""
     source = f"the checkpoint of `{donor_run}` (trial `{donor_id}`)" if donor_id else "its own checkpoint"
     lines = [f"Segment {segment} of trial `{trial_id}` continues at iteration {step} from {source}.", ""]
-    changed = [k for k in sorted(set(old) | set(new)) if old.get(k, _MISSING) != new.get(k, _MISSING)]
+    changed = [k for k in sorted(set(old) | set(new)) if values_differ(old.get(k, _MISSING), new.get(k, _MISSING))]
     lines += [f"* `{k}`: {_fmt(old.get(k, _MISSING))} → {_fmt(new.get(k, _MISSING))}" for k in changed]
     return "\n".join(lines if changed else lines + ["No hyperparameter changed."])
 
