@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -46,3 +48,21 @@ def test_run_starts_a_local_ray_when_none_is_running(tmp_path):
         "print('OK', ray.is_initialized(), r.trials[0].status.value)\n"
     )
     assert "OK True TERMINATED" in _run(["-c", code])
+
+
+@pytest.mark.slow
+def test_ddp_gangs_follow_their_placement_strategy_across_nodes(tmp_path):
+    out = _run(["-m", "tests.integration.cluster_distributed_script", str(tmp_path)], timeout=600)
+    seen = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
+    for strategy in ("PACK", "SPREAD"):
+        gang = seen[strategy]
+        assert gang["status"] == "TERMINATED", gang
+        assert gang["rank_nodes"] == gang["bundle_nodes"], "rank i runs in bundle i"
+        assert set(gang["rank_nodes"]) <= set(seen["worker_nodes"])
+        params = gang["same_params"]
+        assert len(params) == 2 and params[0] == params[1], "DDP across nodes kept the ranks in step"
+        assert gang["pg_state"] == "REMOVED"
+    assert len(set(seen["PACK"]["rank_nodes"])) == 1 and seen["PACK"]["local_ranks"] == [0, 1]
+    assert len(set(seen["SPREAD"]["rank_nodes"])) == 2 and seen["SPREAD"]["local_ranks"] == [0, 0]
+    assert ("{CPU=1} x3 STRICT_SPREAD can never be met: the cluster cannot hold its 3 bundles at once with the "
+            "STRICT_SPREAD strategy (every bundle on a different node)" in seen["infeasible_error"])
