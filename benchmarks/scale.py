@@ -33,7 +33,6 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, ROOT)
 
 from benchmarks._common import markdown_table  # noqa: E402
-from tuner.storage import journal  # noqa: E402
 
 PLOT = os.path.join(ROOT, "docs", "img", "scale_per_trial.png")
 CURVES = os.path.join(ROOT, "docs", "img", "scale_per_trial.json")  # the plot's data; runs merge into it
@@ -100,9 +99,11 @@ def _per_trial_curve(starts: list[float], points: int = 20) -> list[tuple[int, f
 def _journal_starts(path: str) -> list[float]:
     """When each trial's first result was journaled (``timestamp`` of its first result)."""
     first: dict[str, float] = {}
-    for record in journal.read(path):
-        if isinstance(record, journal.Result):
-            first.setdefault(record.trial_id, record.result["timestamp"])
+    with open(os.path.join(path, "journal.jsonl"), "rb") as f:
+        for line in f:
+            if line.startswith(b'{"event":"result"'):
+                event = json.loads(line)
+                first.setdefault(event["trial_id"], event["result"]["timestamp"])
     return list(first.values())
 
 
@@ -190,6 +191,27 @@ def child_ray_tune(kind: str, n: int, storage: str) -> dict:
     return {"wall": wall, "rss_mb": _rss_mb(), "best": grid.get_best_result().metrics["loss"]}
 
 
+def layout_cost(n: int, repeats: int) -> str:
+    """Driver time per one-result trial in the default and the compact layout, without Ray (the
+    in-process executor of the tests), so that what the files cost is not lost in Ray's latency."""
+    import statistics
+
+    import tuner as tune
+    from tests.fakes import InProcessExecutor
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(repeats):
+        for trial_files in (True, False):  # alternating, so that a noisy moment hits both
+            storage = tempfile.mkdtemp(prefix="bench_scale_layout_")
+            times[trial_files].append(_timed(lambda: tune.run(
+                one_result, config={"x": tune.uniform(-5, 5)}, num_samples=n, metric="loss", mode="min",
+                storage_path=storage, seed=0, verbose=0, trial_files=trial_files, _executor=InProcessExecutor())))
+            shutil.rmtree(storage, ignore_errors=True)
+    rows = [[label, f"{statistics.median(times[flag]):.1f}", f"{1000 * statistics.median(times[flag]) / n:.2f}"]
+            for label, flag in (("default (per-trial files)", True), ("compact (trial_files=False)", False))]
+    return markdown_table([f"{n:,} one-result trials, no Ray, median of {repeats}", "wall (s)", "ms/trial"], rows)
+
+
 def _timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -206,6 +228,9 @@ def measure(who: str, kind: str, n: int, timeout: float) -> dict | None:
         subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, check=True, stdout=subprocess.DEVNULL)
         with open(out_file) as f:
             out = json.load(f)
+    except subprocess.TimeoutExpired:
+        out = _partial(os.path.join(storage, "sweep"))
+        print(f"{who} {kind} {n}: stopped after {timeout:.0f} s", file=sys.stderr, flush=True)
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"{who} {kind} {n}: failed ({exc})", file=sys.stderr, flush=True)
         out = None
@@ -213,6 +238,18 @@ def measure(who: str, kind: str, n: int, timeout: float) -> dict | None:
         shutil.rmtree(storage, ignore_errors=True)
     print(f"{who} {kind} {n}: {out and {k: v for k, v in out.items() if k != 'curve'}}", file=sys.stderr, flush=True)
     return out
+
+
+def _partial(path: str) -> dict | None:
+    """What a run stopped at the time limit got through, from its journal."""
+    try:
+        starts = _journal_starts(path)
+    except OSError:
+        return None
+    if len(starts) < 2:
+        return None
+    return {"partial": True, "trials_done": len(starts), "wall": max(starts) - min(starts),
+            "curve": _per_trial_curve(starts)}
 
 
 def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
@@ -252,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--compact-sizes", default="10000",
                         help="one-result sizes also run in the compact layout (trial_files=False)")
+    parser.add_argument("--layout-trials", type=int, default=3000,
+                        help="trials of the Ray-free default-vs-compact layout comparison (0 skips)")
     parser.add_argument("--skip-ray-tune", action="store_true")
     parser.add_argument("--ray-tune-optuna", action="store_true",
                         help="also Ray Tune's ASHA + OptunaSearch at 1,000 trials (slow: minutes)")
@@ -295,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
         if ours is None:
             rows.append([label] + ["failed"] * 9)
             continue
+        if ours.get("partial"):
+            done = ours["trials_done"]
+            rows.append([f"{label} (stopped at {done:,})", f"{ours['wall']:.1f}",
+                         f"{1000 * ours['wall'] / done:.2f}"] + ["n/a"] * 7)
+            continue
         rows.append([label, f"{ours['wall']:.1f}", f"{1000 * ours['wall'] / n:.2f}", f"{ours['rss_mb']:.0f}",
                      f"{ours['dir_mb']:.0f}", f"{ours['files']:,}", f"{ours['load_s']:.2f}", f"{ours['show_s']:.2f}",
                      f"{ours['resume_s']:.2f}", "" if not ray_tune else f"{ray_tune['wall']:.1f}"])
@@ -302,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
         print(markdown_table(["trials", "wall (s)", "ms/trial", "driver peak RSS (MB)", "dir (MB)", "files",
                               "tune.load (s)", "tuner show (s)", "tune.resume (s)",
                               "Ray Tune reuse_actors (s)"], rows))
+    if args.layout_trials:
+        print()
+        print(layout_cost(args.layout_trials, repeats=3))
     plot(curves)
 
 

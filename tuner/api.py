@@ -218,7 +218,7 @@ def run(
             trials = runner.run()
         finally:
             reporter.close(runner)
-        lineage = journal.replay(storage.path).lineage if restored is not None else storage.lineage
+        lineage = restored.lineage + storage.lineage if restored is not None else storage.lineage
         results = ExperimentResults(trials, storage.path, metric, mode, lineage, config)
         reporter.summary(results, time.time() - started)
         if (raise_on_failed_trial or fail_fast == "raise") and results.errors:
@@ -389,7 +389,8 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher)
         start = state["journal_offset"] if state.get("version") == 2 else os.path.getsize(
             journal.journal_path(path))
     replay = ComponentReplay(scheduler, searcher, start)
-    replay.trials = journal.replay(path, observer=replay).trials
+    replayed = journal.replay(path, observer=replay)  # read once: the earlier run's lineage comes with it
+    replay.trials, replay.lineage = replayed.trials, replayed.lineage
     return replay
 
 

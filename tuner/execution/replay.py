@@ -46,6 +46,7 @@ class ComponentReplay:
         self.start_offset = start_offset
         self.index = StatusIndex()
         self.trials: dict[str, Trial] = {}  # the replayed trials, once the journal is read
+        self.lineage: list[Any] = []  # and the earlier runs' config changes and decisions
         self.stopping: dict[str, str] = {}
         self.diverged = 0
 
