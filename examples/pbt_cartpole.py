@@ -265,7 +265,7 @@ QUICK = {"population": 2, "max_steps": 3 * 256,
 
 
 def run_pbt(population: int = 6, seed: int = 0, max_steps: int = 100_000, storage_path: str | None = None,
-            perturbation_interval: int = 4, synch: bool = True, name: str | None = None, verbose: int = 1,
+            perturbation_interval: int = 4, synch: bool = True, name: str | None = None, verbose: int = 2,
             **ppo: Any):
     """PBT over ``lr`` and ``entropy_coef``: ``population`` PPO trials of ``max_steps`` env steps each;
     ``ppo`` overrides ``PPO_DEFAULTS`` (constants in the config).

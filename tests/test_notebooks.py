@@ -1,4 +1,5 @@
-"""Every notebook under notebooks/ runs top to bottom (executed for real, in a kernel)."""
+"""Every notebook under notebooks/ runs top to bottom at its smoke size (executed for real,
+in a kernel, failing on any error), and is kept in git without outputs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
 
 
+def test_the_notebooks_are_there():
+    assert [os.path.basename(p) for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb", "02_pbt_cartpole.ipynb", "03_from_the_shell.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_is_stored_without_outputs_at_smoke_size(path):
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert code[0].source.startswith("SMOKE = True")  # the test runs what is stored
+
+
+@pytest.mark.timeout(900)  # a kernel, a local Ray and a real sweep: minutes on a busy 2-core machine
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs(path, tmp_path):
     nbformat = pytest.importorskip("nbformat")
@@ -26,3 +42,5 @@ def test_notebook_runs(path, tmp_path):
         os.environ["PYTHONPATH"] = env_path
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    figures = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert figures  # the plots were drawn

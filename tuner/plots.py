@@ -65,6 +65,14 @@ def curve(trial: Any, metric: str, x: str = "training_iteration") -> tuple[list[
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def _label_x(ax: Any, x: str) -> None:
+    ax.set_xlabel(x)
+    if x == "training_iteration":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _outcome_legend(ax: Any, seen: set[str]) -> None:
     from matplotlib.lines import Line2D
 
@@ -99,7 +107,7 @@ def learning_curves(results: Any, metric: str | None = None, x: str = "training_
     if stops_x:
         ax.plot(stops_x, stops_y, linestyle="none", marker="x", color=OUTCOME_COLORS["stopped early"], gid="stops")
     _outcome_legend(ax, set(outcomes.values()))
-    ax.set_xlabel(x)
+    _label_x(ax, x)
     ax.set_ylabel(metric)
     ax.set_title("Learning curves" + (" (dotted: rungs)" if rungs else ""))
     return ax
@@ -167,7 +175,7 @@ def pbt_population(results: Any, metric: str | None = None, x: str = "training_i
         lx, ly = lineage_points(results, best.trial_id, metric, x)
         ax.plot(lx, ly, color="black", linewidth=2.5, gid="lineage", label=f"lineage of {best.trial_id}")
         ax.legend(loc="best", fontsize="small")
-    ax.set_xlabel(x)
+    _label_x(ax, x)
     ax.set_ylabel(metric)
     ax.set_title(f"PBT population: {len(lineage)} exploits (arrows: donor -> recipient)")
     return ax
