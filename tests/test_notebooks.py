@@ -26,20 +26,21 @@ def test_notebook_is_stored_without_outputs_at_smoke_size(path):
     assert code[0].source.startswith("SMOKE = True")  # the test runs what is stored
 
 
-@pytest.mark.timeout(900)  # a kernel, a local Ray and a real sweep: minutes on a busy 2-core machine
+@pytest.mark.ray
+@pytest.mark.timeout(900)  # a kernel and real sweeps: minutes on a busy 2-core machine
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, ray_local, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = ROOT + (os.pathsep + env_path if env_path else "")
-    try:
-        client.execute()
-    finally:
-        os.environ["PYTHONPATH"] = env_path
+    monkeypatch.setenv("PYTHONPATH", ROOT + (os.pathsep + env_path if env_path else ""))
+    # The kernel (and the `tuner` commands it runs) join the session's Ray instead of each
+    # starting one: tune.run reads RAY_ADDRESS, as on a cluster.
+    monkeypatch.setenv("RAY_ADDRESS", ray_local.get_runtime_context().gcs_address)
+    client.execute()
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     figures = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]

@@ -248,6 +248,10 @@ class ProgressReporter(Callback):
         """One screen at the end: counts, the best trial, the top trials, errors."""
         if self.verbose < SUMMARY:
             return
+        with self.console:  # one output: in Jupyter each print would otherwise be a cell output of its own
+            self._summary(results, elapsed)
+
+    def _summary(self, results: Any, elapsed: float) -> None:
         trials = results.trials
         counts = ", ".join(f"{n} {s.lower()}" for s, n in self._counts(trials).items())
         self.console.rule(f"Sweep finished in {elapsed:.1f}s: {len(trials)} trials ({counts})")
@@ -271,7 +275,6 @@ class ProgressReporter(Callback):
             self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "
                                     f"{trial.path}/error.txt)", style="red"))
         self.console.print(f"Results: {results.experiment_path}", highlight=False, soft_wrap=True)
-
 
     def _print_problems(self, problems: dict[str, list[str]], limit: int = 10) -> None:
         lines = [f"{tid} {p}" for tid, found in problems.items() for p in found]

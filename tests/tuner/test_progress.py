@@ -122,3 +122,5 @@ results = tune.run(slow, config={{"x": tune.grid_search([1.0, 2.0, 3.0])}}, metr
     assert final.count("TERMINATED") == 3 and "3 terminated" in final
     assert "<pre" in tables[0].data["text/html"]
     assert updates and updates[-1] == final
+    summaries = [o for o in outputs if o.output_type == "display_data" and "Sweep finished" in o.data["text/plain"]]
+    assert len(summaries) == 1 and "Best trial trial_00000: loss=0.125" in summaries[0].data["text/plain"]

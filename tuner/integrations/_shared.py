@@ -12,6 +12,7 @@ not sent. The journal has everything either way.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import queue
@@ -20,12 +21,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tuner.callbacks import Callback
 from tuner.storage.experiment import flatten
 
 logger = logging.getLogger("tuner.integrations")
 _STOP = object()
 # Keys every result carries that are not measurements (the step and the time are logged as such).
 _NOT_METRICS = frozenset({"trial_id", "done", "timestamp", "training_iteration"})
+
+
+def import_extra(module: str, who: str, extra: str) -> Any:
+    """``module``, or an ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{who} needs the `{module}` package: pip install 'tuner[{extra}]'.") from exc
 
 
 def metrics_of(result: dict[str, Any]) -> dict[str, float]:
@@ -94,3 +104,33 @@ class Outbox:
             except Exception as exc:  # noqa: BLE001 - a tracker's failure must not reach the sweep
                 self.failures += 1
                 logger.warning("%s: %s failed: %s: %s", self.name, what, type(exc).__name__, exc)
+
+
+class TrackerCallback(Callback):
+    """What the tracker callbacks share: an ``Outbox`` opened in ``setup``, the trials
+    whose run was started and ended (driver side), and the runs themselves (filled on
+    the background thread)."""
+
+    flush_timeout_s: float = 60.0
+
+    def __init__(self) -> None:
+        self._outbox: Outbox | None = None
+        self._runs: dict[str, Any] = {}  # trial id -> the tracker's run (or its id)
+        self._started: set[str] = set()
+        self._ended: set[str] = set()
+
+    def _open_outbox(self) -> None:
+        self._outbox = Outbox(type(self).__name__, flush_timeout_s=self.flush_timeout_s)
+
+    def _put(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
+        if self._outbox is not None:
+            self._outbox.put(what, fn, *args)
+
+    def _close_outbox(self) -> None:
+        if self._outbox is not None:
+            self._outbox.close()
+
+    def _run(self, trial_id: str) -> Any:
+        if trial_id not in self._runs:
+            raise RuntimeError(f"{trial_id} has no {type(self).__name__} run (starting it failed; see above)")
+        return self._runs[trial_id]

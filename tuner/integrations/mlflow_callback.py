@@ -6,21 +6,16 @@ import os
 import time
 from typing import Any
 
-from tuner.callbacks import Callback
-from tuner.integrations._shared import Outbox, metrics_of
+from tuner.integrations._shared import TrackerCallback, import_extra, metrics_of
 from tuner.storage.experiment import flatten
 from tuner.trial import Trial
 
 
 def import_mlflow() -> Any:
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise ImportError("MLflowCallback needs the `mlflow` package: pip install 'tuner[mlflow]'.") from exc
-    return mlflow
+    return import_extra("mlflow", "MLflowCallback", "mlflow")
 
 
-class MLflowCallback(Callback):
+class MLflowCallback(TrackerCallback):
     """Sends the sweep to MLflow: one run per trial (named by its trial id) under one
     experiment (the sweep's directory name unless ``experiment_name``).
 
@@ -57,6 +52,7 @@ class MLflowCallback(Callback):
                  tags: dict[str, str] | None = None, log_checkpoints: bool = False,
                  metrics_every_s: float = 2.0, flush_timeout_s: float = 60.0) -> None:
         import_mlflow()
+        super().__init__()
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.tags = dict(tags or {})
@@ -65,18 +61,14 @@ class MLflowCallback(Callback):
         self.flush_timeout_s = flush_timeout_s
         self._unsent: dict[str, list[tuple[str, float, int, int]]] = {}  # trial id -> (key, value, ms, step)
         self._sent_at: dict[str, float] = {}
-        self._outbox: Outbox | None = None
         self._client: Any = None
         self._experiment_id: str | None = None
-        self._runs: dict[str, str] = {}  # trial id -> MLflow run id (filled on the background thread)
-        self._started: set[str] = set()
-        self._ended: set[str] = set()
 
     # --- the run loop's hooks: each only enqueues ------------------------------------------------
     def setup(self, experiment_path: str, space: dict[str, Any], metric: Any, mode: Any) -> None:
-        self._outbox = Outbox("MLflowCallback", flush_timeout_s=self.flush_timeout_s)
+        self._open_outbox()
         name = self.experiment_name or os.path.basename(os.path.normpath(experiment_path))
-        self._outbox.put(f"opening MLflow experiment {name!r} at {self.tracking_uri or 'the default URI'}",
+        self._put(f"opening MLflow experiment {name!r} at {self.tracking_uri or 'the default URI'}",
                          self._open_experiment, name, experiment_path)
 
     def on_trial_start(self, trial: Trial) -> None:
@@ -116,8 +108,7 @@ class MLflowCallback(Callback):
         for trial in trials:
             if trial.trial_id in self._started and trial.trial_id not in self._ended:
                 self._end(trial, "KILLED")
-        if self._outbox is not None:
-            self._outbox.close()
+        self._close_outbox()
 
     def _end(self, trial: Trial, status: str) -> None:
         self._ended.add(trial.trial_id)
@@ -126,10 +117,6 @@ class MLflowCallback(Callback):
             self._put(f"uploading {trial.trial_id}'s checkpoint", self._log_checkpoint, trial.trial_id,
                       trial.checkpoint_path)
         self._put(f"ending the run of {trial.trial_id}", self._terminate, trial.trial_id, status)
-
-    def _put(self, what: str, fn: Any, *args: Any) -> None:
-        if self._outbox is not None:
-            self._outbox.put(what, fn, *args)
 
     # --- on the background thread ----------------------------------------------------------------
     def _open_experiment(self, name: str, experiment_path: str) -> None:
@@ -144,7 +131,7 @@ class MLflowCallback(Callback):
             raise RuntimeError("the MLflow experiment could not be opened (see the first failure)")
         tags = {**self.tags, "tuner.trial_id": trial_id}
         run = self._client.create_run(self._experiment_id, run_name=trial_id, tags=tags)
-        self._runs[trial_id] = run.info.run_id
+        self._runs[trial_id] = run.info.run_id  # MLflow's client takes run ids
         self._log_params(trial_id, flatten(config))
 
     def _log_params(self, trial_id: str, params: dict[str, Any]) -> None:
@@ -172,8 +159,3 @@ class MLflowCallback(Callback):
 
     def _terminate(self, trial_id: str, status: str) -> None:
         self._client.set_terminated(self._run(trial_id), status=status)
-
-    def _run(self, trial_id: str) -> str:
-        if trial_id not in self._runs:
-            raise RuntimeError(f"{trial_id} has no MLflow run (creating it failed; see above)")
-        return self._runs[trial_id]

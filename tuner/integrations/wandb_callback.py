@@ -5,20 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tuner.callbacks import Callback
-from tuner.integrations._shared import Outbox, metrics_of
+from tuner.integrations._shared import TrackerCallback, import_extra, metrics_of
 from tuner.trial import Trial
 
 
 def import_wandb() -> Any:
-    try:
-        import wandb
-    except ImportError as exc:
-        raise ImportError("WandbCallback needs the `wandb` package: pip install 'tuner[wandb]'.") from exc
-    return wandb
+    return import_extra("wandb", "WandbCallback", "wandb")
 
 
-class WandbCallback(Callback):
+class WandbCallback(TrackerCallback):
     """Sends the sweep to W&B: one run per trial (named by its trial id, job type
     "trial"), all of a sweep in one group (the sweep's directory name unless ``group``).
 
@@ -51,6 +46,7 @@ class WandbCallback(Callback):
                  tags: list[str] | None = None, mode: str | None = None, dir: str | None = None,
                  flush_timeout_s: float = 60.0, **init_kwargs: Any) -> None:
         import_wandb()
+        super().__init__()
         if mode not in (None, "online", "offline", "disabled"):
             raise ValueError(f"The value of `mode` is {mode!r}, but must be 'online', 'offline', 'disabled' or None.")
         self.project = project
@@ -61,16 +57,12 @@ class WandbCallback(Callback):
         self.dir = dir
         self.flush_timeout_s = flush_timeout_s
         self.init_kwargs = init_kwargs
-        self._outbox: Outbox | None = None
         self._group: str | None = None
         self._dir: str | None = None
-        self._runs: dict[str, Any] = {}  # trial id -> wandb Run (filled on the background thread)
-        self._started: set[str] = set()
-        self._ended: set[str] = set()
 
     # --- the run loop's hooks: each only enqueues ------------------------------------------------
     def setup(self, experiment_path: str, space: dict[str, Any], metric: Any, mode: Any) -> None:
-        self._outbox = Outbox("WandbCallback", flush_timeout_s=self.flush_timeout_s)
+        self._open_outbox()
         self._group = self.group or os.path.basename(os.path.normpath(experiment_path))
         self._dir = self.dir or experiment_path
 
@@ -98,16 +90,11 @@ class WandbCallback(Callback):
         for trial in trials:
             if trial.trial_id in self._started and trial.trial_id not in self._ended:
                 self._end(trial, 0)
-        if self._outbox is not None:
-            self._outbox.close()
+        self._close_outbox()
 
     def _end(self, trial: Trial, exit_code: int) -> None:
         self._ended.add(trial.trial_id)
         self._put(f"finishing the W&B run of {trial.trial_id}", self._finish, trial.trial_id, exit_code)
-
-    def _put(self, what: str, fn: Any, *args: Any) -> None:
-        if self._outbox is not None:
-            self._outbox.put(what, fn, *args)
 
     # --- on the background thread ----------------------------------------------------------------
     def _init(self, trial_id: str, config: dict[str, Any]) -> None:
@@ -126,8 +113,3 @@ class WandbCallback(Callback):
 
     def _finish(self, trial_id: str, exit_code: int) -> None:
         self._run(trial_id).finish(exit_code=exit_code)
-
-    def _run(self, trial_id: str) -> Any:
-        if trial_id not in self._runs:
-            raise RuntimeError(f"{trial_id} has no W&B run (starting it failed; see above)")
-        return self._runs[trial_id]
