@@ -88,6 +88,25 @@ def test_one_offline_run_per_trial_grouped_with_config_updates_on_exploit(storag
         assert logged == [(r["training_iteration"], r["count"]) for r in trial.history]
 
 
+def fails_at_two(config):
+    for step in range(1, 4):
+        if config["x"] == 2 and step == 2:
+            raise RuntimeError("x=2 fails")
+        tune.report({"loss": config["x"] / step})
+
+
+def test_an_errored_trial_finishes_its_run_with_exit_code_1(storage, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    results = tune.run(fails_at_two, config={"x": tune.grid_search([1, 2])}, metric="loss", mode="min",
+                       storage_path=storage, verbose=0, log_to_tensorboard=False, raise_on_failed_trial=False,
+                       _executor=InProcessExecutor(),
+                       callbacks=[WandbCallback(mode="offline", dir=str(tmp_path), flush_timeout_s=300)])
+    runs = {run["name"]: run for run in map(read_run, glob.glob(f"{tmp_path}/wandb/offline-run-*/run-*.wandb"))}
+    assert {tid: run["exit_code"] for tid, run in runs.items()} == {
+        t.trial_id: int(t.status.value == "ERROR") for t in results.trials}
+    assert [row["loss"] for row in runs[results.errors[0].trial_id]["history"]] == [2.0]
+
+
 def test_missing_wandb_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match=r"pip install 'tuner\[wandb\]'"):
