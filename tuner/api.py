@@ -21,7 +21,7 @@ from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.stopper import Stopper
 from tuner.storage import journal
-from tuner.storage.experiment import ExperimentStorage
+from tuner.storage.experiment import STATE_FIX, ExperimentStorage
 from tuner.storage.lock import ExperimentLock
 from tuner.integrations.adapted import resolve_trainable
 from tuner.space import config as space_lib
@@ -382,7 +382,7 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher)
     state_file = os.path.join(path, "state.json")
     start = 0  # no snapshot: the whole journal is replayed into the new scheduler and searcher
     if os.path.exists(state_file):
-        state = jsonutil.read(state_file)
+        state = jsonutil.read(state_file, STATE_FIX)
         scheduler.load_state_dict(state["scheduler"])
         searcher.load_state_dict(state["searcher"])
         # version 1 was written after every event: nothing to replay

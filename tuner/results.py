@@ -6,15 +6,14 @@ holds every result that was reported before it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
-from tuner.storage import journal
-from tuner.storage.experiment import SPEC
+from tuner.storage import journal, jsonio
+from tuner.storage.experiment import SPEC, SPEC_FIX
 from tuner.trial import Trial, TrialStatus
 
 
@@ -188,8 +187,7 @@ def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
     replayed = journal.replay(path)
     spec = {}
     if os.path.exists(os.path.join(path, SPEC)):
-        with open(os.path.join(path, SPEC)) as f:
-            spec = json.load(f)
+        spec = jsonio.read(os.path.join(path, SPEC), SPEC_FIX)
     space = None
     if "space" in spec:
         from tuner.space import config as space_lib

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from tuner.storage import jsonio as jsonutil
-from tuner.storage.experiment import SPEC
+from tuner.storage.experiment import SPEC, SPEC_FIX
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
@@ -60,7 +60,7 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     spec_file = os.path.join(path, SPEC)
     if not os.path.exists(spec_file):
         raise FileNotFoundError(f"{path} is not an experiment directory (no {SPEC} in it).")
-    spec = jsonutil.read(spec_file)
+    spec = jsonutil.read(spec_file, SPEC_FIX)
     if trainable is None:
         if not spec.get("trainable_import"):
             raise ValueError(

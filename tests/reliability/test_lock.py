@@ -99,12 +99,14 @@ print("RAY", ray.is_initialized())
 TWO_DRIVERS = """
 import os, time, sys
 import tuner as tune
+from tests.fakes import InProcessExecutor  # real driver processes; their trials run in threads (no Ray start-up)
 from tests.integration.trainables import slow_counter
+open({go!r} + "." + str(os.getpid()), "w").close()  # ready
 while not os.path.exists({go!r}):
     time.sleep(0.001)
 try:
-    tune.run(slow_counter, config={{"n": 6, "w": tune.grid_search([1, 2])}}, storage_path={storage!r},
-             name="same", resume=True, verbose=0, metric="score", mode="max")
+    tune.run(slow_counter, config={{"n": 6, "w": tune.grid_search([1, 2]), "sleep": 0.3}},
+             storage_path={storage!r}, name="same", resume=True, verbose=0, metric="score", mode="max", _executor=InProcessExecutor())
 except tune.ExperimentLockedError as exc:
     print("LOCKED", exc)
     sys.exit(3)
@@ -116,8 +118,8 @@ def test_two_drivers_started_at_once_one_runs_the_other_is_refused(storage, tmp_
     go = str(tmp_path / "go")
     procs = [driver(TWO_DRIVERS.format(go=go, storage=storage)) for _ in range(2)]
     try:
-        time.sleep(3)  # both have imported the tuner and wait for the same instant
-        open(go, "w").close()
+        wait_for(lambda: all(os.path.exists(f"{go}.{p.pid}") for p in procs), 120, "both drivers to be ready")
+        open(go, "w").close()  # both have imported the tuner and start at the same instant
         outs = [p.communicate(timeout=240) for p in procs]
     finally:
         for p in procs:

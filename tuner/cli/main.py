@@ -210,8 +210,8 @@ def ls_command(storage: str | None, fmt: str) -> None:
 
     One line each: status, trials per status, best metric, start time.
     STORAGE defaults to $TUNER_STORAGE_PATH, else ~/tuner_results. Status is
-    running (a live driver holds its lock), finished, interrupted, or unfinished
-    (its driver was killed).
+    running (a live driver holds its lock), finished, interrupted, unfinished
+    (its driver was killed), or damaged (a file cannot be read; the message names it).
 
     \b
     Examples:
@@ -219,11 +219,11 @@ def ls_command(storage: str | None, fmt: str) -> None:
       tuner ls results/ --format json
     """
     from tuner.api import DEFAULT_STORAGE
-    from tuner.cli.show import Experiment, InspectError, cell, find_experiments, table, to_json
+    from tuner.cli.show import InspectError, cell, find_experiments, summarize, table, to_json
 
     root = storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)
     try:
-        summaries = [Experiment(path).summary() for path in find_experiments(root)]
+        summaries = [summarize(path) for path in find_experiments(root)]
     except InspectError as exc:
         raise BadInput(str(exc)) from None
     summaries.sort(key=lambda s: s["start_time"])
@@ -233,11 +233,14 @@ def ls_command(storage: str | None, fmt: str) -> None:
     if not summaries:
         click.echo(f"No experiments in {os.path.abspath(os.path.expanduser(root))}.")
         return
-    rows = [{"name": s["name"], "status": s["status"], "trials": s["trials"],
+    rows = [{"name": s["name"], "status": s["status"], "trials": "" if s["trials"] is None else s["trials"],
              "per status": ", ".join(f"{n} {k.lower()}" for k, n in s["counts"].items()),
              "best": "" if s["best_value"] is None else f"{s['metric']}={cell(s['best_value'])} ({s['mode']})",
              "best trial": s["best_trial"], "started": s["start_time"]} for s in summaries]
     _console().print(table(rows, list(rows[0]), title=os.path.abspath(os.path.expanduser(root))))
+    for s in summaries:
+        if s["status"] == "damaged":
+            click.secho(f"{s['name']}: {s['problem']}", fg="yellow", err=True)
 
 
 @main.command(context_settings=CONTEXT)
@@ -265,10 +268,12 @@ def show(directory: str, view: str | None, sort_key: str | None, columns: tuple[
       tuner show ~/tuner_results/pbt-cartpole --lineage --format csv
     """
     from tuner.cli.show import Experiment, InspectError, render
+    from tuner.storage.journal import JournalError
+    from tuner.storage.jsonio import DamagedFileError
 
     try:
         render(Experiment(directory, metric, mode), view, sort_key, _split(columns), fmt, _console(), limit)
-    except InspectError as exc:
+    except (InspectError, DamagedFileError, JournalError) as exc:
         raise BadInput(str(exc)) from None
 
 

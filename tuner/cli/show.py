@@ -21,7 +21,7 @@ from tuner.execution.resources import resources_worth_showing
 from tuner.results import load
 from tuner.space.config import config_changes
 from tuner.storage import journal
-from tuner.storage.experiment import SPEC, flatten
+from tuner.storage.experiment import SPEC, SPEC_FIX, flatten
 from tuner.storage.journal import JOURNAL, Event
 from tuner.storage.lock import read_holder, stale_reason
 from tuner.trial import TrialStatus
@@ -56,6 +56,17 @@ def ending(path: str) -> str:
     return _ENDINGS.get(journal.last_ending(path), "unfinished")
 
 
+def summarize(path: str) -> dict[str, Any]:
+    """``Experiment(path).summary()``, or for a damaged experiment a row that says what is damaged
+    (one bad directory must not hide the others from ``tuner ls``)."""
+    try:
+        return Experiment(path).summary()
+    except (ValueError, OSError) as exc:  # DamagedFileError, JournalError, an unreadable file
+        return {"name": os.path.basename(path), "path": path, "status": "damaged", "problem": str(exc),
+                "trainable": None, "metric": None, "mode": None, "scheduler": None, "searcher": None,
+                "trials": None, "counts": {}, "start_time": "", "best_trial": None, "best_value": None}
+
+
 class Experiment:
     """One experiment directory, read from its JSON files."""
 
@@ -65,7 +76,7 @@ class Experiment:
             raise InspectError(f"{path} is not an experiment directory (no {JOURNAL} in it); "
                                "`tuner ls DIR` lists the experiments in DIR")
         self.path = path
-        self.spec: dict[str, Any] = jsonutil.read(os.path.join(path, SPEC)) if os.path.exists(
+        self.spec: dict[str, Any] = jsonutil.read(os.path.join(path, SPEC), SPEC_FIX) if os.path.exists(
             os.path.join(path, SPEC)) else {}
         self.results = load(path, metric, mode)
         self.metric, self.mode = self.results.metric, self.results.mode

@@ -336,7 +336,7 @@ class TrialRunner:
             self._exhausted = True
 
     def _launch(self, trial: Trial, checkpoint_path: str | None = None) -> None:
-        restoring = checkpoint_path or trial.checkpoint_path
+        restoring = self._existing_checkpoint(trial, checkpoint_path or trial.checkpoint_path)
         if restoring:
             # Results reported after the checkpoint come again: the record restarts where the trainable does.
             iteration = trial.checkpoint_iterations[restoring]
@@ -363,6 +363,18 @@ class TrialRunner:
         self.storage.status(trial)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
+
+    def _existing_checkpoint(self, trial: Trial, path: str | None) -> str | None:
+        """``path``, or when its directory is gone (deleted by hand, lost with a disk) the latest
+        earlier checkpoint that is still there, or None (restart from scratch); each missing one
+        is journaled as deleted, so resume and ``tune.load`` agree."""
+        while path is not None and not os.path.isdir(path):
+            logger.warning("Trial %s: its checkpoint %s is missing; restoring from %s instead.", trial.trial_id,
+                           path, ([c for c in trial.checkpoints if c != path] or ["scratch"])[-1])
+            trial.remove_checkpoint(path)
+            self.storage.event(journal.CheckpointDeleted(trial.trial_id, path))
+            path = trial.checkpoint_path
+        return path
 
     def _rollback(self, trial: Trial, iteration: int) -> None:
         """Forget results past ``iteration``: the trial restarts from there."""

@@ -30,6 +30,11 @@ from tuner.trial import Trial
 
 SPEC = "experiment.json"
 STATE = "state.json"
+# What to do about a damaged file, for the errors that name it.
+SPEC_FIX = ("It holds the sweep's settings (trainable, metric, mode, search space); restore it from a backup or "
+            "write it again by hand: the results themselves are in journal.jsonl, untouched.")
+STATE_FIX = ("It holds the scheduler's and searcher's snapshot; delete it and resume: the snapshot is rebuilt "
+             "from journal.jsonl.")
 
 
 def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:

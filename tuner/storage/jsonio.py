@@ -48,9 +48,22 @@ def write_atomic(path: str, value: Any) -> None:
     os.replace(tmp, path)
 
 
-def read(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
+class DamagedFileError(ValueError):
+    """A metadata file that is not the JSON it should be; the message names the file and the spot."""
+
+
+def read(path: str, fix: str = "") -> Any:
+    """The JSON in ``path``; a damaged file is a DamagedFileError naming it (``fix``: what to do)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}: not UTF-8 text"
+    empty = " (the file is empty)" if not data.strip() else ""
+    raise DamagedFileError(f"{path} is damaged: not valid JSON ({where}){empty}.{' ' + fix if fix else ''}")
 
 
 def is_number(value: Any) -> bool:
