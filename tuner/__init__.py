@@ -42,6 +42,10 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+from tuner.compat import aliases as _aliases  # noqa: E402 - Ray Tune's module paths (tuner.schedulers...)
+
+_aliases.install()
+
 
 # Submodules reachable as attributes, as Ray Tune code writes them (``tune.stopper.TimeoutStopper``).
 _SUBMODULES = {"stopper"}

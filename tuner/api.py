@@ -60,6 +60,8 @@ def run(
     raise_on_failed_trial: bool = True,
     max_failures: int = 0,
     fail_fast: bool | str = False,
+    trial_name_creator: Callable[[Any], str] | None = None,
+    trial_dirname_creator: Callable[[Any], str] | None = None,
     checkpoint_freq: int = 0,
     checkpoint_at_end: bool = False,
     keep_checkpoints_num: int | None = None,
@@ -115,6 +117,9 @@ def run(
         fail_fast: end the experiment when a trial fails (after its retries): stop the running
             trials and start no more; ``"raise"`` also raises ``TuneError`` whatever
             ``raise_on_failed_trial`` says.
+        trial_name_creator: ``trial -> str``, the trial's display name (``str(trial)``).
+        trial_dirname_creator: ``trial -> str``, its directory name under ``trials/`` (unique,
+            no path separator); the trial id by default.
         max_failures: retry a failing trial up to this many times (from its checkpoint).
         checkpoint_freq, checkpoint_at_end: class trainables: checkpoint every k
             iterations / at the end.
@@ -155,6 +160,11 @@ def run(
     if fail_fast not in (True, False, "raise"):
         raise ValueError(f"The value of `fail_fast` is {fail_fast!r}, but must be True, False or 'raise'.")
     settings.fail_fast = fail_fast
+    for label, creator in (("trial_name_creator", trial_name_creator), ("trial_dirname_creator", trial_dirname_creator)):
+        if creator is not None and not callable(creator):
+            raise ValueError(f"The value of `{label}` is {creator!r}, but must be a function trial -> str.")
+    settings.trainable_name = trainable_name
+    settings.trial_name_creator, settings.trial_dirname_creator = trial_name_creator, trial_dirname_creator
     settings.class_trainable = is_class_trainable(trainable)
     if keep_checkpoints_num is not None and (isinstance(keep_checkpoints_num, bool)
                                              or not isinstance(keep_checkpoints_num, int) or keep_checkpoints_num < 1):

@@ -52,6 +52,8 @@ class Trial:
             journal's ``checkpoint`` events, never parsed from directory names).
         path: the trial directory.
         seed: the per-trial seed handed to the trainable.
+        name: the display name ``trial_name_creator`` gave it (None: the trial id).
+        trainable_name: the trainable's name (Ray Tune's ``Trial.trainable_name``).
     """
 
     trial_id: str
@@ -69,6 +71,8 @@ class Trial:
     checkpoint_scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     path: str | None = None
     seed: int | None = None
+    name: str | None = None
+    trainable_name: str | None = dataclasses.field(default=None, compare=False)
 
     def add_checkpoint(self, path: str, iteration: int) -> None:
         """``path`` (holding ``iteration``) is now the latest checkpoint. One rewritten in place (a PBT
@@ -110,6 +114,14 @@ class Trial:
         if not values:
             return math.nan
         return max(values) if mode == "max" else min(values)
+
+    @property
+    def local_path(self) -> str | None:
+        """The trial directory (Ray Tune's name for it)."""
+        return self.path
+
+    def __str__(self) -> str:
+        return self.name or self.trial_id
 
     def __repr__(self) -> str:
         return f"Trial({self.trial_id}, {self.status.value})"

@@ -5,6 +5,7 @@ verbose=False, and the configuration objects' checks. In-process executor, no Ra
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -112,3 +113,21 @@ def test_config_objects_check_their_arguments():
         tune.Tuner(steps).get_results()
     assert tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="loss",
                                  checkpoint_score_order="min").run_kwargs()["checkpoint_score_attr"] == "min-loss"
+
+
+def named(trial):
+    return f"{trial.trainable_name}_{trial.trial_id}_x{trial.config['x']:g}"
+
+
+def test_trial_name_and_dirname_creators(storage):
+    results = run(keyword_reports, storage, config={"x": tune.grid_search([1.0, 2.0])},
+                  trial_name_creator=named, trial_dirname_creator=lambda t: f"dir_{t.trial_id}")
+    assert [str(t) for t in results.trials] == ["keyword_reports_trial_00000_x1", "keyword_reports_trial_00001_x2"]
+    assert [os.path.basename(t.path) for t in results.trials] == ["dir_trial_00000", "dir_trial_00001"]
+    assert all(os.path.exists(os.path.join(t.path, "result.jsonl")) for t in results.trials)
+    again = tune.load(results.experiment_path)
+    assert [(t.name, t.path) for t in again.trials] == [(t.name, t.path) for t in results.trials]
+    with pytest.raises(ValueError, match="trial_dirname_creator returned 'same' for trial_00001, a name another "
+                                         "trial already has"):
+        run(keyword_reports, storage, config={"x": tune.grid_search([1.0, 2.0])},
+            trial_dirname_creator=lambda t: "same")

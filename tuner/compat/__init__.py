@@ -8,10 +8,23 @@ Ray's arguments into ``tune.run`` / ``tune.resume`` calls and reads results
 back through ``ExperimentResults``.
 """
 
-from tuner.compat.configs import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
-from tuner.compat.result_grid import Result, ResultGrid
-from tuner.compat.tuner_api import Tuner
-from tuner.compat.wrappers import with_parameters, with_resources
+import importlib
+from typing import Any
 
-__all__ = ["CheckpointConfig", "FailureConfig", "Result", "ResultGrid", "RunConfig", "TuneConfig", "Tuner",
-           "with_parameters", "with_resources"]
+# Loaded on first use: ``import tuner`` installs the module-path aliases from here, and a
+# worker process must not pay for the results and storage modules it never uses.
+_EXPORTS = {
+    **{name: "tuner.compat.configs" for name in ("CheckpointConfig", "FailureConfig", "RunConfig", "TuneConfig")},
+    "Result": "tuner.compat.result_grid", "ResultGrid": "tuner.compat.result_grid",
+    "Tuner": "tuner.compat.tuner_api",
+    "with_parameters": "tuner.compat.wrappers", "with_resources": "tuner.compat.wrappers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tuner.compat' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

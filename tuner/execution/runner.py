@@ -51,6 +51,9 @@ class RunSettings:
     stopper: Any = None
     driver_stopper: Any = None
     fail_fast: Any = False
+    trainable_name: str | None = None
+    trial_name_creator: Any = None
+    trial_dirname_creator: Any = None
     resources: Any = None
     max_concurrent_trials: int | None = None
     time_budget_s: float | None = None
@@ -80,6 +83,13 @@ def _checkpoint_goodness(result: dict[str, Any], score_attr: str | None) -> floa
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return -math.inf
     return sign * value
+
+
+def _created_name(creator: Any, trial: Trial, label: str) -> str:
+    name = creator(trial)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{label} returned {name!r} for {trial.trial_id}, but must return a non-empty string.")
+    return name
 
 
 def _reached(point: float | None, value: Any) -> bool:
@@ -302,11 +312,12 @@ class TrialRunner:
             self._note_stall()
             return
         self._stall_since = None
-        trial = Trial(trial_id, config, None, seed=trial_seed(self.settings.seed, index))
+        trial = Trial(trial_id, config, None, seed=trial_seed(self.settings.seed, index),
+                      trainable_name=self.settings.trainable_name)
         unplaceable = self._resolve_resources(trial)
         self.trials[trial_id] = trial
         self.by_status.add(trial)
-        self.storage.add_trial(trial)
+        self.storage.add_trial(trial, self._name_trial(trial))
         self.scheduler.on_trial_add(trial)
         if unplaceable:
             trial.error = unplaceable
@@ -322,6 +333,22 @@ class TrialRunner:
         except ValueError as exc:
             return str(exc)
         return None
+
+    def _name_trial(self, trial: Trial) -> str | None:
+        """Apply ``trial_name_creator`` (the display name); return ``trial_dirname_creator``'s directory name."""
+        naming, dirnaming = self.settings.trial_name_creator, self.settings.trial_dirname_creator
+        if naming is not None:
+            trial.name = _created_name(naming, trial, "trial_name_creator")
+        if dirnaming is None:
+            return None
+        dirname = _created_name(dirnaming, trial, "trial_dirname_creator")
+        if "/" in dirname or "\\" in dirname or dirname in (".", ".."):
+            raise ValueError(f"trial_dirname_creator returned {dirname!r} for {trial.trial_id}; a directory name "
+                             "has no path separator.")
+        if any(t.path and os.path.basename(t.path) == dirname for t in self.trials.values() if t is not trial):
+            raise ValueError(f"trial_dirname_creator returned {dirname!r} for {trial.trial_id}, a name another "
+                             "trial already has; include trial.trial_id in it.")
+        return dirname
 
     def _note_stall(self) -> None:
         """A searcher that says "not now" while nothing runs would hang the sweep forever."""

@@ -86,12 +86,14 @@ class ExperimentStorage:
         return os.path.join(self.path, "trials", trial_id)
 
     # --- trial level --------------------------------------------------------------------
-    def add_trial(self, trial: Trial) -> None:
-        trial.path = self.trial_dir(trial.trial_id)
+    def add_trial(self, trial: Trial, dirname: str | None = None) -> None:
+        """Record a new trial; its directory is ``trials/<dirname or trial_id>``."""
+        trial.path = self.trial_dir(dirname or trial.trial_id)
         if self.trial_files:
             os.makedirs(trial.path, exist_ok=True)
             jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
-        self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources)))
+        self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
+                                      name=trial.name, dirname=dirname))
 
     def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any]) -> None:
         """A new current config adopted from ``donor``'s latest checkpoint (PBT exploit); the

@@ -92,6 +92,8 @@ class TrialAdded(Record):
     config: dict[str, Any]
     seed: int | None = None
     resources: str | None = None  # as the trial asked for them, for reading (not rebuilt)
+    name: str | None = None  # trial_name_creator's display name
+    dirname: str | None = None  # trial_dirname_creator's directory name (None: the trial id)
 
 
 @dataclasses.dataclass
@@ -436,7 +438,8 @@ def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None
     """Apply one record to ``trials`` exactly as the run loop changed them when it wrote it."""
     if isinstance(record, TrialAdded):
         trials[record.trial_id] = Trial(record.trial_id, record.config, record.resources, seed=record.seed,
-                                        path=os.path.join(experiment_dir, "trials", record.trial_id))
+                                        name=record.name,
+                                        path=os.path.join(experiment_dir, "trials", record.dirname or record.trial_id))
         return
     trial = trials.get(getattr(record, "trial_id", None) or "")
     if trial is None:
