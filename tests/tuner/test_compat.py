@@ -131,3 +131,19 @@ def test_trial_name_and_dirname_creators(storage):
                                          "trial already has"):
         run(keyword_reports, storage, config={"x": tune.grid_search([1.0, 2.0])},
             trial_dirname_creator=lambda t: "same")
+
+
+def test_ray_tune_module_paths_are_the_tuner_packages():
+    import schedulers
+    import searchers
+    from tuner.logger import LoggerCallback
+    from tuner.schedulers import AsyncHyperBandScheduler as Aliased
+    from tuner.schedulers.pb2 import PB2
+    from tuner.search import ConcurrencyLimiter
+    from tuner.search.optuna import OptunaSearch
+
+    assert Aliased is schedulers.ASHAScheduler and PB2 is schedulers.PB2
+    assert ConcurrencyLimiter is searchers.ConcurrencyLimiter and OptunaSearch is searchers.OptunaSearch
+    assert LoggerCallback is tune.LoggerCallback
+    with pytest.raises(ModuleNotFoundError, match="tuner.search.bayesopt"):
+        import tuner.search.bayesopt  # noqa: F401 - no such searcher here

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 from typing import Any
 
@@ -49,4 +50,4 @@ class AliasFinder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     if not any(isinstance(f, AliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(AliasFinder())
+        sys.meta_path.insert(0, AliasFinder())  # before the path finder, which would load a second copy
