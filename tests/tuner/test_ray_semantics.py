@@ -12,6 +12,7 @@ import pytest
 import tuner as tune
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tests.fakes import InProcessExecutor
+from tuner.result import SHOULD_CHECKPOINT
 from tuner.trial import TrialStatus
 
 
@@ -141,3 +142,20 @@ def test_checkpoint_as_directory_and_dict_round_trips(tmp_path):
     assert os.path.exists(path)  # the user's own directory is not removed
     with pytest.raises(ValueError, match="holds files, not a dict; read them through as_directory"):
         files.to_dict()
+
+
+class AsksForCheckpoints(tune.Trainable):
+    def setup(self, config):
+        self.count = 0
+
+    def step(self):
+        self.count += 1
+        return {"count": self.count, SHOULD_CHECKPOINT: self.count in (2, 3)}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return {"count": self.count}
+
+
+def test_step_returning_should_checkpoint_is_checkpointed(storage):
+    (trial,) = run(AsksForCheckpoints, storage, stop={"training_iteration": 5}).trials
+    assert [os.path.basename(p) for p in trial.checkpoints] == ["000002", "000003"]

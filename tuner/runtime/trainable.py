@@ -171,7 +171,7 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
             if not isinstance(result, dict):
                 raise TypeError(f"{cls.__name__}.step() must return a dict of metrics, got {result!r}")
             done = bool(result.get("done"))
-            due = checkpoint_freq and (session.iteration + 1) % checkpoint_freq == 0
+            due = (checkpoint_freq and (session.iteration + 1) % checkpoint_freq == 0) or result.get("should_checkpoint")
             packed = _save(obj) if due or (done and checkpoint_at_end) else None
             try:
                 command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
