@@ -202,6 +202,43 @@ def resume(directory: str, **options: Any) -> None:
     resume_sweep(directory, options)
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
+def repair(directory: str) -> None:
+    """Drop the damaged lines of DIR's journal so it can be loaded and resumed again.
+
+    A line that is not a complete, valid record (a torn last line, bytes
+    damaged in the middle) is dropped; the journal is first copied to
+    journal.jsonl.bak-<time>. Prints every line dropped and the trials whose
+    records were lost (their ids are never given to new trials).
+
+    \b
+    Examples:
+      tuner repair ~/tuner_results/mlp-asha
+    """
+    from tuner.storage import journal
+    from tuner.storage.lock import ExperimentLock, ExperimentLockedError
+
+    path = os.path.abspath(os.path.expanduser(directory))
+    if not journal.exists(path):
+        raise BadInput(f"{path} is not an experiment directory (no {journal.JOURNAL} in it)")
+    try:
+        with ExperimentLock(path):
+            report = journal.repair(path)
+    except (ExperimentLockedError, journal.JournalError) as exc:
+        raise BadInput(str(exc)) from None
+    if not report.dropped:
+        click.echo(f"{report.journal}: all {report.kept} lines are valid records; nothing to repair.")
+        return
+    click.echo(f"{report.journal}: kept {report.kept} lines, dropped {len(report.dropped)} "
+               f"(backup: {report.backup}):")
+    for number, why, start in report.dropped:
+        click.echo(f"  line {number}: {why}: {start!r}")
+    if report.orphaned:
+        click.echo(f"Trials whose creation record was dropped (their other records are ignored, their ids are "
+                   f"not reused): {', '.join(report.orphaned)}")
+
+
 @main.command("ls", context_settings=CONTEXT)
 @click.argument("storage", required=False, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

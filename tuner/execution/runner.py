@@ -126,6 +126,7 @@ class TrialRunner:
         self._scheduler_points: dict[str, float | None] = {}
         self._warned_stop_keys = False
         self._aborted: set[str] = set()
+        self._next_index = 0  # of the next new trial; on resume past every id ever used (journal.next_trial_index)
         self._failed_by_driver: dict[str, str] = {}  # trial id -> why the driver failed it (scheduler raised)
         self._snapshot_every_s = float(os.environ.get("TUNER_SNAPSHOT_EVERY_S", SNAPSHOT_EVERY_S))
         self._next_snapshot = time.monotonic() + self._snapshot_every_s
@@ -147,6 +148,7 @@ class TrialRunner:
                     self._rollback(trial, trial.checkpoint_iteration)
                 trial.status = TrialStatus.PENDING
         self.trials = dict(trials)
+        self._next_index = journal.next_trial_index(self.storage.path, self.trials)
         self.by_status = StatusIndex()
         for trial in self.trials.values():
             self.by_status.add(trial)
@@ -302,7 +304,7 @@ class TrialRunner:
         if self._max_trials is not None and len(self.trials) >= self._max_trials:
             self._exhausted = True
             return
-        index = len(self.trials)
+        index = self._next_index
         trial_id = f"trial_{index:05d}"
         config = self.searcher.suggest(trial_id)
         if config is FINISHED:
@@ -312,6 +314,7 @@ class TrialRunner:
             self._note_stall()
             return
         self._stall_since = None
+        self._next_index += 1
         trial = Trial(trial_id, config, None, seed=trial_seed(self.settings.seed, index),
                       trainable_name=self.settings.trainable_name)
         unplaceable = self._resolve_resources(trial)

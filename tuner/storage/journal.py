@@ -18,6 +18,9 @@ import dataclasses
 import enum
 import json
 import os
+import re
+import shutil
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -376,8 +379,9 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = ()) -> list[t
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if not complete:
                 break  # torn tail: the driver was killed while writing it
-            raise JournalError(f"{path}, line {number}: not a JSON record ({exc}); the journal is damaged.") \
-                from None
+            raise JournalError(f"{path}, line {number}: not a JSON record ({exc}); the journal is damaged. "
+                               f"`tuner repair {experiment_dir}` drops the damaged lines (it keeps a backup and "
+                               "says what it drops); then load or resume it again.") from None
         out.append((start, decode(obj, f"{path}, line {number}")))
     return out
 
@@ -480,3 +484,74 @@ def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], in
         if observer is not None:
             observer(record, trials, offset)
     return Replay(trials, lineage, ending([r for _, r in records]))
+
+
+# --- trial ids and repair ---------------------------------------------------------------------
+
+_TRIAL_INDEX = re.compile(r"trial_(\d+)$")
+
+
+def next_trial_index(experiment_dir: str, trial_ids: Iterable[str]) -> int:
+    """The index of the next new trial: past every id in the journal and every trial directory on
+    disk, so an id is never reused (a trial whose records were lost keeps its directory)."""
+    names = list(trial_ids)
+    trials_dir = os.path.join(experiment_dir, "trials")
+    if os.path.isdir(trials_dir):
+        names += os.listdir(trials_dir)
+    indexes = [int(m.group(1)) for m in map(_TRIAL_INDEX.match, names) if m]
+    return max(indexes, default=-1) + 1
+
+
+@dataclasses.dataclass
+class RepairReport:
+    """What ``repair`` did: the lines it dropped (number, why, the line's start), where the backup is,
+    and the trials whose ``trial_added`` record was among them (their other records are ignored)."""
+
+    journal: str
+    kept: int
+    dropped: list[tuple[int, str, str]]
+    backup: str | None
+    orphaned: list[str]
+
+
+def repair(experiment_dir: str) -> RepairReport:
+    """Drop every line of the journal that is not a complete, valid record (a torn tail, a damaged
+    line in the middle), after copying the journal to ``journal.jsonl.bak-<time>``; the rest is
+    rewritten atomically. Nothing is changed when every line is fine."""
+    path = journal_path(experiment_dir)
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    torn = lines[-1] != b""
+    lines = lines if torn else lines[:-1]
+    kept: list[bytes] = []
+    dropped: list[tuple[int, str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        why = None
+        if number == len(lines) and torn:
+            why = "torn (no newline: the driver was killed while writing it)"
+        elif number > 1 and line:
+            try:
+                decode(json.loads(line), f"line {number}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                why = f"not JSON ({exc})"
+            except JournalError as exc:
+                why = str(exc)
+        if why is None:
+            kept.append(line)
+        else:
+            dropped.append((number, why, line[:80].decode("utf-8", "replace")))
+    if not dropped:
+        return RepairReport(path, len(kept), [], None, [])
+    backup = f"{path}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+    shutil.copy2(path, backup)
+    tmp = f"{path}.repair.tmp"
+    with open(tmp, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    added = {r.trial_id for r in read(experiment_dir) if isinstance(r, TrialAdded)}
+    referenced = {getattr(r, "trial_id", None) for r in read(experiment_dir)} - {None}
+    trials_dir = os.path.join(experiment_dir, "trials")
+    on_disk = set(os.listdir(trials_dir)) if os.path.isdir(trials_dir) else set()
+    return RepairReport(path, len(kept), dropped, backup, sorted((referenced | on_disk) - added))
