@@ -45,7 +45,7 @@ def mlflow_server(tmp_path_factory):
          "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination", str(root / "artifacts")],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # first start creates the database: slow on a loaded machine
+    deadline = time.monotonic() + 480  # first start creates the database: minutes on a loaded machine
     try:
         while True:
             try:
