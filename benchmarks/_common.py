@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,3 +42,15 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def run_seeds(runners: dict[str, Callable[[int], dict[str, Any]]], seeds: int,
+              describe: Callable[[dict[str, Any]], str]) -> dict[str, list[dict[str, Any]]]:
+    """Every runner on every seed, seeds outermost (a slow spell of the shared machine hits every
+    method alike); one ``describe``d line per run on stderr. Returns each runner's measurements."""
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
+    for seed in range(seeds):
+        for name, fn in runners.items():
+            measured[name].append(fn(seed))
+            print(f"{name} seed {seed}: {describe(measured[name][-1])}", file=sys.stderr, flush=True)
+    return measured

@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import markdown_table, ray_tune_available, scratch_dir, start_ray, timed
+from benchmarks._common import markdown_table, ray_tune_available, run_seeds, scratch_dir, start_ray, timed
 from examples import pbt_cartpole as ex
 
 TARGET = 475.0
@@ -209,14 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     if ray_tune_available():
         runners["Ray Tune PBT (reuse_actors=True)"] = lambda s: run_ray_tune(s, args.population, iterations)
     _pickle_examples_by_value()
-    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
-    for seed in range(args.seeds):  # seeds outermost: a slow spell of the shared machine hits every method
-        for name, fn in runners.items():
-            m = fn(seed)
-            measured[name].append(m)
-            print(f"{name} seed {seed}: {m['wall']:.1f}s best final {m['best_final']:.1f} mean final "
-                  f"{m['mean_final']:.1f} steps to {TARGET:g}: {m['steps_to_target']} env steps {m['env_steps']} "
-                  f"exploits {m['exploits']} iterations per trial {m['ran']}", file=sys.stderr, flush=True)
+    measured = run_seeds(runners, args.seeds, lambda m: (
+        f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} steps to {TARGET:g}: "
+        f"{m['steps_to_target']} env steps {m['env_steps']} exploits {m['exploits']} iterations per trial {m['ran']}"))
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
              _median([m["steps_to_target"] for m in ms], ".0f"), _median([m["env_steps"] for m in ms], ".0f"),
              _median([m["wall"] for m in ms], ".1f"), _median([m["exploits"] for m in ms], ".0f", "n/a"),

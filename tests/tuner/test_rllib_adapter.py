@@ -21,6 +21,11 @@ def test_a_registered_name_keeps_the_config_dict_as_the_search_space():
     assert config == space and resources is None
     assert cls.default_resources_per_trial == {"CPU": 1.0}
     assert resolve_trainable("PPO", space, None)[0].tuner_import == "rllib:PPO"
+    from ray.rllib.algorithms.ppo import PPO
+
+    assert is_rllib(PPO)
+    by_class = resolve_trainable(PPO, space, None)[0]
+    assert by_class.algorithm_class is PPO and by_class.tuner_import is None
 
 
 def test_env_runners_become_one_bundle_each_of_one_gang():

@@ -71,6 +71,7 @@ def resolve_adapted(trainable: Any, kwargs: dict[str, Any], label: str) -> Any:
             trainable, kwargs.get("config"), kwargs.get("resources_per_trial"))
     except (ValueError, TypeError, ImportError) as exc:
         raise BadInput(f"{label}: trainable: {exc}") from None
+    resources = resources if resources is not None else getattr(trainable, "default_resources_per_trial", None)
     if resources is not None:
         kwargs["resources_per_trial"] = resources
     return trainable

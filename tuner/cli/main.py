@@ -146,7 +146,7 @@ def _yaml_option(value: str | None, option: str) -> Any:
 
 
 @main.command("run", context_settings=CONTEXT)
-@click.argument("trainable", metavar="MODULE:FUNCTION")
+@click.argument("trainable", metavar="MODULE:FUNCTION|rllib:ALGO")
 @click.option("--config", "config_json", metavar="JSON", default="{}",
               help='The search space as JSON, domains as in sweep files: \'{"lr": {"loguniform": [1e-4, 0.1]}}\'.')
 @click.option("--metric", help="The result key to optimize.")
@@ -160,7 +160,7 @@ def _yaml_option(value: str | None, option: str) -> Any:
 def run_command(trainable: str, config_json: str, metric: str | None, mode: str | None, scheduler: str | None,
                 search: str | None, stop: str | None, resources: str | None, seed: int | None,
                 **options: Any) -> None:
-    """A quick sweep of MODULE:FUNCTION without a sweep file.
+    """A quick sweep of MODULE:FUNCTION (or an RLlib algorithm, rllib:PPO) without a sweep file.
 
     \b
     Examples:
@@ -168,6 +168,8 @@ def run_command(trainable: str, config_json: str, metric: str | None, mode: str 
           --config '{"x": {"uniform": [-5, 5]}, "y": {"uniform": [-5, 5]}, "steps": 10}'
       tuner run examples.quadratic:train --metric loss --mode min --scheduler asha \\
           --set scheduler.asha.max_t=10 --config '{"x": {"choice": [1, 2, 3]}, "y": 0, "steps": 10}'
+      tuner run rllib:PPO --config '{"env": "CartPole-v1", "lr": {"loguniform": [1e-5, 1e-3]}}' \\
+          --stop '{"training_iteration": 30}' --metric env_runners/episode_return_mean --mode max
     """
     from tuner.cli.launch import launch
 
