@@ -16,12 +16,11 @@ import pytest
 
 import tuner as tune
 from schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
-from schedulers.base import Decision, TrialDecision
 from searchers import OptunaSearch
 from tests.fakes import InProcessExecutor
 from tests.reliability.helpers import ROOT, tmpfs
 from tests.schedulers.fakes import trial as fake_trial
-from tests.schedulers.test_contract import FACTORIES
+from tests.schedulers.test_contract import FACTORIES, drive
 from tuner.trial import TrialStatus
 
 
@@ -43,38 +42,9 @@ def test_every_scheduler_takes_any_metric_value(name, bad):
     for t in trials:
         scheduler.on_trial_add(t)
     rng = random.Random(0)
-    for _ in range(6):
-        while (chosen := scheduler.choose_trial_to_run(
-                [t for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.PAUSED)])) is not None:
-            exploit = scheduler.on_trial_resume(chosen) if chosen.status is TrialStatus.PAUSED else None
-            if exploit is not None:
-                chosen.config = exploit.config
-            chosen.status = TrialStatus.RUNNING
-        for tid, _ in scheduler.trials_to_stop():
-            next(t for t in trials if t.trial_id == tid).status = TrialStatus.TERMINATED
-        for t in trials:
-            if t.status is not TrialStatus.RUNNING:
-                continue
-            after = (t.last_result or {}).get("training_iteration", 0)
-            point = scheduler.next_decision_point(t, after)
-            it = after + 1 if point is None else point
-            if math.isinf(it):
-                t.status = TrialStatus.TERMINATED
-                scheduler.on_trial_complete(t, t.last_result)
-                continue
-            value = BAD_VALUES[bad] if int(t.trial_id[-1]) % 3 == 0 else rng.random() / it
-            t.last_result = {"training_iteration": it, "loss": value}
-            t.history.append(t.last_result)
-            t.checkpoint_path = f"/checkpoints/{t.trial_id}/{it}"
-            d = TrialDecision.of(scheduler.on_trial_result(t, t.last_result))
-            assert isinstance(d.reason or "", str)
-            if d.action is Decision.EXPLOIT:
-                t.config = d.config
-            elif d.action is Decision.STOP:
-                t.status = TrialStatus.TERMINATED
-                scheduler.on_trial_complete(t, t.last_result)
-            elif d.action is Decision.PAUSE:
-                t.status = TrialStatus.PAUSED
+    seen = drive(scheduler, trials, 6, rng, lambda t, it: BAD_VALUES[bad] if int(t.trial_id[-1]) % 3 == 0
+                 else rng.random() / it)
+    assert all(isinstance(reason or "", str) for *_, reason in seen)
     scheduler.state_dict()
 
 

@@ -15,7 +15,7 @@ import tuner as tune
 from tests.fakes import InProcessExecutor
 from tests.integration.trainables import quadratic
 from tests.reliability.helpers import ROOT, dead_pid, driver, kill_group, read_only_dir, wait_for
-from tuner.storage.lock import LOCK, ExperimentLock, ExperimentLockedError, StorageNotWritableError, read_holder
+from tuner.storage.lock import LOCK, ExperimentLock, ExperimentLockedError, read_holder
 
 
 def _write_holder(path, **fields):

@@ -31,8 +31,9 @@ FACTORIES = {
 }
 
 
-def drive(scheduler, trials, rounds, rng):
-    """A little run loop: trials report at decision points; returns the decisions seen."""
+def drive(scheduler, trials, rounds, rng, metric_value=None):
+    """A little run loop: trials report at decision points; returns the decisions seen.
+    ``metric_value(trial, iteration)`` gives the reported loss (default: random, shrinking)."""
     seen = []
     for _ in range(rounds):
         while (chosen := scheduler.choose_trial_to_run(
@@ -55,7 +56,8 @@ def drive(scheduler, trials, rounds, rng):
                 t.status = TrialStatus.TERMINATED
                 scheduler.on_trial_complete(t, t.last_result)
                 continue
-            t.last_result = {"training_iteration": it, "loss": rng.random() / it}
+            loss = metric_value(t, it) if metric_value else rng.random() / it
+            t.last_result = {"training_iteration": it, "loss": loss}
             t.checkpoint_path = f"/checkpoints/{t.trial_id}/{it}"
             d = TrialDecision.of(scheduler.on_trial_result(t, t.last_result))
             seen.append((t.trial_id, it, d.action.value, d.reason))
