@@ -1,7 +1,10 @@
-"""An in-process executor: the real TrialWorker in threads, no Ray.
+"""Executors without Ray, both implementing ``tuner.execution.protocol.Executor``:
+``InProcessExecutor`` runs the real TrialWorker in threads, ``SimulatedExecutor``
+plays trials as arithmetic in a drawn arrival order.
 
-It lets the run loop, schedulers and decision points be tested exactly and
-fast, without a cluster (ARCHITECTURE: unit tests stay free of Ray).
+They let the run loop, schedulers and decision points be tested exactly and
+fast, without a cluster (ARCHITECTURE: unit tests stay free of Ray);
+``tests/integration/test_executor_contract.py`` holds them to RayExecutor's behaviour.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 from typing import Any
 
-from tuner.runtime.session import ERROR, Batch
+from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState
 from tuner.runtime.worker import TrialWorker
 
 
@@ -37,7 +40,7 @@ class InProcessExecutor:
     def has_resources_for(self, resources: Any) -> bool:
         return len(self._busy) < self.slots
 
-    def start(self, trial_id, resources, spec, trainable_ref, checkpoint) -> None:
+    def start(self, trial_id: str, resources: Any, spec: LaunchSpec, trainable_ref: Any, checkpoint: Any) -> None:
         if self._idle:
             worker = self._idle.pop()
         else:
@@ -50,7 +53,7 @@ class InProcessExecutor:
     def poll(self, trial_id: str) -> None:
         self._submit(trial_id, self._busy[trial_id].poll)
 
-    def decide(self, trial_id: str, command: str, next_point, payload=None) -> None:
+    def decide(self, trial_id: str, command: Command, next_point: float | None, payload: Any = None) -> None:
         self._submit(trial_id, self._busy[trial_id].decide, command, next_point, payload)
 
     def request_stop(self, trial_id: str) -> None:
@@ -75,7 +78,7 @@ class InProcessExecutor:
             try:
                 out.append((trial_id, fut.result()))
             except Exception as exc:  # noqa: BLE001
-                out.append((trial_id, Batch([], ERROR, error=repr(exc))))
+                out.append((trial_id, Batch([], SessionState.ERROR, error=repr(exc))))
         return out
 
     def running(self) -> int:
@@ -114,26 +117,32 @@ class SimulatedExecutor:
     def has_resources_for(self, resources: Any) -> bool:
         return len(self._live) < self.slots
 
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": float(self.slots)}
+
+    def resources_in_use(self) -> dict[str, float]:
+        return {"CPU": float(len(self._live))}
+
     def running(self) -> int:
         return len(self._live)
 
-    def start(self, trial_id, resources, spec, trainable_ref, checkpoint) -> None:
+    def start(self, trial_id: str, resources: Any, spec: LaunchSpec, trainable_ref: Any, checkpoint: Any) -> None:
         from tuner.storage import checkpoint as ckpt_lib
 
         restored = ckpt_lib.unpack(checkpoint)["iteration"] if checkpoint is not None else 0
-        if restored != spec["start_iteration"]:
-            raise AssertionError(f"{trial_id} restarts from {restored} but the run loop says {spec['start_iteration']}")
-        self._live[trial_id] = {"spec": spec, "iteration": restored, "next_point": spec["next_point"],
+        if restored != spec.start_iteration:
+            raise AssertionError(f"{trial_id} restarts from {restored} but the run loop says {spec.start_iteration}")
+        self._live[trial_id] = {"spec": spec, "iteration": restored, "next_point": spec.next_point,
                                 "ending": False}
         self._ready.add(trial_id)
 
     def poll(self, trial_id: str) -> None:
         self._ready.add(trial_id)
 
-    def decide(self, trial_id: str, command: str, next_point, payload=None) -> None:
+    def decide(self, trial_id: str, command: Command, next_point: float | None, payload: Any = None) -> None:
         live = self._live[trial_id]
         live["next_point"] = next_point
-        live["ending"] = command in ("stop", "pause")
+        live["ending"] = Command(command).ends_trial
         self._ready.add(trial_id)
 
     def request_stop(self, trial_id: str) -> None:
@@ -157,22 +166,21 @@ class SimulatedExecutor:
         return [(trial_id, self._step(trial_id))]
 
     def _step(self, trial_id: str) -> Batch:
-        from tuner.runtime.session import DONE, RUNNING, WAITING
         from tuner.storage import checkpoint as ckpt_lib
 
         live = self._live[trial_id]
         if live["ending"]:
-            return Batch([], DONE)
+            return Batch([], SessionState.DONE)
         spec, results = live["spec"], []
         for _ in range(self.rng.randint(1, 4)):
             live["iteration"] += 1
             it = live["iteration"]
-            result = {"score": spec["config"]["quality"] * it, "training_iteration": it, "trial_id": trial_id}
+            result = {"score": spec.config["quality"] * it, "training_iteration": it, "trial_id": trial_id}
             packed = ckpt_lib.pack({"iteration": it}) if it % self.checkpoint_every == 0 else None
             results.append((result, packed))
             point = live["next_point"]
             if it >= self.length:
-                return Batch(results, DONE)
+                return Batch(results, SessionState.DONE)
             if point is None or it >= point:
-                return Batch(results, WAITING)
-        return Batch(results, RUNNING)
+                return Batch(results, SessionState.WAITING)
+        return Batch(results, SessionState.RUNNING)

@@ -512,28 +512,27 @@ def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, mo
     class trainable exploited in place stalled the trial until the join timed out."""
     from tests.integration.trainables import PBTCounter
     from tuner.storage import checkpoint as ckpt_lib
-    from tuner.runtime.session import DONE, WAITING
+    from tuner.runtime.messages import Command, LaunchSpec
+    from tuner.runtime.messages import SessionState as S
     from tuner.runtime.worker import TrialWorker
 
     worker = TrialWorker(chdir=False)
-    spec = {"trial_id": "t", "trial_dir": str(tmp_path), "experiment_path": str(tmp_path), "seed": 0,
-            "resources": {}, "time_attr": "training_iteration", "next_point": 3, "stopper": None,
-            "start_iteration": 0, "time_offset": 0.0, "config": {"inc": 1}, "checkpoint_freq": 1}
+    spec = LaunchSpec("t", str(tmp_path), str(tmp_path), seed=0, config={"inc": 1}, next_point=3, checkpoint_freq=1)
     results, batch = [], worker.start(spec, PBTCounter, None)
     while True:
         results += [r for r, _ in batch.results]
-        if batch.state == WAITING:
+        if batch.state is S.WAITING:
             break
         batch = worker.poll()
     joins = []
     real_join = worker._thread.join
     monkeypatch.setattr(worker._thread, "join", lambda timeout=None: (joins.append(timeout), real_join(timeout)))
-    batch = worker.decide("exploit", 5, ({"inc": 10}, ckpt_lib.pack({"count": 100})))
-    while batch.state != WAITING:
+    batch = worker.decide(Command.EXPLOIT, 5, ({"inc": 10}, ckpt_lib.pack({"count": 100})))
+    while batch.state is not S.WAITING:
         results += [r for r, _ in batch.results]
         batch = worker.poll()
     results += [r for r, _ in batch.results]
     assert joins == []
     assert [(r["training_iteration"], r["count"], r["resets"]) for r in results] == [
         (1, 1, 0), (2, 2, 0), (3, 3, 0), (4, 110, 1), (5, 120, 1)]
-    assert worker.decide("stop", None).state == DONE and len(joins) == 1
+    assert worker.decide(Command.STOP, None).state is S.DONE and len(joins) == 1

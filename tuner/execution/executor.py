@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from tuner.execution.resources import Resources, check_feasible
-from tuner.runtime.session import ERROR, Batch
+from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState
 from tuner.runtime.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class RayExecutor:
             self._held[k] = self._held.get(k, 0.0) + sign * v
 
     # --- trials -----------------------------------------------------------------------------
-    def start(self, trial_id: str, resources: Resources, spec: dict[str, Any], trainable_ref: Any,
+    def start(self, trial_id: str, resources: Resources, spec: LaunchSpec, trainable_ref: Any,
               checkpoint: Any) -> None:
         """Start a trial on a warm worker of its shape (or a new one)."""
         if trial_id in self._busy:
@@ -151,7 +151,7 @@ class RayExecutor:
     def poll(self, trial_id: str) -> None:
         self._pending[self._busy[trial_id].actor.poll.remote()] = trial_id
 
-    def decide(self, trial_id: str, command: str, next_point: float | None, payload: Any = None) -> None:
+    def decide(self, trial_id: str, command: Command, next_point: float | None, payload: Any = None) -> None:
         self._pending[self._busy[trial_id].actor.decide.remote(command, next_point, payload)] = trial_id
 
     def request_stop(self, trial_id: str) -> None:
@@ -194,7 +194,7 @@ class RayExecutor:
             try:
                 batch = self._ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error
-                batch = Batch([], ERROR, error=self._death_cause(trial_id, exc))
+                batch = Batch([], SessionState.ERROR, error=self._death_cause(trial_id, exc))
                 self.release(trial_id, healthy=False)
             out.append((trial_id, batch))
         return out

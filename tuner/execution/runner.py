@@ -25,7 +25,8 @@ from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import journal
 from tuner.callbacks import Callback
 from tuner.execution.resources import PerTrialResources, resources_for
-from tuner.runtime.session import DONE, ERROR, RUNNING, WAITING, Batch
+from tuner.execution.protocol import Executor
+from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState
 from tuner.execution.status_index import StatusIndex
 from tuner.storage.experiment import ExperimentStorage
 from tuner.trial import Trial, TrialStatus
@@ -103,7 +104,7 @@ class TrialRunner:
     """Drives one sweep to its end. ``run()`` returns the list of trials."""
 
     def __init__(self, *, trainable_ref: Any, settings: RunSettings, searcher: Searcher,
-                 scheduler: TrialScheduler, executor: Any, storage: ExperimentStorage,
+                 scheduler: TrialScheduler, executor: Executor, storage: ExperimentStorage,
                  callbacks: list[Callback], reporter: Any = None, lock: Any = None) -> None:
         self.trainable_ref = trainable_ref
         self.settings = settings
@@ -377,16 +378,15 @@ class TrialRunner:
         last = trial.last_result or {}
         start_iteration = int(last.get("training_iteration", 0)) if restoring else 0
         after = last.get(self.scheduler.time_attr, 0) if restoring else 0
-        spec = {
-            "trial_id": trial.trial_id, "trial_dir": trial.path, "experiment_path": self.storage.path,
-            "seed": trial.seed, "config": trial.config, "time_attr": self.scheduler.time_attr,
-            "next_point": self._next_point(trial, after), "stopper": self.settings.stopper,
-            "start_iteration": start_iteration, "time_offset": float(last.get("time_total_s", 0.0)),
-            "resources": trial.resources.head, "bundles": trial.resources.as_bundles(),
-            "placement_strategy": trial.resources.placement_strategy if trial.resources.uses_placement_group else None,
-            "checkpoint_freq": self.settings.checkpoint_freq,
-            "checkpoint_at_end": self.settings.checkpoint_at_end,
-        }
+        spec = LaunchSpec(
+            trial_id=trial.trial_id, trial_dir=trial.path, experiment_path=self.storage.path, seed=trial.seed,
+            config=trial.config, time_attr=self.scheduler.time_attr, next_point=self._next_point(trial, after),
+            stopper=self.settings.stopper, start_iteration=start_iteration,
+            time_offset=float(last.get("time_total_s", 0.0)), resources=trial.resources.head,
+            bundles=trial.resources.as_bundles(),
+            placement_strategy=trial.resources.placement_strategy if trial.resources.uses_placement_group else None,
+            checkpoint_freq=self.settings.checkpoint_freq, checkpoint_at_end=self.settings.checkpoint_at_end,
+        )
         packed = ckpt_lib.read(restoring) if restoring else None
         self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, packed)
         self.by_status.set(trial, TrialStatus.RUNNING)
@@ -415,15 +415,15 @@ class TrialRunner:
     def _process(self, trial: Trial, batch: Batch) -> None:
         if batch.results:
             self._record_results(trial, batch)
-        if batch.state == RUNNING:
+        if batch.state is SessionState.RUNNING:
             self.executor.poll(trial.trial_id)
-        elif batch.state == WAITING:
+        elif batch.state is SessionState.WAITING:
             self._decide(trial)
-        elif batch.state == DONE:
+        elif batch.state is SessionState.DONE:
             if batch.final_checkpoint is not None:
                 self._persist_checkpoint(trial, batch.final_checkpoint)
             self._trial_ended(trial, batch)
-        elif batch.state == ERROR:
+        elif batch.state is SessionState.ERROR:
             self._trial_failed(trial, batch)
 
     def _record_results(self, trial: Trial, batch: Batch) -> None:
@@ -488,11 +488,11 @@ class TrialRunner:
         if stopper(trial.trial_id, result) or self._poll_stopper():
             trial.stop_reason = trial.stop_reason or f"{type(stopper).__name__} stopped it"
             self._closing[trial.trial_id] = TrialDecision.stop(trial.stop_reason)
-            self.executor.decide(trial.trial_id, "stop", None)
+            self.executor.decide(trial.trial_id, Command.STOP, None)
             self._poll_stopper()
             return True
         if not _reached(self._scheduler_points.get(trial.trial_id), result.get(self.scheduler.time_attr)):
-            self.executor.decide(trial.trial_id, "continue", None)
+            self.executor.decide(trial.trial_id, Command.CONTINUE, None)
             return True
         return False
 
@@ -517,14 +517,14 @@ class TrialRunner:
         action = decision.action
         if action is Decision.CONTINUE:
             after = trial.last_result.get(self.scheduler.time_attr, 0)
-            self.executor.decide(trial.trial_id, "continue", self._next_point(trial, after))
+            self.executor.decide(trial.trial_id, Command.CONTINUE, self._next_point(trial, after))
             return
         self.storage.decision(trial, action.value, decision.reason, decision.info)
         if action is Decision.EXPLOIT and self.settings.class_trainable:
             # In place on the warm worker: reset_config() (or a fresh object) and the donor's state.
             packed = self._adopt_donor_state(trial, decision)
             after = trial.last_result.get(self.scheduler.time_attr, 0)
-            self.executor.decide(trial.trial_id, "exploit", self._next_point(trial, after),
+            self.executor.decide(trial.trial_id, Command.EXPLOIT, self._next_point(trial, after),
                                  (trial.config, packed))
             return
         self._closing[trial.trial_id] = decision
@@ -535,7 +535,7 @@ class TrialRunner:
             # the trial PAUSED (a rung may close before its worker has wound down).
             self.by_status.set(trial, TrialStatus.PAUSED)
             self.storage.status(trial)
-        self.executor.decide(trial.trial_id, "pause" if action is Decision.PAUSE else "stop", None)
+        self.executor.decide(trial.trial_id, Command.PAUSE if action is Decision.PAUSE else Command.STOP, None)
 
     def _scheduler_failed(self, trial: Trial, exc: Exception) -> TrialDecision:
         """The scheduler raised on this trial's result: the trial fails with that error (its

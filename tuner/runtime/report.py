@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuner.runtime import session as session_lib
+from tuner.runtime.messages import Command
 def report(metrics: dict[str, Any] | None = None, *, checkpoint: Any = None, **keyword_metrics: Any) -> None:
     """Hand one result (and optionally a checkpoint) to the tuner.
 
@@ -22,7 +23,7 @@ def report(metrics: dict[str, Any] | None = None, *, checkpoint: Any = None, **k
         metrics = {**(metrics or {}), **keyword_metrics}
     elif metrics is None:
         raise TypeError("tune.report needs metrics: tune.report({'loss': 0.1}) or tune.report(loss=0.1).")
-    if session_lib.current().report(metrics, checkpoint) == "pause":
+    if session_lib.current().report(metrics, checkpoint) is Command.PAUSE:
         raise session_lib.StopTrial()
 
 

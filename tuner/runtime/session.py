@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from tuner.runtime.messages import Batch, Command, SessionState
 from tuner.storage import checkpoint as ckpt_lib
-RUNNING, WAITING, DONE, ERROR = "running", "waiting", "done", "error"
 
 
 class StopTrial(BaseException):
@@ -51,18 +51,6 @@ class TrialContext:
         return self.trial_dir
 
 
-@dataclasses.dataclass
-class Batch:
-    """What one call to the worker returns: results since the last call and the state."""
-
-    results: list[tuple[dict[str, Any], Any]]
-    state: str
-    error: str | None = None
-    stop_reason: str | None = None
-    final_checkpoint: Any = None
-    thread_alive: bool = False
-
-
 class Session:
     """The buffer between a trainable thread and the driver's calls."""
 
@@ -81,8 +69,8 @@ class Session:
         self._last = self._start
         self._cond = threading.Condition()
         self._buffer: list[tuple[dict[str, Any], Any]] = []
-        self._state = RUNNING
-        self._command: str | None = None
+        self._state = SessionState.RUNNING
+        self._command: Command | None = None
         self._stop_requested = False
         self._error: str | None = None
         self._stop_reason: str | None = None
@@ -90,8 +78,8 @@ class Session:
         self.payload: Any = None
 
     # --- called from the trainable thread -------------------------------------------------
-    def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> str:
-        """Record one result; returns "continue", or raises StopTrial / returns "pause"."""
+    def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> Command:
+        """Record one result; returns CONTINUE, EXPLOIT or PAUSE, or raises StopTrial."""
         if not isinstance(metrics, dict):
             raise TypeError(f"tune.report takes a dict of metrics, got {type(metrics).__name__}: {metrics!r}")
         if self._stop_requested:
@@ -117,16 +105,16 @@ class Session:
                 result["done"] = True
                 self._stop_reason = stop_reason
             elif at_point:
-                self._state = WAITING
+                self._state = SessionState.WAITING
                 self._command = None
                 self._cond.notify_all()
                 while self._command is None:
                     self._cond.wait()
                 command = self._command
             self._cond.notify_all()
-        if stop_reason or finished or (at_point and command == "stop"):
+        if stop_reason or finished or (at_point and command is Command.STOP):
             raise StopTrial()
-        return command if at_point else "continue"
+        return command if at_point else Command.CONTINUE
 
     def _at_decision_point(self, result: dict[str, Any]) -> bool:
         if self.next_point is None:
@@ -139,9 +127,9 @@ class Session:
     def finish(self, error: str | None = None, final_checkpoint: Any = None) -> None:
         """The trial ended; the first error wins (a distributed trial's failed rank, not its echo on rank 0)."""
         with self._cond:
-            if self._state == ERROR:
+            if self._state is SessionState.ERROR:
                 return
-            self._state = ERROR if error else DONE
+            self._state = SessionState.ERROR if error else SessionState.DONE
             self._error = error
             if final_checkpoint is not None:
                 self._final_checkpoint = final_checkpoint
@@ -151,28 +139,29 @@ class Session:
     def collect(self, timeout: float, thread: threading.Thread | None = None) -> Batch:
         """Wait until there is something to say (or ``timeout``), then hand it over."""
         with self._cond:
-            self._cond.wait_for(lambda: self._buffer or self._state != RUNNING, timeout)
+            self._cond.wait_for(lambda: self._buffer or self._state is not SessionState.RUNNING, timeout)
             out, self._buffer = self._buffer, []
             return Batch(out, self._state, self._error, self._stop_reason, self._final_checkpoint,
                          thread_alive=bool(thread and thread.is_alive()))
 
-    def decide(self, command: str, next_point: float | None = None, payload: Any = None) -> None:
-        """Answer a decision point: "continue" (until ``next_point``), "stop", "pause", or
-        "exploit" (class trainables: continue with ``payload`` = (new config, packed checkpoint))."""
+    def decide(self, command: Command, next_point: float | None = None, payload: Any = None) -> None:
+        """Answer a decision point (see ``Command``): CONTINUE and EXPLOIT go on until
+        ``next_point`` (EXPLOIT with ``payload`` = (new config, packed checkpoint))."""
+        command = Command(command)
         with self._cond:
-            if command in ("continue", "exploit"):
+            if command.ends_trial:
+                self._stop_requested = True
+            else:
                 self.next_point = next_point
                 self.payload = payload
-            else:
-                self._stop_requested = True
-            if self._state == WAITING:
-                self._state = RUNNING
+            if self._state is SessionState.WAITING:
+                self._state = SessionState.RUNNING
                 self._command = command
             self._cond.notify_all()
 
     def request_stop(self) -> None:
         """Ask a running trainable to end at its next report (driver-side stop)."""
-        self.decide("stop")
+        self.decide(Command.STOP)
 
 
 _local = threading.local()

@@ -14,6 +14,7 @@ from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.runtime import session as session_lib
+from tuner.runtime.messages import Command
 class Trainable:
     """Class API: subclass and implement ``setup`` and ``step``.
 
@@ -178,9 +179,9 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
             except session_lib.StopTrial:
                 # Ended here (done, a stop criterion, the scheduler): checkpoint_at_end still applies.
                 return _save(obj) if checkpoint_at_end and packed is None else None
-            if command == "pause":
+            if command is Command.PAUSE:
                 return _save(obj)
-            if command == "exploit":
+            if command is Command.EXPLOIT:
                 obj = _exploit_in_place(cls, obj, *session.payload)
     finally:
         obj.cleanup()

@@ -17,6 +17,7 @@ from typing import Any
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.runtime import session as session_lib
 from tuner.runtime import trainable as trainable_lib
+from tuner.runtime.messages import Batch, Command, LaunchSpec
 POLL_TIMEOUT_S = 10.0
 
 
@@ -74,45 +75,44 @@ class TrialWorker:
     def ping(self) -> dict[str, Any]:
         return {**_ray_placement(), "pid": os.getpid()}
 
-    def start(self, spec: dict[str, Any], trainable: Any, checkpoint: Any) -> session_lib.Batch:
+    def start(self, spec: LaunchSpec, trainable: Any, checkpoint: Any) -> Batch:
         """Begin a trial in a new thread and return its first batch."""
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("TrialWorker.start called while a trial is still running in this worker.")
         release_accelerator_memory()  # the previous trial's thread has ended: its tensors are garbage
         context = session_lib.TrialContext(
-            trial_id=spec["trial_id"], trial_dir=spec["trial_dir"], experiment_path=spec["experiment_path"],
-            seed=spec["seed"], resources=spec["resources"], bundles=spec.get("bundles") or [spec["resources"]],
-            placement_strategy=spec.get("placement_strategy"), **_ray_placement(),
+            trial_id=spec.trial_id, trial_dir=spec.trial_dir, experiment_path=spec.experiment_path,
+            seed=spec.seed, resources=spec.resources, bundles=spec.bundles or [spec.resources],
+            placement_strategy=spec.placement_strategy, **_ray_placement(),
         )
         restored = ckpt_lib.unpack(checkpoint) if checkpoint is not None else None
         session = session_lib.Session(
-            trial_id=spec["trial_id"], context=context, checkpoint=restored, time_attr=spec["time_attr"],
-            next_point=spec["next_point"], stopper=spec["stopper"],
-            start_iteration=spec["start_iteration"], time_offset=spec["time_offset"],
+            trial_id=spec.trial_id, context=context, checkpoint=restored, time_attr=spec.time_attr,
+            next_point=spec.next_point, stopper=spec.stopper,
+            start_iteration=spec.start_iteration, time_offset=spec.time_offset,
         )
         self._session = session
-        if spec["trial_id"] in self._stopped_early:
-            self._stopped_early.discard(spec["trial_id"])
+        if spec.trial_id in self._stopped_early:
+            self._stopped_early.discard(spec.trial_id)
             session.request_stop()
-        os.makedirs(spec["trial_dir"], exist_ok=True)
+        os.makedirs(spec.trial_dir, exist_ok=True)
         self._thread = threading.Thread(
-            target=self._run, args=(session, trainable, dict(spec["config"]), spec), daemon=True,
-            name=f"trial-{spec['trial_id']}",
+            target=self._run, args=(session, trainable, dict(spec.config), spec), daemon=True,
+            name=f"trial-{spec.trial_id}",
         )
         self._thread.start()
         return session.collect(POLL_TIMEOUT_S, self._thread)
 
-    def _run(self, session: session_lib.Session, trainable: Any, config: dict, spec: dict) -> None:
+    def _run(self, session: session_lib.Session, trainable: Any, config: dict, spec: LaunchSpec) -> None:
         final = None
         session_lib.set_current(session)
-        seed_everything(spec["seed"])
+        seed_everything(spec.seed)
         if self._chdir:
-            os.chdir(spec["trial_dir"])
+            os.chdir(spec.trial_dir)
         try:
             if trainable_lib.is_class_trainable(trainable):
-                final = trainable_lib.run_class(
-                    trainable, config, session, spec.get("checkpoint_freq", 0), spec.get("checkpoint_at_end", False)
-                )
+                final = trainable_lib.run_class(trainable, config, session, spec.checkpoint_freq,
+                                                spec.checkpoint_at_end)
             else:
                 trainable_lib.run_function(trainable, config, session)
         except session_lib.StopTrial:
@@ -125,16 +125,17 @@ class TrialWorker:
                 os.chdir(self._home)
         session.finish(final_checkpoint=final)
 
-    def poll(self) -> session_lib.Batch:
+    def poll(self) -> Batch:
         """Results since the last call (waits up to POLL_TIMEOUT_S for some)."""
         return self._require().collect(POLL_TIMEOUT_S, self._thread)
 
-    def decide(self, command: str, next_point: float | None, payload: Any = None) -> session_lib.Batch:
+    def decide(self, command: Command, next_point: float | None, payload: Any = None) -> Batch:
         """Answer a decision point, then return the next batch (the final one after stop/pause)."""
         session = self._require()
+        command = Command(command)
         session.decide(command, next_point, payload)
         # Only a stopped or paused trainable ends; one exploited in place goes on (no join to wait out).
-        if command in ("stop", "pause") and self._thread is not None:
+        if command.ends_trial and self._thread is not None:
             self._thread.join(POLL_TIMEOUT_S)
         return session.collect(POLL_TIMEOUT_S, self._thread)
 

@@ -1,0 +1,99 @@
+"""What the run loop and a worker say to each other, typed.
+
+The driver starts a trial with a ``LaunchSpec``, answers a decision point with a
+``Command``, and gets ``Batch`` es back whose ``state`` is a ``SessionState``.
+They cross the executor (Ray actor calls, or the tests' in-process fakes) and
+are consumed by the worker, the session and the class-trainable driver, so
+they live in one module that both sides import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Command(str, enum.Enum):
+    """The driver's answer at a decision point (``Session.decide``).
+
+    CONTINUE: go on until the next decision point.
+    EXPLOIT: class trainables only: go on in place with the payload
+        ``(new config, packed donor checkpoint)`` (PBT on a warm worker).
+    PAUSE: end now; a class trainable saves a final checkpoint to resume from.
+    STOP: end now for good.
+    """
+
+    CONTINUE = "continue"
+    EXPLOIT = "exploit"
+    PAUSE = "pause"
+    STOP = "stop"
+
+    @property
+    def ends_trial(self) -> bool:
+        """Whether the trainable's thread ends after this command."""
+        return self in (Command.PAUSE, Command.STOP)
+
+
+class SessionState(str, enum.Enum):
+    """Where a running trial's session is, as each ``Batch`` reports it.
+
+    RUNNING: the trainable is between decision points; poll again.
+    WAITING: it is blocked in ``report()`` at a decision point until a Command comes.
+    DONE: it ended (returned, or was stopped/paused); the batch is its last.
+    ERROR: it raised; ``Batch.error`` holds the traceback.
+    """
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    DONE = "done"
+    ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a worker needs to start (or restart) one trial, besides the trainable and
+    the checkpoint. Built by the run loop (``TrialRunner._launch``), read by ``TrialWorker``.
+
+    Attributes:
+        trial_id, trial_dir, experiment_path: who and where (``tune.get_context()``).
+        seed: the trial's seed, set in ``random``, numpy and torch before it runs.
+        config: the trial's current config.
+        time_attr: the result key decision points are measured in.
+        next_point: the first decision point (None: after every result; inf: never).
+        stopper: the worker-side stop criterion (``StopCriteria``), or None.
+        start_iteration: the ``training_iteration`` of the checkpoint it restarts from (0 fresh).
+        time_offset: ``time_total_s`` already spent before that checkpoint.
+        resources: the head bundle (what its own actor holds).
+        bundles: the trial's gang (bundle 0 is its own actor), for ``tune.get_context()``.
+        placement_strategy: the placement group's strategy when it uses one.
+        checkpoint_freq, checkpoint_at_end: class trainables' checkpointing.
+    """
+
+    trial_id: str
+    trial_dir: str
+    experiment_path: str
+    seed: int | None
+    config: dict[str, Any]
+    time_attr: str = "training_iteration"
+    next_point: float | None = None
+    stopper: Any = None
+    start_iteration: int = 0
+    time_offset: float = 0.0
+    resources: dict[str, float] = dataclasses.field(default_factory=dict)
+    bundles: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    placement_strategy: str | None = None
+    checkpoint_freq: int = 0
+    checkpoint_at_end: bool = False
+
+
+@dataclasses.dataclass
+class Batch:
+    """What one call to the worker returns: results since the last call and the state."""
+
+    results: list[tuple[dict[str, Any], Any]]
+    state: SessionState
+    error: str | None = None
+    stop_reason: str | None = None
+    final_checkpoint: Any = None
+    thread_alive: bool = False
