@@ -35,6 +35,7 @@ from typing import Any
 
 from tuner.execution.resources import PlacementGroupFactory
 from tuner.runtime import session as session_lib
+from tuner.runtime.messages import Command
 from tuner.storage import checkpoint as ckpt_lib
 
 BACKENDS = ("gloo", "nccl")
@@ -264,11 +265,11 @@ class _PeerSession:
         self.checkpoint = checkpoint
         self.iteration = 0
 
-    def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> str:
+    def report(self, metrics: dict[str, Any], checkpoint: Any = None) -> Command:
         if not isinstance(metrics, dict):
             raise TypeError(f"tune.report takes a dict of metrics, got {type(metrics).__name__}: {metrics!r}")
         self.iteration += 1
-        return "continue"
+        return Command.CONTINUE
 
 
 def _rank_env(rank: int, nodes: list[str], address: str, port: int) -> dict[str, str]:
