@@ -11,6 +11,7 @@ from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number, check_seed, show_value
+from tuner.components import check_state_version
 
 STOP, PROMOTE = "stop", "promote"
 
@@ -140,14 +141,14 @@ class ASHAScheduler(TrialScheduler):
         version, internal, gauss = self._rng.getstate()
         return {
             "version": 1, "rng": [version, list(internal), gauss], "bracket": dict(self._bracket),
-            "recorded": [{repr(m): v for m, v in rungs.items()} for rungs in self._recorded],
-            "promoted": [{repr(m): v for m, v in rungs.items()} for rungs in self._promoted],
+            # milestones as floats, as load_state_dict reads them, so a reloaded state writes the same keys
+            "recorded": [{repr(float(m)): v for m, v in rungs.items()} for rungs in self._recorded],
+            "promoted": [{repr(float(m)): v for m, v in rungs.items()} for rungs in self._promoted],
             "rung_of": dict(self._rung_of),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != 1:
-            raise ValueError(f"ASHAScheduler state version {state.get('version')!r} is not supported (expected 1).")
+        check_state_version(self, state)
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self._bracket = dict(state["bracket"])

@@ -10,6 +10,7 @@ from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number
+from tuner.components import check_state_version
 
 
 def bracket_plan(max_t: float, reduction_factor: float) -> list[tuple[int, int, float]]:
@@ -139,8 +140,7 @@ class HyperBandScheduler(TrialScheduler):
                 "running": sorted(self._running), "resume": self._resume, "to_stop": self._to_stop}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != 1:
-            raise ValueError(f"HyperBandScheduler state version {state.get('version')!r} is not supported.")
+        check_state_version(self, state)
         self._brackets = [dict(b) for b in state["brackets"]]
         self._bracket_of = dict(state["bracket_of"])
         self._running = set(state["running"])

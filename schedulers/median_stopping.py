@@ -9,6 +9,7 @@ from typing import Any
 from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial
+from tuner.components import check_state_version
 
 
 class MedianStoppingRule(TrialScheduler):
@@ -75,5 +76,6 @@ class MedianStoppingRule(TrialScheduler):
         return {"version": 1, "times": self._times, "means": self._means}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(self, state)
         self._times = {k: list(v) for k, v in state["times"].items()}
         self._means = {k: list(v) for k, v in state["means"].items()}

@@ -15,6 +15,7 @@ from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.space.config import config_changes
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import check_number, check_seed, is_finite_number
+from tuner.components import check_state_version
 
 __all__ = ["PopulationBasedTraining", "ancestry", "config_at", "replay"]
 
@@ -308,9 +309,7 @@ class PopulationBasedTraining(TrialScheduler):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != 1:
-            raise ValueError(f"{type(self).__name__} state version {state.get('version')!r} is not supported "
-                             "(expected 1).")
+        check_state_version(self, state)
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self._trials = copy.deepcopy(state["trials"])

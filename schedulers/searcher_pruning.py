@@ -31,10 +31,10 @@ class SearcherPruningScheduler(TrialScheduler):
                 "(e.g. OptunaSearch(use_pruner=True))."
             )
         super().__init__(metric, mode, time_attr)
-        self._searcher = searcher
+        self.searcher = searcher
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
-        if self._searcher.should_prune(trial.trial_id):
-            return TrialDecision.stop(f"pruned by {type(self._searcher).__name__}'s pruner at "
+        if self.searcher.should_prune(trial.trial_id):
+            return TrialDecision.stop(f"pruned by {type(self.searcher).__name__}'s pruner at "
                                       f"{self.time_attr}={result.get(self.time_attr)}")
         return Decision.CONTINUE

@@ -99,8 +99,14 @@ class Searcher(abc.ABC):
         return {"version": 1}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned."""
+        """Restore what ``state_dict`` returned (overrides check the version the same way)."""
+        from tuner.components import check_state_version
+
+        check_state_version(self, state)
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor arguments, for experiment.json and repr."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "space"}
+        """Constructor arguments, read back from the attributes of the same names (experiment.json,
+        repr, ``tuner.components.rebuild``); ``space`` is the experiment's, recorded once beside them."""
+        from tuner.components import constructor_params
+
+        return constructor_params(self, skip=("space",))

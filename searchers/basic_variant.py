@@ -10,6 +10,7 @@ from searchers._util import check_points, resolve_seed
 from searchers.base import FINISHED, Searcher
 from tuner.space import config as sp
 from tuner.validation import check_seed
+from tuner.components import check_state_version
 
 
 class BasicVariantGenerator(Searcher):
@@ -90,6 +91,7 @@ class BasicVariantGenerator(Searcher):
         return {"version": 1, "seed": self._seed, "given": self._given, "live": sorted(self._live)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(self, state)
         self._seed = state["seed"]
         self._given = int(state["given"])
         self._live = set(state.get("live", []))

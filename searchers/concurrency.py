@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from searchers.base import Searcher
+from tuner.components import check_state_version
 
 
 class ConcurrencyLimiter(Searcher):
@@ -69,9 +70,6 @@ class ConcurrencyLimiter(Searcher):
         return {"version": 1, "live": sorted(self._live), "searcher": self.searcher.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(self, state)
         self._live = set(state.get("live", []))
         self.searcher.load_state_dict(state["searcher"])
-
-    def get_params(self) -> dict[str, Any]:
-        return {"searcher": {"class": type(self.searcher).__name__, "params": self.searcher.get_params()},
-                "max_concurrent": self.max_concurrent}

@@ -21,6 +21,7 @@ from searchers.hyperopt_native import from_native, is_native
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner.space import config as sp
 from tuner.validation import check_seed
+from tuner.components import check_state_version
 
 
 def _plain(value: Any) -> Any:
@@ -180,6 +181,7 @@ class HyperOptSearch(Searcher):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Keeps ``state``; the trials are replayed into Hyperopt at the next suggest."""
+        check_state_version(self, state)
         self._restore = state
         self._domain = None
         self._live = {}

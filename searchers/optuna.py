@@ -22,6 +22,7 @@ from searchers.optuna_journal import STUDY_FILE, journal_backend
 from searchers.optuna_space import import_optuna, to_optuna
 from tuner.space import config as sp
 from tuner.validation import check_seed
+from tuner.components import check_state_version
 
 
 class OptunaSearch(Searcher):
@@ -298,6 +299,7 @@ class OptunaSearch(Searcher):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Keeps ``state``; the study is rebuilt from it (or read back from the experiment
         directory) at the next suggest."""
+        check_state_version(self, state)
         self._restore = state
         self._study = None
         self._live = {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from searchers._util import as_list, objective
 from searchers.base import Searcher
+from tuner.components import check_state_version
 
 TRIAL_INDEX = "__trial_index__"
 
@@ -102,12 +103,9 @@ class Repeater(Searcher):
                 "searcher": self.searcher.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(self, state)
         self._groups = {k: dict(v) for k, v in state["groups"].items()}
         self._open = state["open"]
         self._group_of = dict(state["group_of"])
         self.searcher.load_state_dict(state["searcher"])
-
-    def get_params(self) -> dict[str, Any]:
-        return {"searcher": {"class": type(self.searcher).__name__, "params": self.searcher.get_params()},
-                "repeat": self.repeat, "set_index": self.set_index}
 

@@ -13,6 +13,7 @@ from typing import Any
 from schedulers.base import VALID_MODES, TrialScheduler
 from searchers.base import Searcher
 from tuner.storage import jsonio as jsonutil
+from tuner import components
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults
 from tuner.execution.replay import ComponentReplay
@@ -208,8 +209,9 @@ def run(
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
         if restored is None:
-            storage.write_spec({**_spec(trainable, trainable_name, config, settings, scheduler, search_alg),
-                                "runtime_env": runtime_env, "trial_files": bool(trial_files)})
+            spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
+            storage.write_spec({**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files)})
+            _warn_not_rebuildable(spec, storage.path)
         if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
             callbacks += _tensorboard_callback()
         from tuner.progress import ProgressReporter
@@ -236,6 +238,15 @@ def run(
             raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
                             f"{storage.path}/trials/<trial_id>/error.txt.", results)
         return results
+
+
+def _warn_not_rebuildable(spec: dict[str, Any], path: str) -> None:
+    """Arguments experiment.json cannot hold: say now what ``tune.resume`` will need."""
+    flagged = [(where, arg) for key, where in (("scheduler", "scheduler"), ("searcher", "search_alg"))
+               for arg in components.not_rebuildable(spec[key], where)]
+    for where, arg in flagged:
+        warnings.warn(f"{arg} is not JSON, so experiment.json records only its repr: to resume {path}, pass "
+                      f"the {where} again: tune.resume({path!r}, {where}=...).", stacklevel=3)
 
 
 def _note_takeover(storage: ExperimentStorage, holder: dict[str, Any]) -> None:
@@ -439,9 +450,6 @@ def _check_runtime_env(runtime_env: Any) -> dict[str, Any] | None:
 
 def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
     from tuner.space import config as space
-    def component(obj: Any) -> dict[str, Any]:
-        cls = type(obj)
-        return {"class": cls.__name__, "module": cls.__module__, "params": jsonutil.to_jsonable(obj.get_params())}
 
     return {
         "version": 1, "trainable": trainable_name, "trainable_import": trainable_import_path(trainable),
@@ -453,6 +461,6 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
         "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,
         "checkpoint_at_end": settings.checkpoint_at_end, "keep_checkpoints_num": settings.keep_checkpoints_num,
         "checkpoint_score_attr": settings.checkpoint_score_attr,
-        "scheduler": component(scheduler), "searcher": component(searcher),
+        "scheduler": components.describe(scheduler, searcher), "searcher": components.describe(searcher),
         "start_time": time.time(),
     }

@@ -8,10 +8,10 @@ journal and ``state.json`` then restore trials and scheduler/searcher state.
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 from typing import Any
 
+from tuner import components
 from tuner.storage import jsonio as jsonutil
 from tuner.storage.experiment import SPEC, SPEC_FIX
 
@@ -32,15 +32,6 @@ def import_object(path: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def build_component(record: dict[str, Any]) -> Any:
-    """Rebuild a scheduler or searcher from its experiment.json record (class, module, params)."""
-    cls = import_object(f"{record['module']}:{record['class']}")
-    accepted = inspect.signature(cls).parameters
-    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    params = {k: v for k, v in record.get("params", {}).items() if takes_kwargs or k in accepted}
-    return cls(**params)
 
 
 def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = None, **overrides: Any):
@@ -75,10 +66,11 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
         kwargs["resources_per_trial"] = _resources(spec.get("resources_per_trial"), path)
     if isinstance(spec.get("stop"), dict):
         kwargs["stop"] = spec["stop"]
+    # The searcher first: a scheduler may hold the sweep's searcher (SearcherPruningScheduler).
+    search_alg = overrides.get("search_alg") or components.rebuild(spec["searcher"], "search_alg")
+    kwargs["search_alg"] = search_alg
     if "scheduler" not in overrides:
-        kwargs["scheduler"] = build_component(spec["scheduler"])
-    if "search_alg" not in overrides:
-        kwargs["search_alg"] = build_component(spec["searcher"])
+        kwargs["scheduler"] = components.rebuild(spec["scheduler"], "scheduler", search_alg)
     kwargs.update(overrides)
     return run(trainable, config, storage_path=os.path.dirname(path), name=os.path.basename(path), resume=True,
                **kwargs)

@@ -350,13 +350,12 @@ def test_state_round_trip_keeps_the_rng_and_nan_scores():
 
 
 def test_params_are_json_and_rebuild_the_scheduler():
-    from tuner.storage import jsonio as jsonutil
-    from tuner.resuming import build_component
+    from tuner import components
 
     s = PopulationBasedTraining(perturbation_interval=3, seed=4, hyperparam_mutations={
         "lr": tune.loguniform(1e-4, 1e-1), "opt": {"m": tune.uniform(0.8, 0.99)}, "b": [16, 32]})
-    params = json.loads(json.dumps(jsonutil.to_jsonable(s.get_params())))
-    rebuilt = build_component({"class": "PopulationBasedTraining", "module": "schedulers.pbt", "params": params})
+    record = json.loads(json.dumps(components.describe(s)))
+    rebuilt = components.rebuild(record, "scheduler")
     assert rebuilt._mutations == s._mutations and rebuilt.seed == 4 and rebuilt.perturbation_interval == 3
 
 
@@ -496,11 +495,11 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
     assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
     assert all(len(t.checkpoints) == 12 for t in loaded.trials)
     # what tune.resume reads: the scheduler rebuilt from experiment.json, its state from state.json
+    from tuner import components
     from tuner.storage import jsonio as jsonutil
-    from tuner.resuming import build_component
 
     spec = jsonutil.read(f"{results.experiment_path}/experiment.json")
-    rebuilt = build_component(spec["scheduler"])
+    rebuilt = components.rebuild(spec["scheduler"], "scheduler")
     rebuilt.set_search_properties("count", "max")
     rebuilt.load_state_dict(jsonutil.read(f"{results.experiment_path}/state.json")["scheduler"])
     assert rebuilt.state_dict() == json.loads(json.dumps(scheduler.state_dict()))

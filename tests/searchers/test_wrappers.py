@@ -46,7 +46,7 @@ def test_limiter_forwards_properties_results_and_finished():
     assert limited.max_trials(1) is None
     assert isinstance(limited.suggest("a"), dict)
     assert limited.suggest("b") is FINISHED and limited.live_trials == 1
-    assert limited.get_params() == {"searcher": {"class": "BasicVariantGenerator", "params": inner.get_params()},
+    assert limited.get_params() == {"searcher": inner,
                                     "max_concurrent": 2}
 
 
