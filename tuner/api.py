@@ -77,8 +77,12 @@ def run(
 ) -> ExperimentResults:
     """Run a hyperparameter sweep and return its results.
 
-    Every argument is checked before anything starts. Ray is started locally
-    when it is not running (``address`` or ``RAY_ADDRESS`` joins a cluster).
+    The arguments are checked first; the experiment directory is then locked
+    (``driver.lock``) before Ray starts, so a busy or unwritable experiment fails
+    without starting Ray; resources are checked against the cluster once Ray is
+    up. Ray is started locally when it is not running (``address`` or
+    ``RAY_ADDRESS`` joins a cluster). Scheduler or searcher arguments that JSON
+    cannot hold are named in a warning: ``tune.resume`` will ask for them.
 
     Example::
 
