@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import ray.cloudpickle  # what tune.run imports before it takes the lock: loaded before the start signal
 import tuner as tune
 from tests.fakes import InProcessExecutor
 from tests.integration.trainables import quadratic
@@ -98,6 +99,7 @@ print("RAY", ray.is_initialized())
 
 TWO_DRIVERS = """
 import os, time, sys
+import ray.cloudpickle  # what tune.run imports before it takes the lock: loaded before the start signal
 import tuner as tune
 from tests.fakes import InProcessExecutor  # real driver processes; their trials run in threads (no Ray start-up)
 from tests.integration.trainables import slow_counter
@@ -105,7 +107,7 @@ open({go!r} + "." + str(os.getpid()), "w").close()  # ready
 while not os.path.exists({go!r}):
     time.sleep(0.001)
 try:
-    tune.run(slow_counter, config={{"n": 6, "w": tune.grid_search([1, 2]), "sleep": 0.3}},
+    tune.run(slow_counter, config={{"n": 6, "w": tune.grid_search([1, 2]), "sleep": 1.0}},
              storage_path={storage!r}, name="same", resume=True, verbose=0, metric="score", mode="max", _executor=InProcessExecutor())
 except tune.ExperimentLockedError as exc:
     print("LOCKED", exc)
