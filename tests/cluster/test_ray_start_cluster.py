@@ -141,3 +141,24 @@ def test_fractional_gpus_fill_every_gpu_at_most_two_per_gpu(ray_start_cluster, t
         on_it = [r for r in seen if (r["node"], r["gpu_ids"]) == gpu]
         for r in on_it:  # at any trial's start, at most 2 trials hold that GPU
             assert sum(o["start"] <= r["start"] < o["end"] for o in on_it) <= 2, on_it
+
+
+def test_runtime_env_ships_the_working_dir_when_the_driver_joins(ray_start_cluster, tmp_path):
+    """tune.run(runtime_env={"working_dir": "."}): workers on other nodes import a module that
+    exists only in the driver's directory; the experiment records it for tune.resume."""
+    (tmp_path / "only_here.py").write_text(TRAIN)
+    code = textwrap.dedent(f'''
+        import json, tuner as tune
+        from only_here import train
+        r = tune.run(train, config={{"x": tune.grid_search([0, 2]), "steps": 3, "sleep": 0.0}},
+                     resources_per_trial={{"cpu": 1}}, storage_path="results", verbose=0,
+                     address={ray_start_cluster.gcs!r}, runtime_env={{"working_dir": "."}})
+        print("RESULT " + json.dumps({{"status": [t.status.value for t in r.trials], "path": r.experiment_path}}))
+    ''')
+    proc = subprocess.run([sys.executable, "-c", code], env=ray_start_cluster.env, capture_output=True, text=True,
+                          timeout=400, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    seen = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
+    assert seen["status"] == ["TERMINATED", "TERMINATED"], seen
+    with open(os.path.join(seen["path"], "experiment.json")) as f:
+        assert json.load(f)["runtime_env"] == {"working_dir": str(tmp_path)}
