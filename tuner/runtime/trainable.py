@@ -103,11 +103,13 @@ def validate_trainable(obj: Any) -> str:
 
 
 def _save(obj: Trainable) -> tuple[str, bytes]:
-    directory = tempfile.mkdtemp(prefix="tuner_save_")
-    state = obj.save_checkpoint(directory)
-    if state is None or _is_inside(state, directory):  # files written there (Ray Tune lets it return the path)
-        return ckpt_lib.pack(ckpt_lib.Checkpoint.from_directory(directory))
-    return ckpt_lib.pack(state)
+    """The trainable's checkpoint, packed; the scratch directory it may write into is removed
+    (packing reads the files into bytes)."""
+    with tempfile.TemporaryDirectory(prefix="tuner_save_") as directory:
+        state = obj.save_checkpoint(directory)
+        if state is None or _is_inside(state, directory):  # files written there (Ray Tune lets it return the path)
+            return ckpt_lib.pack(ckpt_lib.Checkpoint.from_directory(directory))
+        return ckpt_lib.pack(state)
 
 
 def _is_inside(state: Any, directory: str) -> bool:
@@ -135,7 +137,11 @@ def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, An
     else:
         obj.cleanup()
         obj = cls(config)
-    obj.load_checkpoint(_loadable(ckpt_lib.unpack(packed)))
+    donor = ckpt_lib.unpack(packed)
+    try:
+        obj.load_checkpoint(_loadable(donor))
+    finally:
+        ckpt_lib.discard(donor)
     return obj
 
 

@@ -123,6 +123,7 @@ class TrialWorker:
         finally:
             if self._chdir:
                 os.chdir(self._home)
+            ckpt_lib.discard(session.checkpoint)  # the directory a restored checkpoint was extracted into
         session.finish(final_checkpoint=final)
 
     def poll(self) -> Batch:

@@ -168,6 +168,15 @@ def unpack(packed: tuple[str, bytes]) -> Any:
     return Checkpoint.from_directory(target)
 
 
+def discard(unpacked: Any) -> None:
+    """Remove the temporary directory ``unpack`` extracted a directory checkpoint into (once the
+    trial is done with it); anything else is left alone."""
+    path = getattr(unpacked, "path", None) if isinstance(unpacked, Checkpoint) else None
+    if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(tempfile.gettempdir()) \
+            and os.path.basename(path).startswith("tuner_ckpt_"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def load(directory: str) -> Any:
     """Load a persisted checkpoint: the object, or a Checkpoint on the directory itself."""
     data_file = os.path.join(directory, _DATA_FILE)
