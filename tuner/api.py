@@ -14,6 +14,7 @@ from schedulers.base import VALID_MODES, TrialScheduler
 from searchers.base import Searcher
 from tuner.storage import jsonio as jsonutil
 from tuner import components
+from tuner.storage import relay as relay_lib
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults
 from tuner.execution.replay import ComponentReplay
@@ -171,6 +172,7 @@ def run(
     settings.trainable_name = trainable_name
     settings.trial_name_creator, settings.trial_dirname_creator = trial_name_creator, trial_dirname_creator
     settings.class_trainable = is_class_trainable(trainable)
+    settings.echo_output = verbose >= 1
     if keep_checkpoints_num is not None and (isinstance(keep_checkpoints_num, bool)
                                              or not isinstance(keep_checkpoints_num, int) or keep_checkpoints_num < 1):
         raise ValueError(f"The value of `keep_checkpoints_num` is {keep_checkpoints_num!r}, but must be an "
@@ -229,11 +231,16 @@ def run(
                              reporter=reporter, lock=lock)
         if restored is not None:
             runner.restore(restored.trials, restored.stopping)
+        relay = None
+        if _executor is None and storage.token and relay_lib.needs_relay(storage.path):
+            relay = relay_lib.start_relay(storage.token)  # for nodes that do not see this local directory
         started = time.time()
         try:
             trials = runner.run()
         finally:
             reporter.close(runner)
+            if relay is not None:
+                ray.kill(relay)
         lineage = restored.lineage + storage.lineage if restored is not None else storage.lineage
         results = ExperimentResults(trials, storage.path, metric, mode, lineage, config)
         reporter.summary(results, time.time() - started)

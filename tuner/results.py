@@ -56,13 +56,7 @@ class ExperimentResults:
 
     def get_best_trial(self, metric: str | None = None, mode: str | None = None, scope: str = "last") -> Trial | None:
         """The best trial by ``metric`` (its last result, or its best over all results with scope="all")."""
-        metric = metric or self.metric
-        mode = mode or self.mode
-        if not isinstance(metric, str) or mode not in ("min", "max"):
-            raise ValueError(
-                "No single `metric`/`mode` to rank trials by; pass them to tune.run or to get_best_trial "
-                f"(got metric={metric!r}, mode={mode!r})."
-            )
+        metric, mode = self._metric_mode(metric, mode)
         if scope not in ("last", "all"):
             raise ValueError(f"The value of `scope` is {scope!r}, but must be 'last' or 'all'.")
         best, best_value = None, math.nan
@@ -73,6 +67,16 @@ class ExperimentResults:
             if best is None or (value > best_value if mode == "max" else value < best_value):
                 best, best_value = trial, value
         return best
+
+    def _metric_mode(self, metric: str | None, mode: str | None) -> tuple[str, str]:
+        metric = metric or self.metric
+        mode = mode or self.mode
+        if not isinstance(metric, str) or mode not in ("min", "max"):
+            raise ValueError(
+                "No single `metric`/`mode` to rank trials by; pass them to tune.run or to get_best_trial "
+                f"(got metric={metric!r}, mode={mode!r})."
+            )
+        return metric, mode
 
     @property
     def best_trial(self) -> Trial | None:
@@ -90,11 +94,41 @@ class ExperimentResults:
 
     @property
     def best_checkpoint(self) -> Any:
-        """The best trial's latest checkpoint, loaded (object, or a Checkpoint on its directory)."""
+        """The best trial's checkpoint with the best ``metric`` recorded with it (not
+        necessarily its latest), loaded: the object, or a Checkpoint on a local directory."""
+        trial = self.best_trial
+        return self.get_best_checkpoint(trial) if trial is not None else None
+
+    @property
+    def latest_checkpoint(self) -> Any:
+        """The best trial's latest checkpoint, loaded."""
         trial = self.best_trial
         if trial is None or trial.checkpoint_path is None:
             return None
         return ckpt_lib.load(trial.checkpoint_path)
+
+    def get_best_checkpoint_path(self, trial: Trial, metric: str | None = None, mode: str | None = None) -> str | None:
+        """Path (or URI) of ``trial``'s kept checkpoint whose recorded ``metric`` is best; None when
+        no kept checkpoint recorded it."""
+        metric, mode = self._metric_mode(metric, mode)
+        best, best_value = None, math.nan
+        for path in trial.checkpoints:
+            value = (trial.checkpoint_metrics.get(path) or {}).get(metric)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+                continue
+            if best is None or (value > best_value if mode == "max" else value < best_value):
+                best, best_value = path, value
+        return best
+
+    def get_best_checkpoint(self, trial: Trial, metric: str | None = None, mode: str | None = None) -> Any:
+        """``trial``'s checkpoint with the best ``metric`` recorded with it, loaded (None if none).
+
+        Example::
+
+            ckpt = results.get_best_checkpoint(results.best_trial, "acc", "max")
+        """
+        path = self.get_best_checkpoint_path(trial, metric, mode)
+        return ckpt_lib.load(path) if path is not None else None
 
     def decisions(self) -> list[dict[str, Any]]:
         """Every scheduler decision other than CONTINUE, with its reason (rung, cutoff...)."""

@@ -47,9 +47,12 @@ class Trial:
         num_failures: how many times the trainable raised.
         stop_reason: why it stopped early (scheduler decision or stop criterion).
         checkpoint_path: directory of the latest persisted checkpoint, if any.
-        checkpoints: every persisted checkpoint directory still on disk, oldest first.
+        checkpoints: every persisted checkpoint directory still in storage, oldest first (local
+            paths or URIs).
         checkpoint_iterations: the ``training_iteration`` each of them holds (from the
             journal's ``checkpoint`` events, never parsed from directory names).
+        checkpoint_metrics: for each of them, the metrics recorded with it (the result it was
+            reported with; a PBT clone's are its donor's).
         path: the trial directory.
         seed: the per-trial seed handed to the trainable.
         name: the display name ``trial_name_creator`` gave it (None: the trial id).
@@ -68,26 +71,29 @@ class Trial:
     checkpoint_path: str | None = None
     checkpoints: list[str] = dataclasses.field(default_factory=list)
     checkpoint_iterations: dict[str, int] = dataclasses.field(default_factory=dict, repr=False)
+    checkpoint_metrics: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     checkpoint_scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     path: str | None = None
     seed: int | None = None
     name: str | None = None
     trainable_name: str | None = dataclasses.field(default=None, compare=False)
 
-    def add_checkpoint(self, path: str, iteration: int) -> None:
-        """``path`` (holding ``iteration``) is now the latest checkpoint. One rewritten in place (a PBT
-        exploit adopts the donor's state at the recipient's own iteration) moves to the end instead of
-        standing twice."""
+    def add_checkpoint(self, path: str, iteration: int, metrics: dict[str, Any] | None = None) -> None:
+        """``path`` (holding ``iteration``, saved with ``metrics``) is now the latest checkpoint. One
+        rewritten in place (a PBT exploit adopts the donor's state at the recipient's own iteration)
+        moves to the end instead of standing twice."""
         if path in self.checkpoints:
             self.checkpoints.remove(path)
         self.checkpoints.append(path)
         self.checkpoint_iterations[path] = iteration
         self.checkpoint_path = path
+        self.checkpoint_metrics[path] = dict(metrics or {})
 
     def remove_checkpoint(self, path: str) -> None:
         """``path`` was deleted from disk; the latest before it takes its place if it was the latest."""
         self.checkpoints = [c for c in self.checkpoints if c != path]
         self.checkpoint_iterations.pop(path, None)
+        self.checkpoint_metrics.pop(path, None)
         if self.checkpoint_path == path:
             self.checkpoint_path = self.checkpoints[-1] if self.checkpoints else None
 

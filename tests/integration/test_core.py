@@ -81,7 +81,9 @@ def test_context_isolation_and_worker_reuse(storage):
     assert len({r["seed"] for r in firsts}) == 6 and len({r["rand"] for r in firsts}) == 6
     for trial, first in zip(results.trials, firsts):
         assert first["ctx_trial_id"] == trial.trial_id
-        assert first["trial_dir"] == trial.path and first["cwd"] == trial.path
+        # the working directory is the trial's artifacts folder in storage
+        work_dir = os.path.join(trial.path, "artifacts")
+        assert first["trial_dir"] == work_dir and first["cwd"] == work_dir
         assert first["gpu_ids"] == "" and first["cuda"] in ("", "<unset>")
 
 

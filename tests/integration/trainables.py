@@ -199,3 +199,30 @@ def shaped(config):
 
 def cpus_of(config):
     return {"cpu": config["cpus"]}
+
+
+def directory_checkpoints(config):
+    """Reports a directory checkpoint of ``mb`` MB each iteration (score peaks at ``peak``), and
+    checks that the worker published it before ``report`` returned. Restores from its checkpoint."""
+    import tempfile
+
+    ckpt = tune.get_checkpoint()
+    start = 0
+    if ckpt is not None:
+        with open(os.path.join(ckpt.to_directory(), "state.txt")) as f:
+            start = int(f.read())
+    ctx = tune.get_context()
+    with open(os.path.join(ctx.trial_dir, "notes.txt"), "a") as f:  # an artifact in the working directory
+        f.write(f"started at {start}\n")
+    print(f"stdout of {ctx.trial_id} from {start}")
+    for step in range(start + 1, config["steps"] + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "state.txt"), "w") as f:
+                f.write(str(step))
+            with open(os.path.join(tmp, "weights.bin"), "wb") as f:
+                f.write(os.urandom(int(config.get("mb", 0.01) * 2**20)))
+            tune.report({"score": -abs(step - config["peak"]), "step": step, "restored_from": start,
+                         "node": ctx.node_id or ""}, checkpoint=tune.Checkpoint.from_directory(tmp))
+        if step == config.get("fail_at") and start == 0:
+            raise RuntimeError(f"fails at step {step} on purpose")
+        time.sleep(config.get("sleep", 0.0))

@@ -526,7 +526,8 @@ def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, mo
     joins = []
     real_join = worker._thread.join
     monkeypatch.setattr(worker._thread, "join", lambda timeout=None: (joins.append(timeout), real_join(timeout)))
-    batch = worker.decide(Command.EXPLOIT, 5, ({"inc": 10}, ckpt_lib.pack({"count": 100})))
+    donor = ckpt_lib.save({"count": 100}, str(tmp_path / "donor"))
+    batch = worker.decide(Command.EXPLOIT, 5, ({"inc": 10}, donor))
     while batch.state is not S.WAITING:
         results += [r for r, _ in batch.results]
         batch = worker.poll()

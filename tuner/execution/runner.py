@@ -65,6 +65,7 @@ class RunSettings:
     keep_checkpoints_num: int | None = None
     checkpoint_score_attr: str | None = None
     class_trainable: bool = False
+    echo_output: bool = True  # trial stdout/stderr also to the console (besides trials/<id>/stdout.log)
 
 
 def trial_seed(seed: int | None, index: int) -> int:
@@ -74,13 +75,16 @@ def trial_seed(seed: int | None, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
 
 
-def _checkpoint_goodness(result: dict[str, Any], score_attr: str | None) -> float:
-    """Higher is better: ``score_attr`` (``"min-loss"`` flips it), newest first by default."""
-    attr = score_attr or "training_iteration"
+def _checkpoint_goodness(iteration: int, metrics: dict[str, Any], score_attr: str | None) -> float:
+    """Higher is better: ``score_attr`` in the metrics saved with it (``"min-loss"`` flips it),
+    else the newest (a PBT clone is as new as the recipient's iteration it was copied at)."""
+    if not score_attr:
+        return float(iteration)
+    attr = score_attr
     sign = 1.0
     if attr.startswith("min-"):
         attr, sign = attr[4:], -1.0
-    value = result.get(attr)
+    value = metrics.get(attr)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return -math.inf
     return sign * value
@@ -148,6 +152,9 @@ class TrialRunner:
                 if trial.checkpoint_path:
                     self._rollback(trial, trial.checkpoint_iteration)
                 trial.status = TrialStatus.PENDING
+            trial.checkpoint_scores = {p: _checkpoint_goodness(trial.checkpoint_iterations[p], m,
+                                                               self.settings.checkpoint_score_attr)
+                                       for p, m in trial.checkpoint_metrics.items()}
         self.trials = dict(trials)
         self._next_index = journal.next_trial_index(self.storage.path, self.trials)
         self.by_status = StatusIndex()
@@ -386,9 +393,9 @@ class TrialRunner:
             bundles=trial.resources.as_bundles(),
             placement_strategy=trial.resources.placement_strategy if trial.resources.uses_placement_group else None,
             checkpoint_freq=self.settings.checkpoint_freq, checkpoint_at_end=self.settings.checkpoint_at_end,
+            storage_token=self.storage.token, echo_output=self.settings.echo_output,
         )
-        packed = ckpt_lib.read(restoring) if restoring else None
-        self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, packed)
+        self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, restoring or None)
         self.by_status.set(trial, TrialStatus.RUNNING)
         self.storage.status(trial)
         for cb in self.callbacks:
@@ -421,7 +428,8 @@ class TrialRunner:
             self._decide(trial)
         elif batch.state is SessionState.DONE:
             if batch.final_checkpoint is not None:
-                self._persist_checkpoint(trial, batch.final_checkpoint)
+                last = trial.last_result or {}
+                self._record_checkpoint(trial, batch.final_checkpoint, int(last.get("training_iteration", 0)), last)
             self._trial_ended(trial, batch)
         elif batch.state is SessionState.ERROR:
             self._trial_failed(trial, batch)
@@ -431,9 +439,9 @@ class TrialRunner:
         trial.history.extend(results)
         trial.last_result = results[-1]
         self.storage.append_results(trial, results)
-        for result, packed in batch.results:
-            if packed is not None:
-                self._persist_checkpoint(trial, packed, result.get("training_iteration", 0))
+        for result, path in batch.results:
+            if path is not None:
+                self._record_checkpoint(trial, path, int(result.get("training_iteration", 0)), result)
         if not self._warned_stop_keys:
             self._warn_missing_keys(results[0])
         for result in results:
@@ -441,12 +449,12 @@ class TrialRunner:
                 cb.on_trial_result(trial, result)
             self.searcher.on_trial_result(trial.trial_id, result)
 
-    def _persist_checkpoint(self, trial: Trial, packed: Any, iteration: int | None = None) -> None:
-        if iteration is None:
-            iteration = int((trial.last_result or {}).get("training_iteration", 0))
-        trial.add_checkpoint(self.storage.save_checkpoint(trial, iteration, packed), iteration)
-        trial.checkpoint_scores[trial.checkpoint_path] = _checkpoint_goodness(
-            trial.last_result or {}, self.settings.checkpoint_score_attr)
+    def _record_checkpoint(self, trial: Trial, path: str, iteration: int, metrics_from: dict[str, Any]) -> None:
+        """A worker published a checkpoint of ``iteration`` at ``path``: journal it with the metrics
+        it was reported with."""
+        metrics = self.storage.checkpoint_saved(trial, path, iteration, metrics_from)
+        trial.add_checkpoint(path, iteration, metrics)
+        trial.checkpoint_scores[path] = _checkpoint_goodness(iteration, metrics, self.settings.checkpoint_score_attr)
         self._prune_checkpoints(trial)
 
     def _prune_checkpoints(self, trial: Trial) -> None:
@@ -522,10 +530,10 @@ class TrialRunner:
         self.storage.decision(trial, action.value, decision.reason, decision.info)
         if action is Decision.EXPLOIT and self.settings.class_trainable:
             # In place on the warm worker: reset_config() (or a fresh object) and the donor's state.
-            packed = self._adopt_donor_state(trial, decision)
+            path = self._adopt_donor_state(trial, decision)
             after = trial.last_result.get(self.scheduler.time_attr, 0)
             self.executor.decide(trial.trial_id, Command.EXPLOIT, self._next_point(trial, after),
-                                 (trial.config, packed))
+                                 (trial.config, path))
             return
         self._closing[trial.trial_id] = decision
         if action is Decision.STOP:
@@ -589,9 +597,9 @@ class TrialRunner:
         self._adopt_donor_state(trial, decision)
         self._launch(trial)
 
-    def _adopt_donor_state(self, trial: Trial, decision: TrialDecision) -> tuple[str, bytes]:
-        """Record the new config and copy the donor's latest checkpoint in as the
-        recipient's own, so a later restart of the recipient resumes from it."""
+    def _adopt_donor_state(self, trial: Trial, decision: TrialDecision) -> str:
+        """Record the new config and copy the donor's latest checkpoint, in storage, to the
+        recipient's own (so that pruning the donor's cannot remove it); returns its path."""
         donor = self.trials[decision.donor_id]
         if donor.checkpoint_path is None:
             raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
@@ -600,9 +608,10 @@ class TrialRunner:
         self.storage.config_changed(trial, donor, old, decision.info)
         for cb in self.callbacks:
             cb.on_trial_config_change(trial, old, donor.trial_id)
-        packed = ckpt_lib.read(donor.checkpoint_path)
-        self._persist_checkpoint(trial, packed)
-        return packed
+        iteration = int((trial.last_result or {}).get("training_iteration", 0))
+        path = ckpt_lib.copy(donor.checkpoint_path, ckpt_lib.directory_for(trial.path, iteration))
+        self._record_checkpoint(trial, path, iteration, donor.checkpoint_metrics.get(donor.checkpoint_path) or {})
+        return path
 
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
         self._closing.pop(trial.trial_id, None)

@@ -56,7 +56,9 @@ class LaunchSpec:
     the checkpoint. Built by the run loop (``TrialRunner._launch``), read by ``TrialWorker``.
 
     Attributes:
-        trial_id, trial_dir, experiment_path: who and where (``tune.get_context()``).
+        trial_id, experiment_path: who and where.
+        trial_dir: the trial's directory in storage (a local path or a URI); the worker makes the
+            trainable's working directory from it (``tune.get_context().trial_dir``: its ``artifacts/``).
         seed: the trial's seed, set in ``random``, numpy and torch before it runs.
         config: the trial's current config.
         time_attr: the result key decision points are measured in.
@@ -85,6 +87,8 @@ class LaunchSpec:
     placement_strategy: str | None = None
     checkpoint_freq: int = 0
     checkpoint_at_end: bool = False
+    storage_token: str | None = None  # what the driver wrote in a local experiment directory (tuner.storage.relay)
+    echo_output: bool = True  # the trial's stdout/stderr also to the console, besides its log files
 
 
 @dataclasses.dataclass

@@ -56,8 +56,12 @@ class Session:
 
     def __init__(self, *, trial_id: str, context: TrialContext, checkpoint: Any,
                  time_attr: str, next_point: float | None, stopper: Callable | None,
-                 start_iteration: int = 0, time_offset: float = 0.0) -> None:
+                 start_iteration: int = 0, time_offset: float = 0.0,
+                 persist: Callable[[Any, int], str] | None = None,
+                 restore: Callable[[str], Any] | None = None) -> None:
         self.trial_id = trial_id
+        self.persist = persist or _no_storage  # (checkpoint, iteration) -> its path in storage
+        self.restore = restore or ckpt_lib.load  # path in storage -> object or local Checkpoint
         self.context = context
         self.checkpoint = checkpoint
         self.time_attr = time_attr
@@ -95,12 +99,13 @@ class Session:
             trial_id=self.trial_id,
         )
         self._last = now
-        packed = ckpt_lib.pack(checkpoint) if checkpoint is not None else None
+        # Written to storage here, in the trainable's thread: only the path travels to the driver.
+        saved = self.persist(checkpoint, self.iteration) if checkpoint is not None else None
         stop_reason = self.stopper(self.trial_id, result) if self.stopper else None
         finished = bool(result.get("done", False))  # the trainable says it is done (a class's step() or a function)
         at_point = stop_reason is None and not finished and self._at_decision_point(result)
         with self._cond:
-            self._buffer.append((result, packed))
+            self._buffer.append((result, saved))
             if stop_reason:
                 result["done"] = True
                 self._stop_reason = stop_reason
@@ -146,7 +151,7 @@ class Session:
 
     def decide(self, command: Command, next_point: float | None = None, payload: Any = None) -> None:
         """Answer a decision point (see ``Command``): CONTINUE and EXPLOIT go on until
-        ``next_point`` (EXPLOIT with ``payload`` = (new config, packed checkpoint))."""
+        ``next_point`` (EXPLOIT with ``payload`` = (new config, checkpoint path))."""
         command = Command(command)
         with self._cond:
             if command.ends_trial:
@@ -162,6 +167,10 @@ class Session:
     def request_stop(self) -> None:
         """Ask a running trainable to end at its next report (driver-side stop)."""
         self.decide(Command.STOP)
+
+
+def _no_storage(checkpoint: Any, iteration: int) -> str:
+    raise RuntimeError("This session has no checkpoint storage; the worker sets one up for every trial.")
 
 
 _local = threading.local()

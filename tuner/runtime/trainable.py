@@ -7,9 +7,12 @@ same session, so everything downstream sees one kind of trial.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
@@ -102,14 +105,24 @@ def validate_trainable(obj: Any) -> str:
     return getattr(obj, "__name__", type(obj).__name__)
 
 
-def _save(obj: Trainable) -> tuple[str, bytes]:
-    """The trainable's checkpoint, packed; the scratch directory it may write into is removed
-    (packing reads the files into bytes)."""
-    with tempfile.TemporaryDirectory(prefix="tuner_save_") as directory:
+@contextlib.contextmanager
+def _saved(obj: Trainable) -> Iterator[Any]:
+    """What ``save_checkpoint`` produced (its object, or the directory it filled), while in use."""
+    directory = tempfile.mkdtemp(prefix="tuner_save_")
+    try:
         state = obj.save_checkpoint(directory)
         if state is None or _is_inside(state, directory):  # files written there (Ray Tune lets it return the path)
-            return ckpt_lib.pack(ckpt_lib.Checkpoint.from_directory(directory))
-        return ckpt_lib.pack(state)
+            yield ckpt_lib.Checkpoint.from_directory(directory)
+        else:
+            yield state
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _save_now(obj: Trainable, session: session_lib.Session) -> str:
+    """Checkpoint ``obj`` at the session's iteration; returns its path in storage."""
+    with _saved(obj) as state:
+        return session.persist(state, session.iteration)
 
 
 def _is_inside(state: Any, directory: str) -> bool:
@@ -128,20 +141,21 @@ def _loadable(state: Any) -> Any:
     return state
 
 
-def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, Any],
-                      packed: tuple[str, bytes]) -> Trainable:
+def _exploit_in_place(cls: type[Trainable], obj: Trainable, config: dict[str, Any], path: str,
+                      session: session_lib.Session) -> Trainable:
     """PBT on a warm worker: ``reset_config`` keeps the object (and its set-up work); when it
-    returns False a fresh object is built. Either way the donor's state is loaded."""
+    returns False a fresh object is built. Either way the donor's state (copied to this
+    trial's ``path`` in storage) is loaded."""
     if obj.reset_config(dict(config)):
         obj.config = dict(config)
     else:
         obj.cleanup()
         obj = cls(config)
-    donor = ckpt_lib.unpack(packed)
+    donor = session.restore(path)
     try:
         obj.load_checkpoint(_loadable(donor))
     finally:
-        ckpt_lib.discard(donor)
+        ckpt_lib.discard(donor)  # a copy downloaded from an object store; storage itself is left alone
     return obj
 
 
@@ -167,8 +181,8 @@ def run_function(fn: Any, config: dict[str, Any], session: session_lib.Session) 
 
 def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib.Session,
               checkpoint_freq: int = 0, checkpoint_at_end: bool = False) -> Any:
-    """Drive a class trainable; returns a final checkpoint (packed) when paused, or when it ends
-    with ``checkpoint_at_end`` and none was saved at its last step; else None."""
+    """Drive a class trainable; returns the path of a final checkpoint when paused, or when it
+    ends with ``checkpoint_at_end`` and none was saved at its last step; else None."""
     obj = cls(config)
     try:
         if session.checkpoint is not None:
@@ -179,15 +193,19 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
                 raise TypeError(f"{cls.__name__}.step() must return a dict of metrics, got {result!r}")
             done = bool(result.get("done"))
             due = (checkpoint_freq and (session.iteration + 1) % checkpoint_freq == 0) or result.get("should_checkpoint")
-            packed = _save(obj) if due or (done and checkpoint_at_end) else None
+            saving = bool(due or (done and checkpoint_at_end))
             try:
-                command = session.report(result, checkpoint=ckpt_lib.Packed(packed) if packed else None)
+                if saving:
+                    with _saved(obj) as state:
+                        command = session.report(result, checkpoint=state)
+                else:
+                    command = session.report(result)
             except session_lib.StopTrial:
                 # Ended here (done, a stop criterion, the scheduler): checkpoint_at_end still applies.
-                return _save(obj) if checkpoint_at_end and packed is None else None
+                return _save_now(obj, session) if checkpoint_at_end and not saving else None
             if command is Command.PAUSE:
-                return _save(obj)
+                return _save_now(obj, session)
             if command is Command.EXPLOIT:
-                obj = _exploit_in_place(cls, obj, *session.payload)
+                obj = _exploit_in_place(cls, obj, *session.payload, session)
     finally:
         obj.cleanup()

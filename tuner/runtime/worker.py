@@ -7,6 +7,7 @@ nothing of the previous trial is kept but the warm process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -14,10 +15,11 @@ import threading
 import traceback
 from typing import Any
 
-from tuner.storage import checkpoint as ckpt_lib
 from tuner.runtime import session as session_lib
+from tuner.runtime import trial_files
 from tuner.runtime import trainable as trainable_lib
 from tuner.runtime.messages import Batch, Command, LaunchSpec
+from tuner.storage import checkpoint as ckpt_lib
 POLL_TIMEOUT_S = 10.0
 
 
@@ -48,6 +50,19 @@ def release_accelerator_memory() -> None:
     torch.cuda.empty_cache()
 
 
+def _sync_quietly(files: trial_files.TrialFiles) -> None:
+    """The trial's last working files to storage; a failure here must not hide the trial's own end."""
+    try:
+        files.sync()
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
 def _ray_placement() -> dict[str, Any]:
     """Where Ray put this worker: GPU ids, node, placement group (empty outside Ray)."""
     try:
@@ -75,55 +90,68 @@ class TrialWorker:
     def ping(self) -> dict[str, Any]:
         return {**_ray_placement(), "pid": os.getpid()}
 
-    def start(self, spec: LaunchSpec, trainable: Any, checkpoint: Any) -> Batch:
-        """Begin a trial in a new thread and return its first batch."""
+    def start(self, spec: LaunchSpec, trainable: Any, checkpoint: str | None) -> Batch:
+        """Begin a trial in a new thread and return its first batch; ``checkpoint`` is the path in
+        storage to restore from (read here, in the worker), or None."""
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("TrialWorker.start called while a trial is still running in this worker.")
         release_accelerator_memory()  # the previous trial's thread has ended: its tensors are garbage
+        files, restored, error = None, None, None
+        try:
+            files = trial_files.TrialFiles(spec)
+            restored = files.load(checkpoint) if checkpoint is not None else None
+        except Exception:  # noqa: BLE001 - the trial's error goes to the driver whole
+            error = traceback.format_exc()
         context = session_lib.TrialContext(
-            trial_id=spec.trial_id, trial_dir=spec.trial_dir, experiment_path=spec.experiment_path,
+            trial_id=spec.trial_id, trial_dir=files.work_dir if files else "", experiment_path=spec.experiment_path,
             seed=spec.seed, resources=spec.resources, bundles=spec.bundles or [spec.resources],
             placement_strategy=spec.placement_strategy, **_ray_placement(),
         )
-        restored = ckpt_lib.unpack(checkpoint) if checkpoint is not None else None
         session = session_lib.Session(
             trial_id=spec.trial_id, context=context, checkpoint=restored, time_attr=spec.time_attr,
             next_point=spec.next_point, stopper=spec.stopper,
             start_iteration=spec.start_iteration, time_offset=spec.time_offset,
+            persist=files.save if files else None, restore=files.load if files else None,
         )
+        if error is not None:  # a storage it cannot reach, a checkpoint it cannot read: the trial fails
+            session.finish(error=error)
+            return session.collect(0, None)
         self._session = session
         if spec.trial_id in self._stopped_early:
             self._stopped_early.discard(spec.trial_id)
             session.request_stop()
-        os.makedirs(spec.trial_dir, exist_ok=True)
         self._thread = threading.Thread(
-            target=self._run, args=(session, trainable, dict(spec.config), spec), daemon=True,
+            target=self._run, args=(session, trainable, dict(spec.config), spec, files), daemon=True,
             name=f"trial-{spec.trial_id}",
         )
         self._thread.start()
         return session.collect(POLL_TIMEOUT_S, self._thread)
 
-    def _run(self, session: session_lib.Session, trainable: Any, config: dict, spec: LaunchSpec) -> None:
+    def _run(self, session: session_lib.Session, trainable: Any, config: dict, spec: LaunchSpec,
+             files: trial_files.TrialFiles) -> None:
         final = None
         session_lib.set_current(session)
         seed_everything(spec.seed)
         if self._chdir:
-            os.chdir(spec.trial_dir)
+            os.chdir(files.work_dir)
         try:
-            if trainable_lib.is_class_trainable(trainable):
-                final = trainable_lib.run_class(trainable, config, session, spec.checkpoint_freq,
-                                                spec.checkpoint_at_end)
-            else:
-                trainable_lib.run_function(trainable, config, session)
+            with files.capture_output(echo=spec.echo_output) if self._chdir else _nothing():
+                if trainable_lib.is_class_trainable(trainable):
+                    final = trainable_lib.run_class(trainable, config, session, spec.checkpoint_freq,
+                                                    spec.checkpoint_at_end)
+                else:
+                    trainable_lib.run_function(trainable, config, session)
         except session_lib.StopTrial:
             pass
         except BaseException:  # noqa: BLE001 - the trial's error goes to the driver whole
+            _sync_quietly(files)
             session.finish(error=traceback.format_exc())
             return
         finally:
             if self._chdir:
                 os.chdir(self._home)
-            ckpt_lib.discard(session.checkpoint)  # the directory a restored checkpoint was extracted into
+            ckpt_lib.discard(session.checkpoint)  # a restored checkpoint downloaded into a temp directory
+        _sync_quietly(files)
         session.finish(final_checkpoint=final)
 
     def poll(self) -> Batch:

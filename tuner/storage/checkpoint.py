@@ -1,10 +1,19 @@
 """Checkpoints: what a trainable saves so that it can resume or be cloned.
 
-A checkpoint is either any picklable object (a state dict) or a directory.
-Between processes it travels as bytes (through Ray's object store, so donor and
-recipient may sit on different nodes); on disk it lives under
+A checkpoint is either any picklable object (a state dict) or a directory. The
+worker process that reports it writes it straight into the experiment's
+storage (``fs``: a local path, a shared mount or an object store) under
 ``trials/<id>/checkpoints/<iteration>/``: ``data.pkl`` for an object, the
-directory's own files otherwise.
+directory's own files otherwise. The driver only records the path, so no
+checkpoint byte crosses the driver or Ray's object store, whatever its size.
+
+Published atomically: a local one is written under a temporary name and
+renamed; on an object store the marker file ``.tuner_checkpoint`` is written
+last. A checkpoint without its marker is half written (its writer died) and is
+never restored from. Restores read from storage in the worker that needs them.
+
+``pack``/``unpack`` keep the old travelling form (tar or pickle bytes) for the
+one case where a worker cannot see the storage (see ``tuner.storage.relay``).
 """
 
 from __future__ import annotations
@@ -16,8 +25,11 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import uuid
 from collections.abc import Iterator
 from typing import Any
+
+from tuner.storage import fs
 
 _DATA_FILE = "data.pkl"
 _MARKER = ".tuner_checkpoint"
@@ -99,17 +111,106 @@ class Checkpoint:
         return f"Checkpoint(path={self.path!r})" if self.path else f"Checkpoint(data={type(self.data).__name__})"
 
 
-class Packed:
-    """A checkpoint already in its travelling form, passed through ``pack`` unchanged."""
 
-    def __init__(self, packed: tuple[str, bytes]) -> None:
-        self.packed = packed
+
+def directory_for(trial_path: str, iteration: int) -> str:
+    """Where the checkpoint of ``iteration`` lives in a trial's storage."""
+    return fs.join(trial_path, "checkpoints", f"{iteration:06d}")
+
+
+def iteration_of(path: str) -> int:
+    return int(fs.basename(path))
+
+
+def _pickle_error(exc: Exception) -> TypeError:
+    return TypeError(
+        f"The checkpoint passed to tune.report could not be pickled ({exc}). Report a state dict of "
+        "plain values and tensors, or tune.Checkpoint.from_directory(path).")
+
+
+def save(checkpoint: Any, destination: str) -> str:
+    """Publish what the trainable reported at ``destination`` (replacing what was there)."""
+    source = checkpoint.path if isinstance(checkpoint, Checkpoint) else None
+    data = checkpoint  # a from_dict checkpoint is stored as itself: the trainable gets a Checkpoint back
+    if fs.is_uri(destination):
+        fs.delete_dir(destination)
+        if source is not None:
+            fs.upload_dir(source, destination, skip=(_MARKER,))
+        else:
+            try:
+                payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+                raise _pickle_error(exc) from exc
+            fs.write_bytes(fs.join(destination, _DATA_FILE), payload)
+        fs.write_bytes(fs.join(destination, _MARKER), b"")
+        return destination
+    tmp = f"{destination}.tmp-{uuid.uuid4().hex[:8]}"
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    try:
+        if source is not None:
+            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(_MARKER))
+        else:
+            os.makedirs(tmp)
+            with open(os.path.join(tmp, _DATA_FILE), "wb") as f:
+                try:
+                    pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+                    raise _pickle_error(exc) from exc
+        open(os.path.join(tmp, _MARKER), "w").close()
+        shutil.rmtree(destination, ignore_errors=True)
+        os.replace(tmp, destination)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return destination
+
+
+def is_complete(path: str) -> bool:
+    """True when the checkpoint at ``path`` was published whole (its marker exists)."""
+    return fs.exists(fs.join(path, _MARKER))
+
+
+def load(path: str) -> Any:
+    """Restore a published checkpoint: the object, or a Checkpoint on a local directory (the
+    storage directory itself when local, a fresh download from an object store)."""
+    if not is_complete(path):
+        raise FileNotFoundError(
+            f"The checkpoint {path} is missing or was never completely written (no {_MARKER} in it: its "
+            "writer died mid-write, or it was deleted).")
+    data_file = fs.join(path, _DATA_FILE)
+    if fs.exists(data_file):
+        return pickle.loads(fs.read_bytes(data_file))
+    if not fs.is_uri(path):
+        return Checkpoint.from_directory(path)
+    target = fs.download_dir(path, tempfile.mkdtemp(prefix="tuner_ckpt_"))
+    os.remove(os.path.join(target, _MARKER))
+    return Checkpoint.from_directory(target)
+
+
+def copy(source: str, destination: str) -> str:
+    """Copy a published checkpoint within storage (a PBT clone becomes the recipient's own)."""
+    if not is_complete(source):
+        raise FileNotFoundError(f"The checkpoint {source} to copy is missing or half written.")
+    if fs.is_uri(destination):
+        fs.delete_dir(destination)
+        fs.copy_dir(source, destination, skip=(_MARKER,))
+        fs.write_bytes(fs.join(destination, _MARKER), b"")
+        return destination
+    tmp = f"{destination}.tmp-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(source, tmp)
+    shutil.rmtree(destination, ignore_errors=True)
+    os.replace(tmp, destination)
+    return destination
+
+
+def delete(path: str) -> None:
+    """Remove a checkpoint: its marker first, so a crash midway never leaves a listed half one."""
+    fs.delete_file(fs.join(path, _MARKER))
+    fs.delete_dir(path)
 
 
 def pack(checkpoint: Any) -> tuple[str, bytes]:
-    """Turn what the trainable gave ``report`` into bytes that travel: ("obj"|"dir", payload)."""
-    if isinstance(checkpoint, Packed):
-        return checkpoint.packed
+    """The travelling form, for a worker that cannot see the storage: ("obj"|"dir", bytes)."""
     if isinstance(checkpoint, Checkpoint) and checkpoint.path is not None:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -120,45 +221,11 @@ def pack(checkpoint: Any) -> tuple[str, bytes]:
     try:
         return "obj", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
-        raise TypeError(
-            f"The checkpoint passed to tune.report could not be pickled ({exc}). Report a state dict of "
-            "plain values and tensors, or tune.Checkpoint.from_directory(path)."
-        ) from exc
-
-
-def write(packed: tuple[str, bytes], directory: str) -> None:
-    """Persist a packed checkpoint into ``directory`` (created)."""
-    kind, payload = packed
-    tmp = directory + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    if kind == "dir":
-        with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as tar:
-            tar.extractall(tmp, filter="data")
-    else:
-        with open(os.path.join(tmp, _DATA_FILE), "wb") as f:
-            f.write(payload)
-    open(os.path.join(tmp, _MARKER), "w").close()
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(tmp, directory)
-
-
-def read(directory: str) -> tuple[str, bytes]:
-    """Load a persisted checkpoint back into its travelling form."""
-    data_file = os.path.join(directory, _DATA_FILE)
-    if os.path.exists(data_file):
-        with open(data_file, "rb") as f:
-            return "obj", f.read()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in sorted(os.listdir(directory)):
-            if name != _MARKER:
-                tar.add(os.path.join(directory, name), arcname=name)
-    return "dir", buf.getvalue()
+        raise _pickle_error(exc) from exc
 
 
 def unpack(packed: tuple[str, bytes]) -> Any:
-    """What ``tune.get_checkpoint()`` returns: the object, or a Checkpoint on a local directory."""
+    """Back from the travelling form: the object, or a Checkpoint on a fresh local directory."""
     kind, payload = packed
     if kind == "obj":
         return pickle.loads(payload)
@@ -176,11 +243,3 @@ def discard(unpacked: Any) -> None:
             and os.path.basename(path).startswith("tuner_ckpt_"):
         shutil.rmtree(path, ignore_errors=True)
 
-
-def load(directory: str) -> Any:
-    """Load a persisted checkpoint: the object, or a Checkpoint on the directory itself."""
-    data_file = os.path.join(directory, _DATA_FILE)
-    if os.path.exists(data_file):
-        with open(data_file, "rb") as f:
-            return pickle.load(f)
-    return Checkpoint.from_directory(directory)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import time
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import journal
 from tuner.storage import jsonio as jsonutil
+from tuner.storage import relay as relay_lib
 from tuner.trial import Trial
 
 SPEC = "experiment.json"
@@ -66,6 +66,7 @@ class ExperimentStorage:
         self.trial_files = trial_files
         os.makedirs(os.path.join(self.path, "trials"), exist_ok=True)
         self.journal = journal.JournalWriter(self.path)
+        self.token = relay_lib.write_token(self.path)  # lets a worker tell whether it sees this directory
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
         self.lineage: list[journal.ConfigChanged | journal.DecisionMade] = []  # as the journal's replay has it
@@ -148,15 +149,16 @@ class ExperimentStorage:
             writer.writerows(rows)
         self._files[trial.trial_id] = (old[0], open(os.path.join(trial.path, "progress.csv"), "a", newline=""))
 
-    def save_checkpoint(self, trial: Trial, iteration: int, packed: tuple[str, bytes]) -> str:
-        directory = os.path.join(trial.path, "checkpoints", f"{iteration:06d}")
-        ckpt_lib.write(packed, directory)
-        self.event(journal.Checkpoint(trial.trial_id, iteration, directory))
-        return directory
+    def checkpoint_saved(self, trial: Trial, path: str, iteration: int, result: dict[str, Any]) -> dict[str, Any]:
+        """A worker published a checkpoint of ``iteration`` at ``path``: journal its path, iteration and
+        the metrics reported with it (numbers only); returns those metrics."""
+        metrics = {k: v for k, v in result.items() if jsonutil.is_number(v)}
+        self.event(journal.Checkpoint(trial.trial_id, iteration, path, metrics))
+        return metrics
 
-    def delete_checkpoint(self, trial: Trial, directory: str) -> None:
-        shutil.rmtree(directory, ignore_errors=True)
-        self.event(journal.CheckpointDeleted(trial.trial_id, directory))
+    def delete_checkpoint(self, trial: Trial, path: str) -> None:
+        ckpt_lib.delete(path)
+        self.event(journal.CheckpointDeleted(trial.trial_id, path))
 
     def decision(self, trial: Trial, action: str, reason: str, info: dict[str, Any]) -> None:
         record = journal.DecisionMade(trial.trial_id, action, reason, info, _iteration(trial))

@@ -121,7 +121,8 @@ class Checkpoint(Record):
     event: ClassVar[Event] = Event.CHECKPOINT
     trial_id: str
     iteration: int  # the trial's training_iteration the checkpoint holds (its directory name, too)
-    path: str
+    path: str  # a local path or a URI: the worker published it there (the driver never held its bytes)
+    metrics: dict[str, Any] | None = None  # the numbers reported with it (a PBT clone: its donor's)
 
 
 @dataclasses.dataclass
@@ -457,7 +458,7 @@ def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None
         trial.stop_reason = record.stop_reason
         trial.num_failures = record.num_failures
     elif isinstance(record, Checkpoint):
-        trial.add_checkpoint(record.path, record.iteration)
+        trial.add_checkpoint(record.path, record.iteration, record.metrics)
     elif isinstance(record, CheckpointDeleted):
         trial.remove_checkpoint(record.path)
     elif isinstance(record, Rollback):
