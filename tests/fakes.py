@@ -97,7 +97,7 @@ class SimulatedExecutor:
     """Trials as arithmetic, no threads, with the arrival order of batches drawn from ``rng``.
 
     Each running trial reports ``{"score": config["quality"] * iteration}`` with a checkpoint
-    every ``checkpoint_every`` iterations, streams until its decision point, waits there for
+    (written to storage) every ``checkpoint_every`` iterations, streams until its decision point, waits there for
     ``decide``, and ends after ``length`` iterations. ``wait`` hands over one batch of a
     trial picked at random, so a paused trial's final batch can arrive after other trials'
     results: the orders a real cluster produces, reproducibly.
@@ -129,7 +129,7 @@ class SimulatedExecutor:
     def start(self, trial_id: str, resources: Any, spec: LaunchSpec, trainable_ref: Any, checkpoint: Any) -> None:
         from tuner.storage import checkpoint as ckpt_lib
 
-        restored = ckpt_lib.unpack(checkpoint)["iteration"] if checkpoint is not None else 0
+        restored = ckpt_lib.load(checkpoint)["iteration"] if checkpoint is not None else 0
         if restored != spec.start_iteration:
             raise AssertionError(f"{trial_id} restarts from {restored} but the run loop says {spec.start_iteration}")
         self._live[trial_id] = {"spec": spec, "iteration": restored, "next_point": spec.next_point,
@@ -176,8 +176,10 @@ class SimulatedExecutor:
             live["iteration"] += 1
             it = live["iteration"]
             result = {"score": spec.config["quality"] * it, "training_iteration": it, "trial_id": trial_id}
-            packed = ckpt_lib.pack({"iteration": it}) if it % self.checkpoint_every == 0 else None
-            results.append((result, packed))
+            saved = None
+            if it % self.checkpoint_every == 0:  # written "by the worker", as a real one does
+                saved = ckpt_lib.save({"iteration": it}, ckpt_lib.directory_for(spec.trial_dir, it))
+            results.append((result, saved))
             point = live["next_point"]
             if it >= self.length:
                 return Batch(results, SessionState.DONE)
