@@ -62,6 +62,7 @@ class Session:
         self.trial_id = trial_id
         self.persist = persist or _no_storage  # (checkpoint, iteration) -> its path in storage
         self.restore = restore or ckpt_lib.load  # path in storage -> object or local Checkpoint
+        self._saved: tuple[int, str] | None = None
         self.context = context
         self.checkpoint = checkpoint
         self.time_attr = time_attr
@@ -100,7 +101,7 @@ class Session:
         )
         self._last = now
         # Written to storage here, in the trainable's thread: only the path travels to the driver.
-        saved = self.persist(checkpoint, self.iteration) if checkpoint is not None else None
+        saved = self.save(checkpoint) if checkpoint is not None else None
         stop_reason = self.stopper(self.trial_id, result) if self.stopper else None
         finished = bool(result.get("done", False))  # the trainable says it is done (a class's step() or a function)
         at_point = stop_reason is None and not finished and self._at_decision_point(result)
@@ -120,6 +121,17 @@ class Session:
         if stop_reason or finished or (at_point and command is Command.STOP):
             raise StopTrial()
         return command if at_point else Command.CONTINUE
+
+    def save(self, checkpoint: Any) -> str:
+        """Publish ``checkpoint`` as the one of the current iteration; returns its path."""
+        path = self.persist(checkpoint, self.iteration)
+        self._saved = (self.iteration, path)
+        return path
+
+    def saved_path(self) -> str | None:
+        """The checkpoint already published at the current iteration, if any (publishing the same
+        state again would rewrite a directory that the driver may be copying for a PBT clone)."""
+        return self._saved[1] if self._saved and self._saved[0] == self.iteration else None
 
     def _at_decision_point(self, result: dict[str, Any]) -> bool:
         if self.next_point is None:

@@ -120,9 +120,12 @@ def _saved(obj: Trainable) -> Iterator[Any]:
 
 
 def _save_now(obj: Trainable, session: session_lib.Session) -> str:
-    """Checkpoint ``obj`` at the session's iteration; returns its path in storage."""
+    """Checkpoint ``obj`` at the session's iteration (unless that was done); returns its path in storage."""
+    path = session.saved_path()
+    if path is not None:
+        return path
     with _saved(obj) as state:
-        return session.persist(state, session.iteration)
+        return session.save(state)
 
 
 def _is_inside(state: Any, directory: str) -> bool:
