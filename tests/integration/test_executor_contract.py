@@ -2,7 +2,7 @@
 and the in-process executor the run-loop tests use, so a fake cannot drift from Ray.
 
 Every implementation must stream results until a decision point, wait there for a
-Command, end exactly on STOP, restart from a packed checkpoint at the iteration the
+Command, end exactly on STOP, restart from a checkpoint in storage at the iteration the
 LaunchSpec says, report a trainable's exception as ERROR with its traceback, and end
 a trial asked to stop between decision points.
 """
@@ -88,9 +88,10 @@ def test_streams_to_each_decision_point_and_stops_exactly_there(executor, tmp_pa
     assert executor.running() == 0
 
 
-def test_restarts_from_a_packed_checkpoint_at_the_spec_iteration(executor, tmp_path):
+def test_restarts_from_a_checkpoint_in_storage_at_the_spec_iteration(executor, tmp_path):
     spec = _spec(tmp_path, {"steps": 5}, next_point=math.inf, start_iteration=3, time_offset=7.0)
-    executor.start("trial_00000", ONE_CPU, spec, counter, ckpt_lib.pack({"step": 3}))
+    saved = ckpt_lib.save({"step": 3}, ckpt_lib.directory_for(spec.trial_dir, 3))  # as a worker published it
+    executor.start("trial_00000", ONE_CPU, spec, counter, saved)
     results, batch = _until(executor, {SessionState.DONE})
     assert [(r["training_iteration"], r["step"]) for r in results] == [(4, 4), (5, 5)]
     assert all(r["time_total_s"] >= 7.0 for r in results)
