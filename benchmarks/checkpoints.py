@@ -47,18 +47,18 @@ if which == "tuner":
     tune.run(train, config={"i": tune.grid_search([0, 1])}, keep_checkpoints_num=2, storage_path=storage,
              verbose=0, log_to_tensorboard=False)
 else:
-    from ray import train as ray_train, tune as ray_tune
+    from ray import tune as ray_tune
 
     def train(config):
         for step in range(1, 6):
             with tempfile.TemporaryDirectory() as tmp:
                 payload(tmp, step)
-                ray_train.report({"score": step}, checkpoint=ray_train.Checkpoint.from_directory(tmp))
+                ray_tune.report({"score": step}, checkpoint=ray_tune.Checkpoint.from_directory(tmp))
 
     start = time.perf_counter()
     ray_tune.Tuner(train, param_space={"i": ray_tune.grid_search([0, 1])},
-                   run_config=ray_train.RunConfig(storage_path=storage, verbose=0,
-                                                  checkpoint_config=ray_train.CheckpointConfig(num_to_keep=2))
+                   run_config=ray_tune.RunConfig(storage_path=storage, verbose=0,
+                                                 checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=2))
                    ).fit()
 wall = time.perf_counter() - start
 print("RESULT " + json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
