@@ -95,11 +95,22 @@ def test_garbage_experiment_json_is_named_and_tuner_ls_lists_the_rest(storage):
     assert "Traceback" not in shown.stderr
 
 
+def _interrupted_with_two_checkpoints(storage):
+    """Where the interruption lands depends on the trials' threads: try later points until a
+    running trial has two checkpoints (the case this test is about)."""
+    for n in range(7, 14):
+        sub = os.path.join(storage, f"at{n}")
+        os.makedirs(sub)
+        path = _interrupted(sub, n=n)
+        before = tune.load(path)
+        running = [t for t in before.trials if t.status is tune.TrialStatus.RUNNING and len(t.checkpoints) >= 2]
+        if running:
+            return sub, path, before, running
+    pytest.fail("never interrupted while a trial with two checkpoints ran")
+
+
 def test_a_deleted_checkpoint_directory_falls_back_to_the_previous_one_and_is_journaled(storage):
-    path = _interrupted(storage, n=7)
-    before = tune.load(path)
-    running = [t for t in before.trials if t.status is tune.TrialStatus.RUNNING and len(t.checkpoints) >= 2]
-    assert running, "killed while trials with two checkpoints ran"
+    storage, path, before, running = _interrupted_with_two_checkpoints(storage)
     victim = running[0]
     latest, previous = victim.checkpoints[-1], victim.checkpoints[-2]
     shutil.rmtree(latest)

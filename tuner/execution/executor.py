@@ -7,6 +7,7 @@ sees Ray and can be tested against a fake executor.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
@@ -54,9 +55,9 @@ class RayExecutor:
             # No address anywhere: a fresh local Ray (not a stale one a killed driver left behind).
             address = address or os.environ.get("RAY_ADDRESS") or "local"
             ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False,
-                     runtime_env=runtime_env)
+                     runtime_env=copy.deepcopy(runtime_env))  # Ray rewrites it in place
         elif runtime_env:
-            self._runtime_env = runtime_env  # Ray was started by someone else: ship the code per worker
+            self._runtime_env = copy.deepcopy(runtime_env)  # Ray was started elsewhere: ship per worker
         self._actor_cls = _actor_class()
         self.reuse_workers = reuse_workers
         self._idle: dict[Resources, list[_Worker]] = {}
