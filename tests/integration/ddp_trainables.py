@@ -20,7 +20,9 @@ def _record(name: str, payload: dict) -> None:
 
 
 def records(trial_dir: str, prefix: str) -> list[dict]:
-    directory = os.path.join(trial_dir, "ranks")
+    """What the ranks left in the trial's working directory (``trial_dir/artifacts``, the
+    trainable's ``tune.get_context().trial_dir``)."""
+    directory = os.path.join(trial_dir, "artifacts", "ranks")
     names = sorted(n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".json"))
     return [json.load(open(os.path.join(directory, n))) for n in names]
 
