@@ -232,7 +232,8 @@ def test_keep_checkpoints_num_keeps_the_best_and_the_latest(storage):
 
 def test_time_budget_kills_a_trial_that_never_reports(storage, monkeypatch):
     monkeypatch.setattr("tuner.execution.runner.STOP_GRACE_S", 1.0)
-    results = tune.run(tr.never_reports_again, config={}, time_budget_s=1.0, storage_path=storage, verbose=0)
+    # a budget the worker surely starts within: a stop that overtakes the first report ends it gracefully
+    results = tune.run(tr.never_reports_again, config={}, time_budget_s=4.0, storage_path=storage, verbose=0)
     trial = results.trials[0]
     assert trial.status is tune.TrialStatus.TERMINATED
     assert trial.stop_reason.startswith("time budget reached (killed")
