@@ -39,10 +39,11 @@ def constructor_params(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _is_component(value: Any) -> bool:
-    from schedulers.base import TrialScheduler
-    from searchers.base import Searcher
-
-    return isinstance(value, (TrialScheduler, Searcher))
+    """A scheduler or searcher held by another one, known by the contract both bases keep
+    (``get_params`` and ``load_state_dict``), so this module never imports the bases that
+    import it (that made a circle: components -> schedulers.base -> components)."""
+    return not isinstance(value, type) and all(
+        callable(getattr(value, name, None)) for name in ("get_params", "state_dict", "load_state_dict"))
 
 
 def describe(obj: Any, search_alg: Any = None) -> dict[str, Any]:
