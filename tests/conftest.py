@@ -20,9 +20,21 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        # address="local": a fresh Ray, never one that a `ray start` elsewhere on the machine points at
-        ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        # The repository root on the workers' PYTHONPATH (the raylet passes its environment on):
+        # drivers that join this Ray from elsewhere (a notebook kernel, a `tuner` subprocess in a
+        # temporary directory) hand their workers trainables from `examples/` by reference.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = root + (os.pathsep + before if before else "")
+        try:
+            # address="local": a fresh Ray, never one that a `ray start` elsewhere on the machine points at
+            ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        finally:
+            if before is None:
+                os.environ.pop("PYTHONPATH")
+            else:
+                os.environ["PYTHONPATH"] = before
     yield ray
     ray.shutdown()
 
