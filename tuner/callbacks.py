@@ -18,8 +18,23 @@ class Callback:
         """Called once before the first trial. ``space`` is ``tune.run``'s ``config``
         (with its search domains); ``metric``/``mode`` may be None or lists."""
 
+    def on_step_begin(self, iteration: int, trials: list[Trial]) -> None:
+        """A turn of the run loop begins (``iteration`` turns so far; ``trials``: every trial).
+        The loop turns at least every 0.2 s while it waits for results."""
+
+    def on_step_end(self, iteration: int, trials: list[Trial]) -> None:
+        """A turn of the run loop ended; ``iteration`` already counts it."""
+
     def on_trial_start(self, trial: Trial) -> None:
         """A trial starts (or restarts after a pause or a failure) on a worker."""
+
+    def on_trial_restore(self, trial: Trial, checkpoint_path: str) -> None:
+        """A trial started from ``checkpoint_path`` has restored it (its first result or its
+        end arrived); called before that batch's results."""
+
+    def on_trial_save(self, trial: Trial, checkpoint_path: str) -> None:
+        """The trial published a checkpoint at ``checkpoint_path`` (after ``on_trial_result``
+        for the result it was taken with). A PBT clone's copy is not a save."""
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> None:
         """A result arrived; ``trial.last_result`` is already ``result``."""
@@ -29,6 +44,9 @@ class Callback:
 
     def on_trial_complete(self, trial: Trial) -> None:
         """A trial ended TERMINATED (finished, or stopped early: see ``trial.stop_reason``)."""
+
+    def on_trial_recover(self, trial: Trial) -> None:
+        """A trial failed and will be retried (``max_failures``); ``trial.error`` holds the traceback."""
 
     def on_trial_error(self, trial: Trial) -> None:
         """A trial ended in ERROR; ``trial.error`` holds the traceback."""

@@ -1,8 +1,9 @@
 """Names of the keys the tuner adds to every result (Ray Tune's ``ray.tune.result`` constants).
 
 ``SHOULD_CHECKPOINT``: a class trainable's ``step()`` returning it true is checkpointed
-after that step. A callback setting it on the driver has no effect: the trainable
-has moved on by then (use ``checkpoint_freq`` or return it from ``step()``).
+after that step. A Ray Tune-style callback setting it in ``on_trial_result`` gets the same
+(the trainable waits for the driver at every result while such a callback is present);
+a function trainable checkpoints only what it reports, as in Ray Tune.
 """
 
 DONE = "done"

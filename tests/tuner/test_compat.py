@@ -31,6 +31,7 @@ class RayStyle(tune.Callback):
 
     def __init__(self):
         self.calls = []
+        self.iterations = []
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
         self.calls.append(("setup", sorted(info)))
@@ -39,7 +40,8 @@ class RayStyle(tune.Callback):
         self.calls.append(("start", trial.trial_id))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.calls.append(("result", iteration, len(trials), result["step"]))
+        self.calls.append(("result", len(trials), result["step"]))
+        self.iterations.append(iteration)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.calls.append(("complete", trial.trial_id))
@@ -68,8 +70,9 @@ def test_ray_style_callbacks_and_logger_callback_get_their_arguments(storage):
     results = run(keyword_reports, storage, config={"x": 6.0}, callbacks=[ray_style, lines])
     assert [r["loss"] for r in results.trials[0].history] == [6.0, 3.0, 2.0]
     assert ray_style.calls == [("setup", ["experiment_path", "metric", "mode"]), ("start", "trial_00000"),
-                               ("result", 1, 1, 1), ("result", 2, 1, 2), ("result", 3, 1, 3),
+                               ("result", 1, 1), ("result", 1, 2), ("result", 1, 3),
                                ("complete", "trial_00000"), ("end", 1)]
+    assert ray_style.iterations == sorted(ray_style.iterations)  # the run loop's turns
     assert lines.lines == ["start trial_00000", "1 trial_00000 6", "2 trial_00000 3", "3 trial_00000 2",
                            "end trial_00000 failed=False"]
 

@@ -2,8 +2,11 @@
 resources are free, consumes batches of results, asks the scheduler at decision
 points and applies its decisions.
 
-Order for every batch: results into memory, then the journal, then checkpoints,
-callbacks and searcher; only then the scheduler's decision is taken and applied.
+Order for every batch: results into memory, then the journal (results, then their
+checkpoints), then per result the callbacks (``on_trial_result``, then ``on_trial_save``
+for its checkpoint) and the searcher; only then the scheduler's decision is taken and
+applied. A callback that sets ``should_checkpoint`` in a class trainable's result gets a
+checkpoint of that iteration before the decision (Ray Tune's ``SHOULD_CHECKPOINT``).
 """
 
 from __future__ import annotations
@@ -137,6 +140,14 @@ class TrialRunner:
         self._next_snapshot = time.monotonic() + self._snapshot_every_s
         self._idle_choice_at = -1  # journal size when "nothing to run" was last journaled
         self._resume_on_release: dict[str, TrialDecision | None] = {}
+        self._restoring: dict[str, str] = {}  # trial id -> the checkpoint it was launched from, until it answers
+        self._wants_checkpoint: set[str] = set()  # a callback set should_checkpoint in its waiting result
+        self._warned_checkpoint_request = False
+        # Every result waits for the driver when a driver-side Stopper must see it, or when a callback may
+        # ask a class trainable for a checkpoint at it (only a waiting trainable can still save that state).
+        self._every_result = settings.driver_stopper is not None or (
+            settings.class_trainable and any(getattr(cb, "may_request_checkpoints", False) for cb in callbacks))
+        self.iteration = 0  # turns of the run loop (Ray Tune's callback ``iteration``)
         self.start_time = time.time()
 
     def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None) -> None:
@@ -184,18 +195,12 @@ class TrialRunner:
         if self.settings.time_budget_s is not None:
             self._deadline = time.monotonic() + self.settings.time_budget_s
         try:
-            while True:
-                self._check_lock()
-                self._launch_what_fits()
-                if self._is_over():
-                    break
-                for trial_id, batch in self.executor.wait(timeout=0.2):
-                    self._process(self.trials[trial_id], batch)
-                self._stop_paused_trials()
-                self._check_budget()
-                self._maybe_snapshot()  # here every call made so far has its journal record
-                if self.reporter is not None:
-                    self.reporter.update(self)
+            over = False
+            while not over:
+                self._step_hook("on_step_begin")
+                over = self._step()
+                self.iteration += 1
+                self._step_hook("on_step_end")
         except BaseException as exc:
             # Trials left RUNNING in the journal restart from their checkpoints on resume.
             # On a full disk this record cannot be written either: the original error is the one to see.
@@ -212,6 +217,31 @@ class TrialRunner:
                 raise
         self._close(failing=False)
         return list(self.trials.values())
+
+    def _step(self) -> bool:
+        """One turn of the loop; True when the sweep is over."""
+        self._check_lock()
+        self._launch_what_fits()
+        if self._is_over():
+            return True
+        for trial_id, batch in self.executor.wait(timeout=0.2):
+            self._process(self.trials[trial_id], batch)
+        self._stop_paused_trials()
+        self._check_budget()
+        self._maybe_snapshot()  # here every call made so far has its journal record
+        if self.reporter is not None:
+            self.reporter.update(self)
+        return False
+
+    def _step_hook(self, hook: str) -> None:
+        """``on_step_begin`` / ``on_step_end`` of the callbacks that have them (the trial list is
+        built only for those)."""
+        trials = None
+        for cb in self.callbacks:
+            method = getattr(cb, hook)
+            if getattr(method, "__func__", None) is not getattr(Callback, hook):
+                trials = list(self.trials.values()) if trials is None else trials
+                method(self.iteration, trials)
 
     def _close(self, failing: bool) -> None:
         """Stop the workers, end the callbacks, close the files: every step runs even when one
@@ -396,6 +426,10 @@ class TrialRunner:
             storage_token=self.storage.token, echo_output=self.settings.echo_output,
         )
         self.executor.start(trial.trial_id, trial.resources, spec, self.trainable_ref, restoring or None)
+        if restoring:
+            self._restoring[trial.trial_id] = restoring
+        else:
+            self._restoring.pop(trial.trial_id, None)
         self.by_status.set(trial, TrialStatus.RUNNING)
         self.storage.status(trial)
         for cb in self.callbacks:
@@ -420,16 +454,31 @@ class TrialRunner:
 
     # --- consuming batches -----------------------------------------------------------------
     def _process(self, trial: Trial, batch: Batch) -> None:
+        restored = self._restoring.get(trial.trial_id)
+        if restored is not None and (batch.results or batch.state is not SessionState.RUNNING):
+            del self._restoring[trial.trial_id]
+            if batch.results or batch.state is not SessionState.ERROR:  # it got past loading the checkpoint
+                for cb in self.callbacks:
+                    cb.on_trial_restore(trial, restored)
         if batch.results:
             self._record_results(trial, batch)
+        for iteration, path in batch.checkpoints:  # saved at a CHECKPOINT command, after their result
+            self._record_checkpoint(trial, path, iteration, self._result_at(trial, iteration))
+            for cb in self.callbacks:
+                cb.on_trial_save(trial, path)
+            self._prune_checkpoints(trial)
         if batch.state is SessionState.RUNNING:
             self.executor.poll(trial.trial_id)
         elif batch.state is SessionState.WAITING:
             self._decide(trial)
         elif batch.state is SessionState.DONE:
+            self._wants_checkpoint.discard(trial.trial_id)
             if batch.final_checkpoint is not None:
                 last = trial.last_result or {}
                 self._record_checkpoint(trial, batch.final_checkpoint, int(last.get("training_iteration", 0)), last)
+                for cb in self.callbacks:
+                    cb.on_trial_save(trial, batch.final_checkpoint)
+                self._prune_checkpoints(trial)
             self._trial_ended(trial, batch)
         elif batch.state is SessionState.ERROR:
             self._trial_failed(trial, batch)
@@ -444,10 +493,39 @@ class TrialRunner:
                 self._record_checkpoint(trial, path, int(result.get("training_iteration", 0)), result)
         if not self._warned_stop_keys:
             self._warn_missing_keys(results[0])
-        for result in results:
+        for result, path in batch.results:
             for cb in self.callbacks:
                 cb.on_trial_result(trial, result)
+            if path is not None:
+                for cb in self.callbacks:
+                    cb.on_trial_save(trial, path)
             self.searcher.on_trial_result(trial.trial_id, result)
+        self._prune_checkpoints(trial)  # after the callbacks: each saw its checkpoint still in storage
+        last, path = batch.results[-1]
+        if path is None and last.get("should_checkpoint"):
+            if self.settings.class_trainable and batch.state is SessionState.WAITING:
+                self._wants_checkpoint.add(trial.trial_id)
+            else:
+                self._warn_unmet_checkpoint(trial, last)
+
+    def _warn_unmet_checkpoint(self, trial: Trial, result: dict[str, Any]) -> None:
+        """``should_checkpoint`` set by a callback where no checkpoint can follow (warned once)."""
+        if self._warned_checkpoint_request:
+            return
+        self._warned_checkpoint_request = True
+        why = ("a function trainable checkpoints only what it reports (tune.report(..., checkpoint=...))"
+               if not self.settings.class_trainable else
+               "the trainable had gone on, or ended (checkpoint_at_end covers a trial's last result)")
+        logger.warning("Trial %s: a callback set should_checkpoint on the result of iteration %s, but no "
+                       "checkpoint was taken there: %s.", trial.trial_id, result.get("training_iteration"), why)
+
+    @staticmethod
+    def _result_at(trial: Trial, iteration: int) -> dict[str, Any]:
+        """The trial's result of ``iteration`` (the latest one, usually)."""
+        for result in reversed(trial.history):
+            if int(result.get("training_iteration", 0)) == iteration:
+                return result
+        return trial.last_result or {}
 
     def _record_checkpoint(self, trial: Trial, path: str, iteration: int, metrics_from: dict[str, Any]) -> None:
         """A worker published a checkpoint of ``iteration`` at ``path``: journal it with the metrics
@@ -455,7 +533,6 @@ class TrialRunner:
         metrics = self.storage.checkpoint_saved(trial, path, iteration, metrics_from)
         trial.add_checkpoint(path, iteration, metrics)
         trial.checkpoint_scores[path] = _checkpoint_goodness(iteration, metrics, self.settings.checkpoint_score_attr)
-        self._prune_checkpoints(trial)
 
     def _prune_checkpoints(self, trial: Trial) -> None:
         """Keep the best ``keep_checkpoints_num`` by ``checkpoint_score_attr``, the latest always."""
@@ -483,24 +560,19 @@ class TrialRunner:
         """Where the trainable next waits for the driver: the scheduler's next decision point,
         or every result when a driver-side ``Stopper`` must see each one first."""
         point = self.scheduler.next_decision_point(trial, after)
-        if self.settings.driver_stopper is None:
+        if not self._every_result:
             return point
         self._scheduler_points[trial.trial_id] = point
         return None
 
     def _stopper_decides(self, trial: Trial) -> bool:
-        """A driver-side Stopper sees the result before the scheduler; True when it answered the
-        trial (stopped it, or let it continue because the scheduler's point is not reached)."""
+        """A driver-side Stopper sees the result before the scheduler; True when it stopped the trial."""
         stopper = self.settings.driver_stopper
-        result = trial.last_result
-        if stopper(trial.trial_id, result) or self._poll_stopper():
+        if stopper(trial.trial_id, trial.last_result) or self._poll_stopper():
             trial.stop_reason = trial.stop_reason or f"{type(stopper).__name__} stopped it"
             self._closing[trial.trial_id] = TrialDecision.stop(trial.stop_reason)
             self.executor.decide(trial.trial_id, Command.STOP, None)
             self._poll_stopper()
-            return True
-        if not _reached(self._scheduler_points.get(trial.trial_id), result.get(self.scheduler.time_attr)):
-            self.executor.decide(trial.trial_id, Command.CONTINUE, None)
             return True
         return False
 
@@ -515,7 +587,15 @@ class TrialRunner:
         return True
 
     def _decide(self, trial: Trial) -> None:
+        if trial.trial_id in self._wants_checkpoint:  # saved first; the trial then waits here again
+            self._wants_checkpoint.discard(trial.trial_id)
+            self.executor.decide(trial.trial_id, Command.CHECKPOINT, None)
+            return
         if self.settings.driver_stopper is not None and self._stopper_decides(trial):
+            return
+        if self._every_result and not _reached(self._scheduler_points.get(trial.trial_id),
+                                               trial.last_result.get(self.scheduler.time_attr)):
+            self.executor.decide(trial.trial_id, Command.CONTINUE, None)  # not the scheduler's point yet
             return
         try:
             decision = TrialDecision.of(self.scheduler.on_trial_result(trial, trial.last_result))
@@ -611,6 +691,7 @@ class TrialRunner:
         iteration = int((trial.last_result or {}).get("training_iteration", 0))
         path = ckpt_lib.copy(donor.checkpoint_path, ckpt_lib.directory_for(trial.path, iteration))
         self._record_checkpoint(trial, path, iteration, donor.checkpoint_metrics.get(donor.checkpoint_path) or {})
+        self._prune_checkpoints(trial)
         return path
 
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
@@ -626,12 +707,15 @@ class TrialRunner:
             return
         trial.num_failures += 1
         trial.error = batch.error
+        self._wants_checkpoint.discard(trial.trial_id)
         if trial.num_failures <= self.settings.max_failures:
             self.storage.event(journal.Retry(trial.trial_id, trial.num_failures, batch.error))
             if trial.checkpoint_path:
                 self._rollback(trial, trial.checkpoint_iteration)
             self.by_status.set(trial, TrialStatus.PENDING)
             self.storage.status(trial)
+            for cb in self.callbacks:
+                cb.on_trial_recover(trial)
             return
         self._finish(trial, TrialStatus.ERROR)
 

@@ -18,6 +18,8 @@ class Command(str, enum.Enum):
     """The driver's answer at a decision point (``Session.decide``).
 
     CONTINUE: go on until the next decision point.
+    CHECKPOINT: class trainables only: save a checkpoint now and wait at the same decision
+        point for the next command (a callback set ``should_checkpoint`` in the result).
     EXPLOIT: class trainables only: go on in place with the payload
         ``(new config, packed donor checkpoint)`` (PBT on a warm worker).
     PAUSE: end now; a class trainable saves a final checkpoint to resume from.
@@ -25,6 +27,7 @@ class Command(str, enum.Enum):
     """
 
     CONTINUE = "continue"
+    CHECKPOINT = "checkpoint"
     EXPLOIT = "exploit"
     PAUSE = "pause"
     STOP = "stop"
@@ -93,7 +96,11 @@ class LaunchSpec:
 
 @dataclasses.dataclass
 class Batch:
-    """What one call to the worker returns: results since the last call and the state."""
+    """What one call to the worker returns: results since the last call and the state.
+
+    ``checkpoints``: ``(iteration, path)`` of checkpoints published after their result was
+    handed over (a CHECKPOINT command), in order.
+    """
 
     results: list[tuple[dict[str, Any], Any]]
     state: SessionState
@@ -101,3 +108,4 @@ class Batch:
     stop_reason: str | None = None
     final_checkpoint: Any = None
     thread_alive: bool = False
+    checkpoints: list[tuple[int, str]] = dataclasses.field(default_factory=list)

@@ -80,6 +80,7 @@ class Session:
         self._error: str | None = None
         self._stop_reason: str | None = None
         self._final_checkpoint: Any = None
+        self._late: list[tuple[int, str]] = []  # checkpoints published after their result (CHECKPOINT)
         self.payload: Any = None
 
     # --- called from the trainable thread -------------------------------------------------
@@ -122,6 +123,21 @@ class Session:
             raise StopTrial()
         return command if at_point else Command.CONTINUE
 
+    def checkpointed(self, path: str) -> Command:
+        """Hand over ``path``, the checkpoint saved at a CHECKPOINT command, and wait at the same
+        decision point for the next command; returns it as ``report`` would."""
+        with self._cond:
+            self._late.append((self.iteration, path))
+            self._state = SessionState.WAITING
+            self._command = None
+            self._cond.notify_all()
+            while self._command is None:
+                self._cond.wait()
+            command = self._command
+        if command is Command.STOP:
+            raise StopTrial()
+        return command
+
     def save(self, checkpoint: Any) -> str:
         """Publish ``checkpoint`` as the one of the current iteration; returns its path."""
         path = self.persist(checkpoint, self.iteration)
@@ -158,8 +174,9 @@ class Session:
         with self._cond:
             self._cond.wait_for(lambda: self._buffer or self._state is not SessionState.RUNNING, timeout)
             out, self._buffer = self._buffer, []
+            late, self._late = self._late, []
             return Batch(out, self._state, self._error, self._stop_reason, self._final_checkpoint,
-                         thread_alive=bool(thread and thread.is_alive()))
+                         thread_alive=bool(thread and thread.is_alive()), checkpoints=late)
 
     def decide(self, command: Command, next_point: float | None = None, payload: Any = None) -> None:
         """Answer a decision point (see ``Command``): CONTINUE and EXPLOIT go on until

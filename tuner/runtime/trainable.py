@@ -203,6 +203,8 @@ def run_class(cls: type[Trainable], config: dict[str, Any], session: session_lib
                         command = session.report(result, checkpoint=state)
                 else:
                     command = session.report(result)
+                if command is Command.CHECKPOINT:  # a callback asked for one at this result
+                    command = session.checkpointed(_save_now(obj, session))
             except session_lib.StopTrial:
                 # Ended here (done, a stop criterion, the scheduler): checkpoint_at_end still applies.
                 return _save_now(obj, session) if checkpoint_at_end and not saving else None
