@@ -6,6 +6,7 @@ would otherwise follow)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -52,7 +53,7 @@ def _ray(args: list[str], env: dict[str, str], attempts: int = 2) -> None:
     raise AssertionError(proc.stdout[-2000:] + proc.stderr[-2000:])
 
 
-def _stop(cluster: RayStartCluster) -> None:
+def stop(cluster: RayStartCluster) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in cluster.pids():
             try:
@@ -62,8 +63,11 @@ def _stop(cluster: RayStartCluster) -> None:
         time.sleep(1.0)
 
 
-@pytest.fixture(scope="module")
-def ray_start_cluster():
+@contextlib.contextmanager
+def ray_start(workers: dict[str, dict] | None = None, head_cpus: int = 1):
+    """A head with the dashboard plus one ``ray start`` worker node per entry of ``workers``
+    (name -> {"cpus": n, "gpus": n}), each with a custom resource ``node_<name>``; torn down by PID."""
+    workers = {"a": {"cpus": 2, "gpus": 2}, "b": {"cpus": 2, "gpus": 2}} if workers is None else workers
     temp_dir = tempfile.mkdtemp(prefix="tnr", dir="/tmp")  # short: Ray's socket paths must fit
     port, dash = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
@@ -72,15 +76,21 @@ def ray_start_cluster():
                               env=env)
     try:
         _ray(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=true",
-              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=1", "--num-gpus=0",
+              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={head_cpus}", "--num-gpus=0",
               f"--temp-dir={temp_dir}", "--disable-usage-stats"], env)
-        for name in ("a", "b"):
+        for name, shape in workers.items():
             raylet = free_port()
             cluster.worker_raylet_ports.append(raylet)
-            _ray([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=2",
-                  f"--resources={{\"node_{name}\": 1}}", f"--node-manager-port={raylet}",
-                  "--disable-usage-stats"], env)
+            _ray([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", f"--num-cpus={shape['cpus']}",
+                  f"--num-gpus={shape['gpus']}", f"--resources={{\"node_{name}\": 1}}",
+                  f"--node-manager-port={raylet}", "--disable-usage-stats"], env)
         yield cluster
     finally:
-        _stop(cluster)
+        stop(cluster)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_start_cluster():
+    with ray_start() as cluster:
+        yield cluster
