@@ -70,12 +70,15 @@ def train(config):
     x_train, y_train, x_val, y_val = _data(seed=0)
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start = tune.get_checkpoint()
-    if start is not None:
+    generator = torch.Generator().manual_seed(tune.get_context().seed or 0)
+    start, first_epoch = tune.get_checkpoint(), 0
+    if start is not None:  # a retry, a resume or a PBT exploit: go on from where the checkpoint was
         model.load_state_dict(start["model"])
         optimizer.load_state_dict(start["optimizer"])
-    generator = torch.Generator().manual_seed(tune.get_context().seed or 0)
-    for _ in range(config["epochs"]):
+        first_epoch = start.get("epoch", 0)
+        if "generator" in start:
+            generator.set_state(start["generator"])
+    for epoch in range(first_epoch + 1, config["epochs"] + 1):
         model.train()
         for idx in torch.randperm(len(x_train), generator=generator).split(config["batch_size"]):
             optimizer.zero_grad()
@@ -87,7 +90,8 @@ def train(config):
             acc = (logits.argmax(1) == y_val).float().mean().item()
             loss = nn.functional.cross_entropy(logits, y_val).item()
         tune.report({"acc": acc, "val_loss": loss},
-                    checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+                    checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "epoch": epoch, "generator": generator.get_state()})
 
 
 SPACE = {

@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.jupyter import JUPYTER_HTML_FORMAT
 from rich.live import Live
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -114,13 +115,12 @@ class ProgressReporter(Callback):
 
     def close(self, runner: Any) -> None:
         """Remove the live table on a terminal (the summary takes its place); in Jupyter
-        leave the table showing the sweep's final state."""
+        show the sweep's final state in it until ``summary`` replaces it."""
         if self._live is not None:
             self._live.stop()
             self._live = None
         if self._jupyter is not None:
-            self.update(runner, force=True)
-            self._jupyter = None
+            self.update(runner, force=True)  # the final state, until the summary takes its place
 
     # --- level 3: each result as it arrives ----------------------------------------------------
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> None:
@@ -245,16 +245,24 @@ class ProgressReporter(Callback):
         return pick(scored, key=lambda t: t.metric(self.metric))
 
     def summary(self, results: Any, elapsed: float) -> None:
-        """One screen at the end: counts, the best trial, the top trials, errors."""
+        """One screen at the end: counts, the best trial, the top trials, errors. In Jupyter it
+        takes the live table's place in the same output, as it does on a terminal."""
         if self.verbose < SUMMARY:
             return
+        parts = self._summary(results, elapsed)
+        if self._jupyter is not None:
+            self._jupyter.update(_JupyterOutput(Group(*(Text(p) if isinstance(p, str) else p for p in parts)),
+                                                self.console.width))
+            self._jupyter = None
+            return
         with self.console:  # one output: in Jupyter each print would otherwise be a cell output of its own
-            self._summary(results, elapsed)
+            for part in parts:
+                self.console.print(part, highlight=False, soft_wrap=isinstance(part, str))
 
-    def _summary(self, results: Any, elapsed: float) -> None:
+    def _summary(self, results: Any, elapsed: float) -> list[Any]:
         trials = results.trials
         counts = ", ".join(f"{n} {s.lower()}" for s, n in self._counts(trials).items())
-        self.console.rule(f"Sweep finished in {elapsed:.1f}s: {len(trials)} trials ({counts})")
+        parts: list[Any] = [Rule(f"Sweep finished in {elapsed:.1f}s: {len(trials)} trials ({counts})")]
         ranked = trials
         best = self._best(trials)
         if best is not None:
@@ -263,26 +271,27 @@ class ProgressReporter(Callback):
             ranked = sorted((t for t in trials if t.last_result and self.metric in t.last_result),
                             key=lambda t: (0, sign * t.metric(self.metric)) if is_number(t.metric(self.metric))
                             else (1, 0))
-            self.console.print(f"Best trial {best.trial_id}: {self.metric}={_fmt(best.metric(self.metric))}",
-                               highlight=False, soft_wrap=True)
-            self.console.print(f"  config: {best.config}", highlight=False, soft_wrap=True)
+            parts += [f"Best trial {best.trial_id}: {self.metric}={_fmt(best.metric(self.metric))}",
+                      f"  config: {best.config}"]
             if best.checkpoint_path:
-                self.console.print(f"  checkpoint: {best.checkpoint_path}", highlight=False, soft_wrap=True)
-        self.console.print(self.trial_table(ranked, limit=10, by_status=best is None))
-        self._print_problems(results.problems())
+                parts.append(f"  checkpoint: {best.checkpoint_path}")
+        parts.append(self.trial_table(ranked, limit=10, by_status=best is None))
+        parts += self._problem_lines(results.problems())
         for trial in results.errors:
             last_line = (trial.error or "").strip().splitlines()[-1:] or ["?"]
-            self.console.print(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: "
-                                    f"{trial.path}/error.txt)", style="red"))
-        self.console.print(f"Results: {results.experiment_path}", highlight=False, soft_wrap=True)
+            parts.append(Text(f"{trial.trial_id} failed: {last_line[0]}  (traceback: {trial.path}/error.txt)",
+                              style="red"))
+        parts.append(f"Results: {results.experiment_path}")
+        return parts
 
-    def _print_problems(self, problems: dict[str, list[str]], limit: int = 10) -> None:
+    @staticmethod
+    def _problem_lines(problems: dict[str, list[str]], limit: int = 10) -> list[Text]:
         lines = [f"{tid} {p}" for tid, found in problems.items() for p in found]
-        for line in lines[:limit]:
-            self.console.print(Text(f"Warning: {line}", style="yellow"))
+        out = [Text(f"Warning: {line}", style="yellow") for line in lines[:limit]]
         if len(lines) > limit:
-            self.console.print(Text(f"Warning: {len(lines) - limit} more problem(s): results.problems() lists "
-                                    "them all", style="yellow"))
+            out.append(Text(f"Warning: {len(lines) - limit} more problem(s): results.problems() lists them all",
+                            style="yellow"))
+        return out
 
 
 class _JupyterOutput:

@@ -116,11 +116,11 @@ results = tune.run(slow, config={{"x": tune.grid_search([1.0, 2.0, 3.0])}}, metr
     Client(notebook, timeout=120, kernel_name="python3").execute()
     outputs = notebook.cells[0].outputs
     assert not [o for o in outputs if o.output_type == "error"]
-    tables = [o for o in outputs if o.output_type == "display_data" and "resources:" in o.data.get("text/plain", "")]
-    assert len(tables) == 1, outputs  # one output, however many times it was redrawn
-    final = tables[0].data["text/plain"]
-    assert final.count("TERMINATED") == 3 and "3 terminated" in final
-    assert "<pre" in tables[0].data["text/html"]
-    assert updates and updates[-1] == final
-    summaries = [o for o in outputs if o.output_type == "display_data" and "Sweep finished" in o.data["text/plain"]]
-    assert len(summaries) == 1 and "Best trial trial_00000: loss=0.125" in summaries[0].data["text/plain"]
+    shown = [o for o in outputs if o.output_type == "display_data"]
+    assert len(shown) == 1, outputs  # one output, however many times it was redrawn: no table twice
+    live = [u for u in updates if "resources:" in u]
+    assert live and "3 terminated" in live[-1] and live[-1].count("TERMINATED") == 3  # the live table's end
+    final = shown[0].data["text/plain"]  # then the summary took its place, as on a terminal
+    assert updates[-1] == final and "resources:" not in final
+    assert "Sweep finished" in final and "Best trial trial_00000: loss=0.125" in final
+    assert final.count("TERMINATED") == 3 and "<pre" in shown[0].data["text/html"]
