@@ -72,7 +72,7 @@ def run(
     address: str | None = None,
     runtime_env: Mapping[str, Any] | None = None,
     reuse_actors: bool = True,
-    resume: bool = False,
+    resume: bool | str = False,
     trial_files: bool = True,
     _executor: Any = None,
 ) -> ExperimentResults:
@@ -142,7 +142,10 @@ def run(
         reuse_actors: keep worker actors warm between trials.
         resume: continue the experiment ``storage_path/name`` if it exists (finished
             trials stay finished, the others restart from their latest checkpoint,
-            scheduler and searcher state are restored); start it otherwise.
+            scheduler and searcher state are restored); start it otherwise. Ray Tune's
+            ``"AUTO"`` is True; ``"AUTO+ERRORED"`` also runs failed trials again from their
+            latest checkpoints, ``"AUTO+RESTART_ERRORED"`` from scratch, and the ``_ONLY``
+            forms of both end the unfinished trials as they are instead of continuing them.
         trial_files: write each trial's params.json, result.jsonl, progress.csv and
             decisions.jsonl beside the journal. False is the compact layout for sweeps of
             many short trials (docs/large_sweeps.md): the journal alone holds them, and
@@ -185,9 +188,12 @@ def run(
     callbacks = _check_callbacks(callbacks)
     _check_picklable(trainable, trainable_name)
     _check_config_picklable(config)
-    if resume and name is None:
+    from tuner.resuming import resume_policy
+
+    policy = resume_policy(resume)
+    if policy is not None and name is None:
         raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
-    path = _experiment_path(storage_path, name, trainable_name, allow_existing=resume)
+    path = _experiment_path(storage_path, name, trainable_name, allow_existing=policy is not None)
     scheduler.set_search_properties(metric, mode)
     search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed, experiment_path=path)
 
@@ -210,7 +216,7 @@ def run(
         else:
             executor, trainable_ref = _executor, trainable
 
-        restored = _read_previous_run(path, scheduler, search_alg) if resume else None
+        restored = _read_previous_run(path, scheduler, search_alg) if policy is not None else None
         storage = ExperimentStorage(path, trial_files=bool(trial_files))
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
@@ -230,7 +236,8 @@ def run(
                              scheduler=scheduler, executor=executor, storage=storage, callbacks=callbacks,
                              reporter=reporter, lock=lock)
         if restored is not None:
-            runner.restore(restored.trials, restored.stopping)
+            unfinished, errored = policy
+            runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored)
         relay = None
         if _executor is None and storage.token and relay_lib.needs_relay(storage.path):
             relay = relay_lib.start_relay(storage.token)  # for nodes that do not see this local directory

@@ -73,8 +73,6 @@ def test_failed_trials_are_in_the_grid_and_restore_continues_them(storage, monke
     assert restored.get_results().num_errors == 1
     again = restored.fit()  # nothing left to run: finished trials stay finished, failed ones failed
     assert len(again) == 2 and again.num_errors == 1 and again.num_terminated == 1
-    with pytest.raises(ValueError, match="`resume_unfinished=False`, `resume_errored` and `restart_errored` are not"):
-        tune.Tuner.restore(path, train, resume_errored=True)
     with pytest.raises(FileNotFoundError, match="is not an experiment directory"):
         tune.Tuner.restore(storage, train)
 

@@ -226,3 +226,16 @@ def directory_checkpoints(config):
         if step == config.get("fail_at") and start == 0:
             raise RuntimeError(f"fails at step {step} on purpose")
         time.sleep(config.get("sleep", 0.0))
+
+
+def fails_once(config):
+    """Counts to ``steps`` with a checkpoint every step; fails once at ``crash_at`` (a marker file
+    remembers it did). Reports where it restarted from (``restored_from``: 0 on a fresh start)."""
+    checkpoint = tune.get_checkpoint()
+    start = checkpoint["step"] if checkpoint is not None else 0
+    for step in range(start + 1, config["steps"] + 1):
+        if step == config.get("crash_at") and not os.path.exists(config["marker"]):
+            open(config["marker"], "w").close()
+            raise RuntimeError(f"failing once at {step}")
+        time.sleep(config.get("sleep", 0.0))
+        tune.report({"step": step, "restored_from": start}, checkpoint={"step": step})

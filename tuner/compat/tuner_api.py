@@ -59,7 +59,8 @@ class Tuner:
             for key in ("scheduler", "search_alg"):  # objects given again replace the rebuilt ones
                 if getattr(self.tune_config, key) is not None:
                     overrides[key] = getattr(self.tune_config, key)
-            results = resume(self._resume["path"], trainable=self.trainable, config=self.param_space, **overrides)
+            results = resume(self._resume["path"], trainable=self.trainable, config=self.param_space,
+                             **self._resume["flags"], **overrides)
         else:
             results = run(self.trainable, self.param_space, **self._run_kwargs())
         self._results = ResultGrid(results)
@@ -79,17 +80,21 @@ class Tuner:
     def restore(cls, path: str, trainable: Any, *, param_space: dict[str, Any] | None = None,
                 resume_unfinished: bool = True, resume_errored: bool = False, restart_errored: bool = False,
                 tune_config: TuneConfig | None = None, run_config: RunConfig | None = None) -> Tuner:
-        """A Tuner that continues the experiment in ``path``: finished trials stay finished,
-        the others restart from their latest checkpoints. ``param_space`` is needed only
-        when the space holds ``sample_from`` functions."""
-        if not resume_unfinished or resume_errored or restart_errored:
-            raise ValueError("Tuner.restore continues unfinished trials and keeps failed ones failed; "
-                             "`resume_unfinished=False`, `resume_errored` and `restart_errored` are not "
-                             "supported (start a new experiment for trials to run again).")
+        """A Tuner that continues the experiment in ``path``: finished trials stay finished;
+        unfinished ones continue from their latest checkpoints (``resume_unfinished=False``: they
+        end TERMINATED as they are); failed ones stay failed unless ``resume_errored`` (run again
+        from their latest checkpoints) or ``restart_errored`` (from scratch, their checkpoints
+        deleted). The searcher may still add new trials. ``param_space`` is needed only when the
+        space holds ``sample_from`` functions; ``run_config`` gives callbacks, stop, verbose again."""
+        from tuner.resuming import resume_pair
+
+        flags = {"resume_unfinished": resume_unfinished, "resume_errored": resume_errored,
+                 "restart_errored": restart_errored}
+        resume_pair(**flags)  # both errored flags: refused now, not at fit()
         if not cls.can_restore(path):
             raise FileNotFoundError(f"{path} is not an experiment directory (no {JOURNAL} and {SPEC} in it).")
         return cls(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config,
-                   _resume={"path": os.path.abspath(os.path.expanduser(path))})
+                   _resume={"path": os.path.abspath(os.path.expanduser(path)), "flags": flags})
 
     @staticmethod
     def can_restore(path: str | os.PathLike) -> bool:

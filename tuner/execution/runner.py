@@ -150,16 +150,29 @@ class TrialRunner:
         self.iteration = 0  # turns of the run loop (Ray Tune's callback ``iteration``)
         self.start_time = time.time()
 
-    def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None) -> None:
+    def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None, *,
+                unfinished: str = "resume", errored: str = "keep") -> None:
         """Take over the trials of an interrupted run: finished ones stay finished, paused
         ones stay paused for the scheduler to resume, running ones go back to PENDING and
         restart from their latest checkpoint. Trials in ``stopping`` (a STOP was decided,
-        their end not journaled) end now instead."""
+        their end not journaled) end now instead.
+
+        ``unfinished="skip"`` ends every unfinished trial TERMINATED as it is instead;
+        ``errored="resume"`` runs failed trials again from their latest checkpoint,
+        ``"restart"`` from scratch (their checkpoints are deleted); ``"keep"`` leaves them failed
+        (Ray Tune's ``Tuner.restore(resume_unfinished, resume_errored, restart_errored)``)."""
+        if unfinished not in ("resume", "skip") or errored not in ("keep", "resume", "restart"):
+            raise ValueError(f"restore(unfinished={unfinished!r}, errored={errored!r}): unfinished must be 'resume' "
+                             "or 'skip', errored 'keep', 'resume' or 'restart'.")
         stopping = stopping or {}
+        skipped = []
         for trial in trials.values():
-            if not trial.status.is_finished():  # finished ones keep the shape the journal recorded
+            rerun = trial.status is TrialStatus.ERROR and errored != "keep"
+            if not trial.status.is_finished() or rerun:  # finished ones keep the shape the journal recorded
                 trial.resources = resources_for(self.settings.resources, trial.config)
-            if trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
+            if not trial.status.is_finished() and trial.trial_id not in stopping and unfinished == "skip":
+                skipped.append(trial)
+            elif trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
                 if trial.checkpoint_path:
                     self._rollback(trial, trial.checkpoint_iteration)
                 trial.status = TrialStatus.PENDING
@@ -176,6 +189,26 @@ class TrialRunner:
             trial = self.trials[trial_id]
             trial.stop_reason = trial.stop_reason or reason
             self._finish(trial, TrialStatus.TERMINATED)
+        for trial in skipped:
+            trial.stop_reason = trial.stop_reason or "not resumed (resume_unfinished=False)"
+            self._finish(trial, TrialStatus.TERMINATED)
+        if errored != "keep":
+            for trial in self._with(TrialStatus.ERROR):
+                self._run_again(trial, from_scratch=errored == "restart")
+
+    def _run_again(self, trial: Trial, from_scratch: bool) -> None:
+        """A failed trial of an earlier run goes back to PENDING: from its latest checkpoint (its
+        failures still count against ``max_failures``), or from scratch as a new attempt (its
+        checkpoints deleted, its results rolled back when it launches, its failures forgotten)."""
+        if from_scratch:
+            for path in list(trial.checkpoints):
+                self.storage.delete_checkpoint(trial, path)
+                trial.remove_checkpoint(path)
+            trial.num_failures = 0
+        trial.error = None
+        trial.stop_reason = None
+        self.by_status.set(trial, TrialStatus.PENDING)
+        self.storage.status(trial)
 
     def _snapshot(self) -> None:
         """Scheduler and searcher state with the journal position it is current at."""
