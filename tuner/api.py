@@ -12,6 +12,7 @@ from typing import Any
 
 from schedulers.base import VALID_MODES, TrialScheduler
 from searchers.base import Searcher
+from tuner.storage import fs
 from tuner.storage import jsonio as jsonutil
 from tuner import components
 from tuner.storage import relay as relay_lib
@@ -204,7 +205,8 @@ def run(
 
             from tuner.execution.executor import RayExecutor
 
-            executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env)
+            executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env,
+                                   env_vars=fs.credentials_env() if fs.is_uri(path) else None)
             if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
                 try:
                     executor.check_feasible(settings.resources)
@@ -399,15 +401,15 @@ def _tensorboard_callback() -> list[Callback]:
 def _experiment_path(storage_path: str | None, name: str | None, trainable_name: str,
                      allow_existing: bool = False) -> str:
     """``storage_path/name``; a default name gets a numeric suffix instead of colliding."""
-    root = os.path.expanduser(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
+    root = fs.normalize(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
     if name is not None:
-        path = os.path.join(root, name)
+        path = fs.join(root, name)
         if not allow_existing and journal.exists(path):
             raise ValueError(f"The experiment {path} already exists; pass another `name`, or resume it.")
         return path
-    base = os.path.join(root, f"{_slug(trainable_name)}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
+    base = fs.join(root, f"{_slug(trainable_name)}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
     path, n = base, 1
-    while os.path.exists(path):
+    while fs.exists(path):
         n += 1
         path = f"{base}_{n}"
     return path
@@ -418,15 +420,14 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher)
     the last snapshot, brought up to the end of the journal by replaying what followed it."""
     if not journal.exists(path):
         return None
-    state_file = os.path.join(path, "state.json")
+    state_file = fs.join(path, "state.json")
     start = 0  # no snapshot: the whole journal is replayed into the new scheduler and searcher
-    if os.path.exists(state_file):
+    if fs.exists(state_file):
         state = jsonutil.read(state_file, STATE_FIX)
         scheduler.load_state_dict(state["scheduler"])
         searcher.load_state_dict(state["searcher"])
         # version 1 was written after every event: nothing to replay
-        start = state["journal_offset"] if state.get("version") == 2 else os.path.getsize(
-            journal.journal_path(path))
+        start = state["journal_offset"] if state.get("version") == 2 else journal.size(path)
     replay = ComponentReplay(scheduler, searcher, start)
     replayed = journal.replay(path, observer=replay)  # read once: the earlier run's lineage comes with it
     replay.trials, replay.lineage = replayed.trials, replayed.lineage

@@ -217,11 +217,13 @@ class ExperimentResults:
 def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
     """The results of the experiment in ``path``, read from its journal (nothing is unpickled);
     "best" by ``metric``/``mode`` when given, else by the experiment's own."""
-    path = os.path.abspath(os.path.expanduser(path))
+    from tuner.storage import fs
+
+    path = fs.normalize(path)
     replayed = journal.replay(path)
     spec = {}
-    if os.path.exists(os.path.join(path, SPEC)):
-        spec = jsonio.read(os.path.join(path, SPEC), SPEC_FIX)
+    if fs.exists(fs.join(path, SPEC)):
+        spec = jsonio.read(fs.join(path, SPEC), SPEC_FIX)
     space = None
     if "space" in spec:
         from tuner.space import config as space_lib

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from tuner import components
+from tuner.storage import fs
 from tuner.storage import jsonio as jsonutil
 from tuner.storage.experiment import SPEC, SPEC_FIX
 
@@ -85,9 +86,9 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     from tuner.space import config as space_lib
     from tuner.api import run
 
-    path = os.path.abspath(os.path.expanduser(path))
-    spec_file = os.path.join(path, SPEC)
-    if not os.path.exists(spec_file):
+    path = fs.normalize(path)
+    spec_file = fs.join(path, SPEC)
+    if not fs.exists(spec_file):
         raise FileNotFoundError(f"{path} is not an experiment directory (no {SPEC} in it).")
     spec = jsonutil.read(spec_file, SPEC_FIX)
     if trainable is None:
@@ -110,7 +111,7 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     if "scheduler" not in overrides:
         kwargs["scheduler"] = components.rebuild(spec["scheduler"], "scheduler", search_alg)
     kwargs.update(overrides)
-    return run(trainable, config, storage_path=os.path.dirname(path), name=os.path.basename(path),
+    return run(trainable, config, storage_path=fs.dirname(path), name=fs.basename(path),
                resume=resume_pair(resume_unfinished, resume_errored, restart_errored), **kwargs)
 
 

@@ -85,12 +85,15 @@ def experiment_path(kwargs: dict[str, Any], trainable: Any) -> str:
     try:
         path = _experiment_path(storage, name, getattr(trainable, "__name__", "experiment"))
     except ValueError:
-        root = os.path.expanduser(storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
-        existing = os.path.abspath(os.path.join(root, name))
+        from tuner.storage import fs
+
+        existing = fs.join(fs.normalize(storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)), name)
         raise BadInput(f"the experiment {existing} already exists; pass another --name, or continue it: "
                        f"tuner resume {shlex.quote(existing)}") from None
-    path = os.path.abspath(path)
-    kwargs["storage_path"], kwargs["name"] = os.path.dirname(path), os.path.basename(path)
+    from tuner.storage import fs
+
+    path = fs.normalize(path)
+    kwargs["storage_path"], kwargs["name"] = fs.dirname(path), fs.basename(path)
     return path
 
 
@@ -167,8 +170,10 @@ def launch(raw: dict[str, Any], label: str, options: Mapping[str, Any]) -> None:
 def resume(directory: str, options: Mapping[str, Any]) -> None:
     from tuner.resuming import resume as resume_experiment
 
+    from tuner.storage import fs
+
     cwd_on_path()
-    path = os.path.abspath(os.path.expanduser(directory))
+    path = fs.normalize(directory)
     with exit_codes(path, path):
         try:
             resume_experiment(path, address=options.get("address"), verbose=0 if options.get("quiet") else 2,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -259,6 +260,7 @@ def ls_command(storage: str | None, fmt: str) -> None:
     """
     from tuner.api import DEFAULT_STORAGE
     from tuner.cli.show import InspectError, cell, find_experiments, summarize, table, to_json
+    from tuner.storage import fs
 
     root = storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)
     try:
@@ -270,13 +272,13 @@ def ls_command(storage: str | None, fmt: str) -> None:
         click.echo(to_json(summaries))
         return
     if not summaries:
-        click.echo(f"No experiments in {os.path.abspath(os.path.expanduser(root))}.")
+        click.echo(f"No experiments in {fs.normalize(root)}.")
         return
     rows = [{"name": s["name"], "status": s["status"], "trials": "" if s["trials"] is None else s["trials"],
              "per status": ", ".join(f"{n} {k.lower()}" for k, n in s["counts"].items()),
              "best": "" if s["best_value"] is None else f"{s['metric']}={cell(s['best_value'])} ({s['mode']})",
              "best trial": s["best_trial"], "started": s["start_time"]} for s in summaries]
-    _console().print(table(rows, list(rows[0]), title=os.path.abspath(os.path.expanduser(root))))
+    _console().print(table(rows, list(rows[0]), title=fs.normalize(root)))
     for s in summaries:
         if s["status"] == "damaged":
             click.secho(f"{s['name']}: {s['problem']}", fg="yellow", err=True)
@@ -348,11 +350,19 @@ def tensorboard(directory: str, host: str, port: int) -> None:
       tuner tensorboard ~/tuner_results/mlp-asha
       tuner tensorboard ~/tuner_results/mlp-asha --port 6007 --host 0.0.0.0
     """
-    path = os.path.abspath(os.path.expanduser(directory))
-    logdir = os.path.join(path, "tensorboard")
-    if not os.path.isdir(logdir):
+    from tuner.storage import fs
+
+    path = fs.normalize(directory)
+    logdir = fs.join(path, "tensorboard")
+    if not fs.isdir(logdir):
         raise BadInput(f"{path}: no TensorBoard logs ({logdir} does not exist); sweeps write them when the "
                        "`tensorboard` package is installed and log_to_tensorboard is on")
+    if fs.is_uri(logdir):  # TensorBoard reads files: a local copy of the event files, refreshed at each start
+        mirror = fs.Mirror(logdir, fs.local_staging_dir(logdir) + "_view")
+        shutil.rmtree(mirror.local, ignore_errors=True)
+        mirror.pull()
+        click.echo(f"Copied the event files of {logdir} to {mirror.local}.")
+        logdir = mirror.local
     try:
         import tensorboard as _tb  # noqa: F401
     except ImportError:

@@ -20,7 +20,7 @@ from tuner.storage import jsonio as jsonutil
 from tuner.execution.resources import resources_worth_showing
 from tuner.results import load
 from tuner.space.config import config_changes
-from tuner.storage import journal
+from tuner.storage import fs, journal
 from tuner.storage.experiment import SPEC, SPEC_FIX, flatten
 from tuner.storage.journal import JOURNAL, Event
 from tuner.storage.lock import read_holder, stale_reason
@@ -43,12 +43,12 @@ def is_experiment(path: str) -> bool:
 
 def find_experiments(root: str) -> list[str]:
     """The experiment directories in ``root`` (or ``root`` itself when it is one)."""
-    root = os.path.abspath(os.path.expanduser(root))
+    root = fs.normalize(root)
     if is_experiment(root):
         return [root]
-    if not os.path.isdir(root):
+    if not fs.isdir(root):
         raise InspectError(f"{root}: no such directory")
-    return sorted(os.path.join(root, d) for d in os.listdir(root) if is_experiment(os.path.join(root, d)))
+    return sorted(fs.join(root, d) for d in fs.listdir(root) if is_experiment(fs.join(root, d)))
 
 
 def ending(path: str) -> str:
@@ -62,7 +62,7 @@ def summarize(path: str) -> dict[str, Any]:
     try:
         return Experiment(path).summary()
     except (ValueError, OSError) as exc:  # DamagedFileError, JournalError, an unreadable file
-        return {"name": os.path.basename(path), "path": path, "status": "damaged", "problem": str(exc),
+        return {"name": fs.basename(path), "path": path, "status": "damaged", "problem": str(exc),
                 "trainable": None, "metric": None, "mode": None, "scheduler": None, "searcher": None,
                 "trials": None, "counts": {}, "start_time": "", "best_trial": None, "best_value": None}
 
@@ -71,13 +71,13 @@ class Experiment:
     """One experiment directory, read from its JSON files."""
 
     def __init__(self, path: str, metric: str | None = None, mode: str | None = None) -> None:
-        path = os.path.abspath(os.path.expanduser(path))
+        path = fs.normalize(path)
         if not is_experiment(path):
             raise InspectError(f"{path} is not an experiment directory (no {JOURNAL} in it); "
                                "`tuner ls DIR` lists the experiments in DIR")
         self.path = path
-        self.spec: dict[str, Any] = jsonutil.read(os.path.join(path, SPEC), SPEC_FIX) if os.path.exists(
-            os.path.join(path, SPEC)) else {}
+        self.spec: dict[str, Any] = jsonutil.read(fs.join(path, SPEC), SPEC_FIX) if fs.exists(
+            fs.join(path, SPEC)) else {}
         self.results = load(path, metric, mode)
         self.metric, self.mode = self.results.metric, self.results.mode
         self.status = ending(path)
@@ -87,7 +87,7 @@ class Experiment:
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.path)
+        return fs.basename(self.path)
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in TrialStatus}

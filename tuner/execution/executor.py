@@ -46,18 +46,26 @@ class RayExecutor:
     """Places trials on worker actors and collects their batches."""
 
     def __init__(self, address: str | None = None, reuse_workers: bool = True,
-                 runtime_env: dict[str, Any] | None = None) -> None:
+                 runtime_env: dict[str, Any] | None = None, env_vars: dict[str, str] | None = None) -> None:
+        """``env_vars``: given to every worker and never recorded (the storage's endpoint and credentials,
+        for workers of a Ray that did not inherit them from this process)."""
         import ray
 
         self._ray = ray
         self._runtime_env = None
+        own_local_ray = False  # a Ray this process starts: its workers inherit this process's environment
         if not ray.is_initialized():
             # No address anywhere: a fresh local Ray (not a stale one a killed driver left behind).
             address = address or os.environ.get("RAY_ADDRESS") or "local"
+            own_local_ray = address == "local"
             ray.init(address=address, include_dashboard=False, log_to_driver=True, configure_logging=False,
                      runtime_env=copy.deepcopy(runtime_env))  # Ray rewrites it in place
         elif runtime_env:
             self._runtime_env = copy.deepcopy(runtime_env)  # Ray was started elsewhere: ship per worker
+        if env_vars and not own_local_ray:
+            env = copy.deepcopy(self._runtime_env or {})
+            env["env_vars"] = {**env_vars, **env.get("env_vars", {})}
+            self._runtime_env = env
         self._actor_cls = _actor_class()
         self.reuse_workers = reuse_workers
         self._idle: dict[Resources, list[_Worker]] = {}

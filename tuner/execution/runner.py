@@ -25,6 +25,7 @@ import numpy as np
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
+from tuner.storage import fs
 from tuner.storage import journal
 from tuner.callbacks import Callback
 from tuner.execution.resources import PerTrialResources, resources_for
@@ -262,6 +263,7 @@ class TrialRunner:
         self._stop_paused_trials()
         self._check_budget()
         self._maybe_snapshot()  # here every call made so far has its journal record
+        self.storage.sync()  # an object store: this turn's records in one PUT
         if self.reporter is not None:
             self.reporter.update(self)
         return False
@@ -419,7 +421,7 @@ class TrialRunner:
         if "/" in dirname or "\\" in dirname or dirname in (".", ".."):
             raise ValueError(f"trial_dirname_creator returned {dirname!r} for {trial.trial_id}; a directory name "
                              "has no path separator.")
-        if any(t.path and os.path.basename(t.path) == dirname for t in self.trials.values() if t is not trial):
+        if any(t.path and fs.basename(t.path) == dirname for t in self.trials.values() if t is not trial):
             raise ValueError(f"trial_dirname_creator returned {dirname!r} for {trial.trial_id}, a name another "
                              "trial already has; include trial.trial_id in it.")
         return dirname
@@ -472,7 +474,7 @@ class TrialRunner:
         """``path``, or when its directory is gone (deleted by hand, lost with a disk) the latest
         earlier checkpoint that is still there, or None (restart from scratch); each missing one
         is journaled as deleted, so resume and ``tune.load`` agree."""
-        while path is not None and not os.path.isdir(path):
+        while path is not None and not fs.isdir(path):
             logger.warning("Trial %s: its checkpoint %s is missing; restoring from %s instead.", trial.trial_id,
                            path, ([c for c in trial.checkpoints if c != path] or ["scratch"])[-1])
             trial.remove_checkpoint(path)

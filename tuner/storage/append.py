@@ -18,7 +18,7 @@ segments in order.
 
 from __future__ import annotations
 
-import io
+import os
 
 from tuner.storage import fs
 
@@ -27,26 +27,45 @@ _SUFFIX = ".d"
 
 
 class Appender:
-    """Write text at the end of ``path``; ``flush()`` makes it durable."""
+    """Write text at the end of ``path``; ``flush()`` makes it durable.
+
+    ``size()`` is the byte length of everything written so far (flushed or not), the
+    offsets readers see in ``read_bytes``: a local file's size, or the segments' sizes
+    summed on an object store.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._remote = fs.is_uri(path)
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         if self._remote:
-            names = [n for n in fs.listdir(path + _SUFFIX) if n.isdigit()]
-            self._segment = int(max(names)) + 1 if names else 0
-            self._current = io.StringIO()
+            sizes = segment_sizes(path)
+            self._segment = int(max(sizes)) + 1 if sizes else 0
+            self._base = sum(sizes.values())  # bytes in the closed segments
+            self._current = bytearray()
             self._file = None
         else:
             fs.makedirs(fs.dirname(path))
-            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
 
     def write(self, text: str) -> None:
+        data = text.encode("utf-8")
         if self._file is not None:
-            self._file.write(text)
+            self._file.write(data)
         else:
-            self._pending.append(text)
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+
+    @property
+    def dirty(self) -> bool:
+        """Written but not yet durable (object stores only; a local file is flushed on each ``flush``)."""
+        return bool(self._pending)
+
+    def size(self) -> int:
+        if self._file is not None:
+            return self._file.tell()
+        return self._base + len(self._current) + self._pending_bytes
 
     def flush(self) -> None:
         if self._file is not None:
@@ -54,12 +73,14 @@ class Appender:
             return
         if not self._pending:
             return
-        self._current.write("".join(self._pending))
+        self._current += b"".join(self._pending)
+        fs.write_bytes(f"{self.path}{_SUFFIX}/{self._segment:08d}", bytes(self._current))
         self._pending.clear()
-        fs.write_text(f"{self.path}{_SUFFIX}/{self._segment:08d}", self._current.getvalue())
-        if self._current.tell() >= SEGMENT_BYTES:
+        self._pending_bytes = 0
+        if len(self._current) >= SEGMENT_BYTES:
             self._segment += 1
-            self._current = io.StringIO()
+            self._base += len(self._current)
+            self._current = bytearray()
 
     def close(self) -> None:
         self.flush()
@@ -67,17 +88,42 @@ class Appender:
             self._file.close()
 
 
+def segment_sizes(path: str) -> dict[str, int]:
+    """An object-store file's segments, in order, with their sizes (one listing)."""
+    from pyarrow import fs as pafs
+
+    store, inner = fs.resolve(path + _SUFFIX)
+    infos = store.get_file_info(pafs.FileSelector(inner, allow_not_found=True))
+    return dict(sorted((fs.basename(i.path), i.size) for i in infos
+                       if i.type == pafs.FileType.File and fs.basename(i.path).isdigit()))
+
+
+def read_segment(path: str, name: str) -> bytes:
+    return fs.read_bytes(f"{path}{_SUFFIX}/{name}")
+
+
 def exists(path: str) -> bool:
     if not fs.is_uri(path):
-        return fs.exists(path)
-    return bool(fs.listdir(path + _SUFFIX))
+        return os.path.isfile(path)
+    return bool(segment_sizes(path))
+
+
+def size(path: str) -> int:
+    """Bytes appended to ``path`` so far (0 when nothing was)."""
+    if not fs.is_uri(path):
+        return os.path.getsize(path) if os.path.exists(path) else 0
+    return sum(segment_sizes(path).values())
+
+
+def read_bytes(path: str) -> bytes:
+    """Everything appended to ``path`` so far (raises FileNotFoundError when nothing was)."""
+    if not fs.is_uri(path):
+        return fs.read_bytes(path)
+    names = segment_sizes(path)
+    if not names:
+        raise FileNotFoundError(path)
+    return b"".join(read_segment(path, n) for n in names)
 
 
 def read_text(path: str) -> str:
-    """Everything appended to ``path`` so far (raises FileNotFoundError when nothing was)."""
-    if not fs.is_uri(path):
-        return fs.read_text(path)
-    names = sorted(n for n in fs.listdir(path + _SUFFIX) if n.isdigit())
-    if not names:
-        raise FileNotFoundError(path)
-    return "".join(fs.read_text(f"{path}{_SUFFIX}/{n}") for n in names)
+    return read_bytes(path).decode("utf-8")

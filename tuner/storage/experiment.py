@@ -12,6 +12,13 @@
 The journal is the source of truth: every result is appended (and flushed to
 the OS, so a SIGKILL of the driver loses nothing) before any decision taken
 from it is applied. The per-trial files are convenient views of the same data.
+
+``path`` may be a URI (``s3://bucket/prefix``): every file goes through
+``tuner.storage.fs``. There the journal is made durable once per pass of the
+run loop (``sync``, one PUT), and a trial's appended views (result.jsonl,
+progress.csv, decisions.jsonl) are written whole when the trial ends and when
+the experiment closes, instead of one PUT per result and file: while a trial
+runs, its results are in the journal (``tune.load``, ``tuner show``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import time
 from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
-from tuner.storage import journal
+from tuner.storage import fs, journal
 from tuner.storage import jsonio as jsonutil
 from tuner.storage import relay as relay_lib
 from tuner.trial import Trial
@@ -62,37 +69,44 @@ class ExperimentStorage:
     """
 
     def __init__(self, path: str, trial_files: bool = True) -> None:
-        self.path = os.path.abspath(path)
+        self.path = fs.normalize(path)
+        self.remote = fs.is_uri(self.path)
         self.trial_files = trial_files
-        os.makedirs(os.path.join(self.path, "trials"), exist_ok=True)
+        fs.makedirs(fs.join(self.path, "trials"))
         self.journal = journal.JournalWriter(self.path)
         self.token = relay_lib.write_token(self.path)  # lets a worker tell whether it sees this directory
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
+        self._unwritten: dict[str, Trial] = {}  # object store: trials whose views are written at their end
+        self._decisions: dict[str, list[str]] = {}  # object store: each trial's decisions.jsonl lines
         self.lineage: list[journal.ConfigChanged | journal.DecisionMade] = []  # as the journal's replay has it
 
     # --- experiment level ---------------------------------------------------------------
     def write_spec(self, spec: dict[str, Any]) -> None:
-        jsonutil.write_atomic(os.path.join(self.path, SPEC), spec)
+        jsonutil.write_atomic(fs.join(self.path, SPEC), spec)
 
     def write_state(self, state: dict[str, Any]) -> None:
         """Scheduler and searcher snapshots for resume (atomic: never half a file)."""
-        jsonutil.write_atomic(os.path.join(self.path, STATE), state)
+        jsonutil.write_atomic(fs.join(self.path, STATE), state)
 
     def event(self, record: journal.Record) -> None:
         """Append one record to the journal."""
         self.journal.write(record)
 
+    def sync(self) -> None:
+        """Make every record so far durable (a no-op locally, where each is flushed as written)."""
+        self.journal.sync()
+
     def trial_dir(self, trial_id: str) -> str:
-        return os.path.join(self.path, "trials", trial_id)
+        return fs.join(self.path, "trials", trial_id)
 
     # --- trial level --------------------------------------------------------------------
     def add_trial(self, trial: Trial, dirname: str | None = None) -> None:
         """Record a new trial; its directory is ``trials/<dirname or trial_id>``."""
         trial.path = self.trial_dir(dirname or trial.trial_id)
         if self.trial_files:
-            os.makedirs(trial.path, exist_ok=True)
-            jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+            fs.makedirs(trial.path)
+            jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config)
         self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
                                       name=trial.name, dirname=dirname))
 
@@ -100,7 +114,7 @@ class ExperimentStorage:
         """A new current config adopted from ``donor``'s latest checkpoint (PBT exploit); the
         lineage lives in these events."""
         if self.trial_files:
-            jsonutil.write_atomic(os.path.join(trial.path, "params.json"), trial.config)
+            jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config)
         record = journal.ConfigChanged(
             trial.trial_id, trial.config, time=time.time(), iteration=_iteration(trial), donor_id=donor.trial_id,
             old_config=old_config, donor_checkpoint=donor.checkpoint_path,
@@ -113,6 +127,9 @@ class ExperimentStorage:
         tid = trial.trial_id
         self.journal.write_many(journal.Result(tid, r) for r in results)
         if not self.trial_files:
+            return
+        if self.remote:
+            self._unwritten[tid] = trial
             return
         jsonl, progress = self._open(trial)
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
@@ -157,6 +174,11 @@ class ExperimentStorage:
         return metrics
 
     def delete_checkpoint(self, trial: Trial, path: str) -> None:
+        if self.remote:  # durable first: the journal never lists a checkpoint it has seen deleted
+            self.event(journal.CheckpointDeleted(trial.trial_id, path))
+            self.sync()
+            ckpt_lib.delete(path)
+            return
         ckpt_lib.delete(path)
         self.event(journal.CheckpointDeleted(trial.trial_id, path))
 
@@ -168,15 +190,21 @@ class ExperimentStorage:
             return
         line = record.to_dict()
         del line["event"]
+        if self.remote:
+            lines = self._decisions.get(trial.trial_id)
+            if lines is None:  # an earlier run's, kept
+                earlier = fs.join(trial.path, "decisions.jsonl")
+                lines = self._decisions[trial.trial_id] = [fs.read_text(earlier)] if fs.exists(earlier) else []
+            lines.append(jsonutil.dumps(line) + "\n")
+            self._unwritten[trial.trial_id] = trial
+            return
         with open(os.path.join(trial.path, "decisions.jsonl"), "a", encoding="utf-8") as f:
             f.write(jsonutil.dumps(line) + "\n")
 
     def status(self, trial: Trial) -> None:
         """Record a status change; an error also writes error.txt with the full traceback."""
         if trial.error and trial.status.value == "ERROR":
-            os.makedirs(trial.path, exist_ok=True)
-            with open(os.path.join(trial.path, "error.txt"), "w", encoding="utf-8") as f:
-                f.write(trial.error)
+            fs.write_text(fs.join(trial.path, "error.txt"), trial.error)
         self.event(journal.Status(trial.trial_id, trial.status.value, trial.error, trial.stop_reason,
                                   trial.num_failures))
         if trial.status.is_finished():
@@ -185,13 +213,31 @@ class ExperimentStorage:
     def close_trial(self, trial_id: str) -> None:
         for f in self._files.pop(trial_id, ()):
             f.close()
+        trial = self._unwritten.pop(trial_id, None)
+        if trial is not None:
+            self._write_views(trial)
+
+    def _write_views(self, trial: Trial) -> None:
+        """Object store: a trial's result.jsonl, progress.csv and decisions.jsonl, whole (3 PUTs)."""
+        history = trial.history
+        fs.write_text(fs.join(trial.path, "result.jsonl"), "".join(jsonutil.dumps(r) + "\n" for r in history))
+        rows = [flatten(r) for r in history]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+        fs.write_text(fs.join(trial.path, "progress.csv"), out.getvalue())
+        if trial.trial_id in self._decisions:
+            fs.write_text(fs.join(trial.path, "decisions.jsonl"), "".join(self._decisions[trial.trial_id]))
 
     def close(self) -> None:
         """Close every file, even when one fails (a full disk fails each flush); then raise the first error."""
         first: OSError | None = None
         files = [f for pair in self._files.values() for f in pair]
         self._files.clear()
-        for close in [f.close for f in files] + [self.journal.close]:
+        views = [lambda t=t: self._write_views(t) for t in self._unwritten.values()]
+        self._unwritten.clear()
+        for close in [f.close for f in files] + views + [self.journal.close]:
             try:
                 close()
             except OSError as exc:

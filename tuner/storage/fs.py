@@ -94,7 +94,7 @@ def read_bytes(path: str) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        if "NoSuchKey" in str(exc) or "not found" in str(exc).lower():
+        if "NoSuchKey" in str(exc) or "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
             raise FileNotFoundError(path) from exc
         raise
 
@@ -173,6 +173,12 @@ def delete_file(path: str) -> None:
         pass
 
 
+def credentials_env() -> dict[str, str]:
+    """The driver's variables that tell pyarrow.fs where object stores are and how to sign in
+    (AWS_*, GOOGLE_*): handed to the trials' workers, never written to experiment files."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "GOOGLE_"))}
+
+
 # --- trees --------------------------------------------------------------------------------
 def upload_dir(local_dir: str, path: str, skip: tuple[str, ...] = ()) -> None:
     """Copy a local directory's files to ``path`` (object store), threads for big files."""
@@ -237,3 +243,43 @@ def local_staging_dir(path: str) -> str:
 
     digest = hashlib.sha1(path.encode()).hexdigest()[:12]
     return os.path.join(tempfile.gettempdir(), "tuner_storage", f"{basename(path)}_{digest}")
+
+
+class Mirror:
+    """A local directory standing in for ``remote`` (a URI) for writers that need real files
+    (TensorBoard's event files): ``sync()`` uploads the files changed since the last call,
+    each whole (one PUT per changed file). ``pull()`` first brings an earlier run's files down."""
+
+    def __init__(self, remote: str, local: str | None = None) -> None:
+        self.remote = remote
+        self.local = local or local_staging_dir(remote)
+        self._synced: dict[str, tuple[int, int]] = {}
+
+    def pull(self) -> None:
+        if isdir(self.remote):
+            download_dir(self.remote, self.local)
+        os.makedirs(self.local, exist_ok=True)
+        self._synced = dict(_stat_tree(self.local))
+
+    def sync(self) -> None:
+        for rel, stat in _stat_tree(self.local):
+            if self._synced.get(rel) != stat:
+                upload_file(os.path.join(self.local, rel), join(self.remote, *rel.split(os.sep)))
+                self._synced[rel] = stat
+
+    def delete_dir(self, rel: str) -> None:
+        """Remove ``rel`` here and in ``remote``."""
+        shutil.rmtree(os.path.join(self.local, rel), ignore_errors=True)
+        delete_dir(join(self.remote, *rel.split(os.sep)))
+        self._synced = {k: v for k, v in self._synced.items() if not k.startswith(rel + os.sep)}
+
+
+def _stat_tree(root: str):
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                continue
+            yield os.path.relpath(path, root), (stat.st_size, stat.st_mtime_ns)

@@ -10,6 +10,14 @@ journal storage keeps its operations and ``apply_logs``.
 
 A torn last line (the driver killed mid-write) is ignored by the reader and cut
 off by the next writer; an unreadable line anywhere else is an error.
+
+The experiment directory may be a local path or a URI (``s3://bucket/prefix``).
+Locally every record is flushed to the OS as it is written. On an object store
+the file is a folder of segments (``tuner.storage.append``): records are
+buffered and ``sync()`` makes them durable in one PUT; the run loop syncs once
+per pass (one PUT for a whole batch of results, not one per record), before it
+deletes anything in storage, before a snapshot records the journal position,
+and when it ends.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from tuner.storage import jsonio
+from tuner.storage import append, fs, jsonio
 from tuner.trial import Trial, TrialStatus
 
 JOURNAL = "journal.jsonl"
@@ -246,52 +254,71 @@ ENDINGS = (Event.EXPERIMENT_END, Event.INTERRUPTED, Event.RESUMED)
 
 
 def journal_path(experiment_dir: str) -> str:
-    return os.path.join(experiment_dir, JOURNAL)
+    return fs.join(experiment_dir, JOURNAL)
 
 
 def exists(experiment_dir: str) -> bool:
-    return os.path.isfile(journal_path(experiment_dir))
+    return append.exists(journal_path(experiment_dir))
+
+
+def size(experiment_dir: str) -> int:
+    """The journal's length in bytes (the offsets ``read_with_offsets`` gives)."""
+    return append.size(journal_path(experiment_dir))
 
 
 # --- writing ------------------------------------------------------------------------------------
 
 
 class JournalWriter:
-    """Appends records to one experiment's journal, flushed to the OS after each write
-    (a SIGKILL of the driver loses nothing written). Creating it on a new file writes
-    the schema header; on an existing one it checks the header and cuts a torn tail."""
+    """Appends records to one experiment's journal. Locally each write is flushed to the OS
+    (a SIGKILL of the driver loses nothing written); on an object store writes are buffered
+    until ``sync()`` (one PUT). Creating it on a new file writes the schema header; on an
+    existing one it checks the header and cuts a torn tail."""
 
     def __init__(self, experiment_dir: str) -> None:
         self.path = journal_path(experiment_dir)
-        if os.path.exists(self.path) and os.path.getsize(self.path):
-            _check_header(self.path)
-            _cut_torn_tail(self.path)
-        fresh = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
-        self._file = open(self.path, "a", encoding="utf-8")
+        self.remote = fs.is_uri(self.path)
+        if self.remote:
+            fresh = not append.exists(self.path)
+            if not fresh:
+                _check_header_remote(self.path)  # segments hold whole lines only: nothing torn
+        else:
+            if os.path.exists(self.path) and os.path.getsize(self.path):
+                _check_header(self.path)
+                _cut_torn_tail(self.path)
+            fresh = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        self._out = append.Appender(self.path)
         self.records_written = 0  # by this writer
         if fresh:
             self.write(SchemaHeader())
+            self.sync()
 
     def write(self, record: Record) -> None:
-        self._file.write(jsonio.dumps(record.to_dict()) + "\n")
-        self._file.flush()
+        self._out.write(jsonio.dumps(record.to_dict()) + "\n")
+        if not self.remote:
+            self._out.flush()
         self.records_written += 1
 
     def write_many(self, records: Iterable[Record]) -> None:
         """Several records in one write (a batch of results)."""
         lines = [jsonio.dumps(r.to_dict()) + "\n" for r in records]
-        self._file.write("".join(lines))
-        self._file.flush()
+        self._out.write("".join(lines))
+        if not self.remote:
+            self._out.flush()
         self.records_written += len(lines)
 
+    def sync(self) -> None:
+        """Make every record written so far durable (on an object store: one PUT, if any is new)."""
+        self._out.flush()
+
     def offset(self) -> int:
-        """The journal's size in bytes: records written from here on start at or after it
+        """The journal's size in bytes, synced: records written from here on start at or after it
         (a snapshot stores it; ``read`` gives each record's offset)."""
-        self._file.flush()
-        return self._file.tell()
+        self.sync()
+        return self._out.size()
 
     def close(self) -> None:
-        self._file.close()
+        self._out.close()
 
 
 def _cut_torn_tail(path: str) -> None:
@@ -311,6 +338,11 @@ def _check_header(path: str) -> None:
     with open(path, encoding="utf-8") as f:
         first = f.readline()
     _header_version(path, first, complete=first.endswith("\n"))
+
+
+def _check_header_remote(path: str) -> None:
+    first = append.read_segment(path, next(iter(append.segment_sizes(path)))).split(b"\n", 1)[0]
+    _header_version(path, first.decode("utf-8", "replace"), complete=True)
 
 
 def _header_version(path: str, line: str, complete: bool) -> None:
@@ -358,10 +390,10 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = ()) -> list[t
     ``skip`` are passed over undecoded (``tune.load`` has no use for the resume markers)."""
     skipped = tuple(b'{"event":"%s"' % e.value.encode() for e in skip)
     path = journal_path(experiment_dir)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{experiment_dir} is not an experiment directory (no {JOURNAL} in it).")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        data = append.read_bytes(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{experiment_dir} is not an experiment directory (no {JOURNAL} in it).") from None
     out: list[tuple[int, Record]] = []
     offset, number = 0, 0
     while offset < len(data):
@@ -391,6 +423,13 @@ def last_ending(experiment_dir: str) -> Event | None:
     """``ending`` read from the journal's tail in growing chunks (a 100,000-trial journal is
     tens of MB, and ``tuner ls`` asks for every experiment)."""
     path = journal_path(experiment_dir)
+    if fs.is_uri(path):  # the segments from the last one back
+        for name in reversed(list(append.segment_sizes(path))):
+            for line in reversed(append.read_segment(path, name).split(b"\n")):
+                kind = _event_of(line)
+                if kind in ENDINGS:
+                    return kind
+        return None
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         chunk = 1 << 16
@@ -444,7 +483,7 @@ def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None
     if isinstance(record, TrialAdded):
         trials[record.trial_id] = Trial(record.trial_id, record.config, record.resources, seed=record.seed,
                                         name=record.name,
-                                        path=os.path.join(experiment_dir, "trials", record.dirname or record.trial_id))
+                                        path=fs.join(experiment_dir, "trials", record.dirname or record.trial_id))
         return
     trial = trials.get(getattr(record, "trial_id", None) or "")
     if trial is None:
@@ -474,7 +513,7 @@ def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], in
     (``offset``: where its line starts), for the resume replay of scheduler and
     searcher calls (``tuner.execution.replay``).
     """
-    experiment_dir = os.path.abspath(experiment_dir)
+    experiment_dir = fs.normalize(experiment_dir)
     records = read_with_offsets(experiment_dir, skip=() if observer is not None else MARKERS)
     trials: dict[str, Trial] = {}
     lineage: list[ConfigChanged | DecisionMade] = []
@@ -495,10 +534,7 @@ _TRIAL_INDEX = re.compile(r"trial_(\d+)$")
 def next_trial_index(experiment_dir: str, trial_ids: Iterable[str]) -> int:
     """The index of the next new trial: past every id in the journal and every trial directory on
     disk, so an id is never reused (a trial whose records were lost keeps its directory)."""
-    names = list(trial_ids)
-    trials_dir = os.path.join(experiment_dir, "trials")
-    if os.path.isdir(trials_dir):
-        names += os.listdir(trials_dir)
+    names = list(trial_ids) + fs.listdir(fs.join(experiment_dir, "trials"))
     indexes = [int(m.group(1)) for m in map(_TRIAL_INDEX.match, names) if m]
     return max(indexes, default=-1) + 1
 
@@ -520,6 +556,10 @@ def repair(experiment_dir: str) -> RepairReport:
     line in the middle), after copying the journal to ``journal.jsonl.bak-<time>``; the rest is
     rewritten atomically. Nothing is changed when every line is fine."""
     path = journal_path(experiment_dir)
+    if fs.is_uri(path):
+        raise JournalError(f"{path}: `tuner repair` rewrites a local journal only. Copy the experiment to a local "
+                           "directory (its journal.jsonl.d/ segments concatenated in order are the journal), repair "
+                           "it there and copy it back; or resume it as it is (a resume skips a torn tail).")
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     torn = lines[-1] != b""

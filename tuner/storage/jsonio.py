@@ -41,11 +41,11 @@ def dumps(value: Any) -> str:
 
 
 def write_atomic(path: str, value: Any) -> None:
-    """Write JSON to ``path`` through a temp file and ``os.replace``: never half a file."""
-    tmp = f"{path}.{os.getpid()}.tmp"  # one writer per file: the driver
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(dumps(value))
-    os.replace(tmp, path)
+    """Write JSON to ``path`` (a local path or a URI), never half a file: a temp file and
+    ``os.replace`` locally, one PUT on an object store (``tuner.storage.fs``)."""
+    from tuner.storage import fs
+
+    fs.write_text(path, dumps(value))
 
 
 class DamagedFileError(ValueError):
@@ -53,9 +53,11 @@ class DamagedFileError(ValueError):
 
 
 def read(path: str, fix: str = "") -> Any:
-    """The JSON in ``path``; a damaged file is a DamagedFileError naming it (``fix``: what to do)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """The JSON in ``path`` (a local path or a URI); a damaged file is a DamagedFileError naming it
+    (``fix``: what to do)."""
+    from tuner.storage import fs
+
+    data = fs.read_bytes(path)
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:

@@ -9,6 +9,11 @@ its owner is a dead process on this host, or when it was not refreshed for
 ``stale_after_s`` (owners on other hosts: their clocks must agree within that).
 A takeover goes through a second exclusive file so that two drivers finding
 the same stale lock cannot both take it.
+
+On an object store (a URI ``storage_path``) there is no exclusive create or
+hard link, so the lock is advisory: ``driver.lock`` is read, refused when a
+live holder refreshed it recently, else written (one PUT). Two drivers started
+within the same second on one URI are not kept apart; anything later is.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import threading
 import time
 import uuid
 from typing import Any
+
+from tuner.storage import fs
 
 LOCK = "driver.lock"
 REFRESH_S = 5.0
@@ -67,8 +74,7 @@ def describe(holder: dict[str, Any]) -> str:
 def read_holder(path: str) -> dict[str, Any] | None:
     """The owner recorded in ``path``'s lock file (None when unlocked; {} when unreadable)."""
     try:
-        with open(os.path.join(path, LOCK), "rb") as f:
-            text = f.read()
+        text = fs.read_bytes(fs.join(path, LOCK))
     except FileNotFoundError:
         return None
     try:
@@ -97,7 +103,8 @@ class ExperimentLock:
 
     def __init__(self, path: str, refresh_s: float = REFRESH_S, stale_after_s: float = STALE_AFTER_S) -> None:
         self.path = path
-        self.file = os.path.join(path, LOCK)
+        self.file = fs.join(path, LOCK)
+        self.remote = fs.is_uri(path)
         self.refresh_s = refresh_s
         self.stale_after_s = stale_after_s
         self.token = uuid.uuid4().hex
@@ -115,6 +122,8 @@ class ExperimentLock:
     def acquire(self) -> ExperimentLock:
         """Take the lock or raise ExperimentLockedError naming the live holder."""
         self._acquired = time.time()
+        if self.remote:
+            return self._acquire_remote()
         try:
             os.makedirs(self.path, exist_ok=True)
             created = self._create()
@@ -144,6 +153,26 @@ class ExperimentLock:
         holder = read_holder(self.path) or {}
         raise ExperimentLockedError(f"The experiment {self.path} is being taken over by another driver "
                                     f"({describe(holder)}); try again.", holder)
+
+    def _acquire_remote(self) -> ExperimentLock:
+        """The advisory lock of an object store (see the module's docstring)."""
+        holder = read_holder(self.path)
+        if holder is not None:
+            reason = stale_reason(holder, self.stale_after_s)
+            if reason is None:
+                raise ExperimentLockedError(
+                    f"The experiment {self.path} is in use by another driver: {describe(holder)}. Wait for it to "
+                    f"end or stop it; if it is dead, its lock ({self.file}) is taken over {self.stale_after_s:.0f} s "
+                    "after its last refresh.", holder)
+            self.taken_over = {**holder, "reason": reason}
+        try:
+            fs.write_text(self.file, json.dumps(self._record()))
+        except OSError as exc:
+            raise StorageNotWritableError(
+                f"Cannot write the experiment {self.path}: {exc}. Check the bucket exists and that the credentials "
+                "(AWS_ACCESS_KEY_ID..., AWS_ENDPOINT_URL) may write to it, or pass another `storage_path`.") from exc
+        self._start_refresh()
+        return self
 
     def _create(self) -> bool:
         """Publish a complete lock file or nothing: written aside, then hard-linked into place
@@ -200,6 +229,12 @@ class ExperimentLock:
             self.lost = True
             self._stop.set()
             return
+        if self.remote:
+            try:
+                fs.write_text(self.file, json.dumps(self._record()))
+            except OSError:  # as below: the lock just ages
+                pass
+            return
         tmp = f"{self.file}.{self.token}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -214,10 +249,7 @@ class ExperimentLock:
             self._thread.join(timeout=self.refresh_s + 1)
         holder = read_holder(self.path)
         if holder and holder.get("token") == self.token:
-            try:
-                os.unlink(self.file)
-            except FileNotFoundError:
-                pass
+            fs.delete_file(self.file)
 
     def __enter__(self) -> ExperimentLock:
         return self.acquire()

@@ -57,12 +57,14 @@ import os
 import re
 import shutil
 import threading
+import time
 from typing import Any, Iterable
 
 from tensorboard.plugins.hparams import api_pb2
 
 from tuner.tensorboard import event_file as tbw
 from tuner.callbacks import Callback
+from tuner.storage import fs
 from tuner.tensorboard.hparams import (
     domain_hparam_info,
     flatten_config,
@@ -78,6 +80,10 @@ from tuner.trial import Trial
 logger = logging.getLogger(__name__)
 
 EXPERIMENT_DIR = "_experiment"
+#: A URI storage: changed event files are uploaded at most this often (and at the end): with the
+#: default flush_secs, at each flush, so a killed driver loses no more of the view on a bucket than
+#: on a disk (the unflushed last seconds; the journal has every result).
+UPLOAD_EVERY_S = 2.0
 STOPPED_EARLY = "tuner/stopped_early"
 SUPERSEDED = "pbt/superseded"
 PBT_DONOR = "pbt/donor"
@@ -145,12 +151,18 @@ class TensorBoardCallback(Callback):
         self._open: dict[str, _Run] = {}  # runs with an open writer: what a flush looks at
         self._resumed = False  # an earlier process wrote here: trials may have PBT segments on disk
         self._failure: OSError | None = None
+        self._mirror: Any = None  # a URI storage: event files are written here and uploaded (tuner.storage.fs)
+        self._next_upload = 0.0
 
     # --- Callback hooks ---------------------------------------------------------------------
 
     @_guarded
     def setup(self, experiment_path: str, space: dict[str, Any], metric: Any, mode: Any) -> None:
-        self._dir = self.logdir or os.path.join(experiment_path, "tensorboard")
+        self._dir = self.logdir or fs.join(experiment_path, "tensorboard")
+        if fs.is_uri(self._dir):
+            self._mirror = fs.Mirror(self._dir)
+            self._mirror.pull()  # a resumed sweep continues the files an earlier driver uploaded
+            self._dir = self._mirror.local
         os.makedirs(self._dir, exist_ok=True)
         for path, value in space_leaves(space or {}):
             self._leaves.add(path)
@@ -231,6 +243,7 @@ class TensorBoardCallback(Callback):
             self._flusher.join()
             self._flusher = None
         self._close_all()
+        self._upload(force=True)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -328,6 +341,9 @@ class TensorBoardCallback(Callback):
         writer.close()
         for version in experiment_versions(self._dir):
             if version != self._version:
+                if self._mirror is not None:
+                    self._mirror.sync()  # the new version is up before the old one goes
+                    self._mirror.delete_dir(os.path.join(EXPERIMENT_DIR, f"v{version}"))
                 shutil.rmtree(os.path.join(root, f"v{version}"), ignore_errors=True)
 
     def _flush_loop(self) -> None:
@@ -339,6 +355,14 @@ class TensorBoardCallback(Callback):
         """Every open run (a few per CPU), not every trial the sweep has seen."""
         for run in self._open.values():
             run.writer.flush()
+        self._upload()
+
+    def _upload(self, force: bool = False) -> None:
+        """A URI storage: the event files changed since the last upload, at most every UPLOAD_EVERY_S."""
+        if self._mirror is None or (not force and time.monotonic() < self._next_upload):
+            return
+        self._next_upload = time.monotonic() + UPLOAD_EVERY_S
+        self._mirror.sync()
 
 
 @dataclasses.dataclass
