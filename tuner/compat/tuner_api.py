@@ -8,7 +8,7 @@ from typing import Any
 from tuner.compat.configs import RunConfig, TuneConfig
 from tuner.compat.result_grid import ResultGrid
 from tuner.compat.wrappers import resources_of
-from tuner.storage import journal
+from tuner.storage import fs, journal
 from tuner.storage.experiment import SPEC
 from tuner.storage.journal import JOURNAL
 
@@ -94,10 +94,10 @@ class Tuner:
         if not cls.can_restore(path):
             raise FileNotFoundError(f"{path} is not an experiment directory (no {JOURNAL} and {SPEC} in it).")
         return cls(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config,
-                   _resume={"path": os.path.abspath(os.path.expanduser(path)), "flags": flags})
+                   _resume={"path": fs.normalize(path), "flags": flags})
 
     @staticmethod
     def can_restore(path: str | os.PathLike) -> bool:
         """Whether ``path`` holds an experiment that ``Tuner.restore`` can continue."""
-        path = os.path.expanduser(os.fspath(path))
-        return journal.exists(path) and os.path.isfile(os.path.join(path, SPEC))
+        path = fs.normalize(path)
+        return journal.exists(path) and fs.exists(fs.join(path, SPEC))
