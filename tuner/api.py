@@ -218,7 +218,8 @@ def run(
         else:
             executor, trainable_ref = _executor, trainable
 
-        restored = _read_previous_run(path, scheduler, search_alg) if policy is not None else None
+        restored = (_read_previous_run(path, scheduler, search_alg, settings.driver_stopper)
+                    if policy is not None else None)
         storage = ExperimentStorage(path, trial_files=bool(trial_files))
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
@@ -239,7 +240,8 @@ def run(
                              reporter=reporter, lock=lock)
         if restored is not None:
             unfinished, errored = policy
-            runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored)
+            runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored,
+                           stopper_saw=restored.stopper_saw)
         relay = None
         if _executor is None and storage.token and relay_lib.needs_relay(storage.path):
             relay = relay_lib.start_relay(storage.token)  # for nodes that do not see this local directory
@@ -264,6 +266,11 @@ def _warn_not_rebuildable(spec: dict[str, Any], path: str) -> None:
     """Arguments experiment.json cannot hold: say now what ``tune.resume`` will need."""
     flagged = [(where, arg) for key, where in (("scheduler", "scheduler"), ("searcher", "search_alg"))
                for arg in components.not_rebuildable(spec[key], where)]
+    stopper = spec["stop"].get(STOPPER) if isinstance(spec.get("stop"), dict) else None
+    if stopper is not None:
+        flagged += [("stop", arg) for arg in ([f"stop ({stopper[components.NOT_JSON]})"]
+                                              if components.NOT_JSON in stopper
+                                              else components.not_rebuildable(stopper, "stop"))]
     for where, arg in flagged:
         warnings.warn(f"{arg} is not JSON, so experiment.json records only its repr: to resume {path}, pass "
                       f"the {where} again: tune.resume({path!r}, {where}=...).", stacklevel=3)
@@ -415,22 +422,27 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
     return path
 
 
-def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher) -> ComponentReplay | None:
+def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
+                       stopper: Stopper | None = None) -> ComponentReplay | None:
     """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none):
-    the last snapshot, brought up to the end of the journal by replaying what followed it."""
+    the last snapshot, brought up to the end of the journal by replaying what followed it. A
+    driver-side ``stopper`` sees again every call it saw, then loads its snapshot entry."""
     if not journal.exists(path):
         return None
     state_file = fs.join(path, "state.json")
     start = 0  # no snapshot: the whole journal is replayed into the new scheduler and searcher
+    state = None
     if fs.exists(state_file):
         state = jsonutil.read(state_file, STATE_FIX)
         scheduler.load_state_dict(state["scheduler"])
         searcher.load_state_dict(state["searcher"])
         # version 1 was written after every event: nothing to replay
         start = state["journal_offset"] if state.get("version") == 2 else journal.size(path)
-    replay = ComponentReplay(scheduler, searcher, start)
+    replay = ComponentReplay(scheduler, searcher, start, stopper)
     replayed = journal.replay(path, observer=replay)  # read once: the earlier run's lineage comes with it
     replay.trials, replay.lineage = replayed.trials, replayed.lineage
+    if stopper is not None and state is not None and state.get("stopper") is not None:
+        stopper.load_state_dict(state["stopper"])
     return replay
 
 
@@ -467,6 +479,25 @@ def _check_runtime_env(runtime_env: Any) -> dict[str, Any] | None:
     return env
 
 
+#: experiment.json's ``stop`` for a driver-side Stopper: ``{STOPPER: components.describe(...)}``.
+STOPPER = "__stopper__"
+
+
+def _describe_stop(stop: Any) -> Any:
+    """``stop`` for experiment.json: a dict as it is, a Stopper by its class and constructor
+    arguments (``tune.resume`` rebuilds it), a plain function by its repr (it must be passed again)."""
+    if stop is None or isinstance(stop, Mapping):
+        return stop
+    if isinstance(stop, Stopper):
+        try:
+            if type(stop).__module__ == "__main__" or "<" in type(stop).__qualname__:
+                raise AttributeError("defined where it cannot be imported again")
+            return {STOPPER: components.describe(stop)}
+        except AttributeError as exc:
+            return {STOPPER: {components.NOT_JSON: f"{stop!r} ({exc})"}}
+    return repr(stop)
+
+
 def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
     from tuner.space import config as space
 
@@ -474,7 +505,7 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
         "version": 1, "trainable": trainable_name, "trainable_import": trainable_import_path(trainable),
         "metric": settings.metric, "mode": settings.mode,
         "num_samples": settings.num_samples, "space": space.space_to_json(config),
-        "stop": settings.stop if not callable(settings.stop) else repr(settings.stop),
+        "stop": _describe_stop(settings.stop),
         "resources_per_trial": settings.resources.to_json(), "seed": settings.seed,
         "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
         "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,

@@ -26,9 +26,13 @@ class NotRebuildableError(ValueError):
 
 
 def constructor_params(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The constructor's arguments, read back from the attributes of the same names."""
+    """The constructor's arguments, read back from the attributes of the same names; a
+    ``*name`` argument kept as ``self.name`` is recorded as ``"*name"`` (a list)."""
     out: dict[str, Any] = {}
     for name, param in inspect.signature(type(obj)).parameters.items():
+        if param.kind is param.VAR_POSITIONAL and name not in skip and hasattr(obj, name):
+            out["*" + name] = list(getattr(obj, name))
+            continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in skip:
             continue
         if not hasattr(obj, name):
@@ -59,6 +63,8 @@ def _encode(value: Any, search_alg: Any) -> Any:
         return {SEARCH_ALG: True}
     if _is_component(value):
         return {COMPONENT: describe(value, search_alg)}
+    if isinstance(value, (list, tuple)) and any(_is_component(v) for v in value):
+        return [_encode(v, search_alg) for v in value]
     plain = _plain(value)
     return {NOT_JSON: repr(value)} if plain is _NOT_PLAIN else plain
 
@@ -116,17 +122,22 @@ def _rebuild(record: dict[str, Any], path: str, where: str, search_alg: Any) -> 
     cls = getattr(importlib.import_module(record["module"]), record["class"])
     signature = inspect.signature(cls).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
-    params = {}
+    params, args = {}, []
     for key, value in record.get("params", {}).items():
+        if key.startswith("*") and key[1:] in signature:  # the constructor's *args
+            args = [_decode(v, f"{path}.{key[1:]}[{i}]", where, search_alg) for i, v in enumerate(value)]
+            continue
         if key not in signature and not takes_any:
             raise ValueError(f"experiment.json records {path} argument {key!r}, which {cls.__name__} does not "
                              f"take (it takes {', '.join(signature)}); pass the {where} again: "
                              f"tune.resume(path, {where}=...).")
         params[key] = _decode(value, f"{path}.{key}", where, search_alg)
-    return cls(**params)
+    return cls(*args, **params)
 
 
 def _decode(value: Any, path: str, where: str, search_alg: Any) -> Any:
+    if isinstance(value, list) and any(isinstance(v, dict) and COMPONENT in v for v in value):
+        return [_decode(v, f"{path}[{i}]", where, search_alg) for i, v in enumerate(value)]
     if not isinstance(value, dict) or len(value) != 1:
         return value
     if COMPONENT in value:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from typing import Any
 
 from tuner import components
@@ -103,8 +104,10 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     kwargs: dict[str, Any] = {k: spec[k] for k in _RUN_KEYS if k in spec}
     if "resources_per_trial" not in overrides:
         kwargs["resources_per_trial"] = _resources(spec.get("resources_per_trial"), path)
-    if isinstance(spec.get("stop"), dict):
-        kwargs["stop"] = spec["stop"]
+    if "stop" not in overrides:
+        stop = recorded_stop(spec.get("stop"), path)
+        if stop is not None:
+            kwargs["stop"] = stop
     # The searcher first: a scheduler may hold the sweep's searcher (SearcherPruningScheduler).
     search_alg = overrides.get("search_alg") or components.rebuild(spec["searcher"], "search_alg")
     kwargs["search_alg"] = search_alg
@@ -113,6 +116,27 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     kwargs.update(overrides)
     return run(trainable, config, storage_path=fs.dirname(path), name=fs.basename(path),
                resume=resume_pair(resume_unfinished, resume_errored, restart_errored), **kwargs)
+
+
+def recorded_stop(recorded: Any, path: str) -> Any:
+    """``stop`` as experiment.json recorded it: a dict, or a Stopper rebuilt from its constructor
+    arguments (its calls are then replayed from the journal); a function cannot come back."""
+    from tuner.api import STOPPER
+
+    if isinstance(recorded, dict) and STOPPER in recorded:
+        record = recorded[STOPPER]
+        if components.NOT_JSON in record:
+            raise components.NotRebuildableError(
+                f"The experiment {path} stopped trials with {record[components.NOT_JSON]}, which tune.resume cannot "
+                "rebuild from experiment.json; pass it again: tune.resume(path, stop=...) or Tuner.restore(path, "
+                "trainable, run_config=tune.RunConfig(stop=...)). Its state comes back from the journal.")
+        return components.rebuild(record, "stop")
+    if isinstance(recorded, str):
+        warnings.warn(f"The experiment {path} was run with stop={recorded}, a function experiment.json cannot "
+                      "hold; this run has no stop criterion unless you pass it again: tune.resume(path, stop=...).",
+                      stacklevel=3)
+        return None
+    return recorded
 
 
 def _resources(recorded: Any, path: str) -> Any:

@@ -26,6 +26,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+from tuner.components import check_state_version, constructor_params
 from tuner.validation import check_number
 
 
@@ -35,7 +36,24 @@ class Stopper(abc.ABC):
     The run loop calls ``__call__`` on the driver after every result and
     ``stop_all`` after every result and whenever it waits (so a timeout fires
     while trials are quiet).
+
+    Across ``tune.resume`` / ``Tuner.restore`` a stopper keeps its state: it is rebuilt
+    from its constructor arguments (kept as attributes of the same names; otherwise pass
+    it again) and every ``__call__`` it saw is made again from the journal, in order.
+    ``stop_all`` must not change its state (it is not replayed). What a replay cannot
+    rebuild (time already spent) goes in ``state_dict``, saved with each snapshot.
     """
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments (read from the attributes of the same names)."""
+        return constructor_params(self)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What replaying its calls cannot rebuild, for the snapshot; None: nothing."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Take ``state_dict``'s output back, after the replay."""
 
     @abc.abstractmethod
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -169,6 +187,15 @@ class TimeoutStopper(Stopper):
             self._start = now
         return now - self._start >= self.timeout
 
+    def state_dict(self) -> dict[str, Any] | None:
+        """The time spent so far: a resumed sweep gets only what is left of ``timeout``."""
+        return None if self._start is None else {"version": 1, "elapsed": time.monotonic() - self._start}
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            check_state_version(self, state)
+            self._start = time.monotonic() - float(state["elapsed"])
+
 
 class CombinedStopper(Stopper):
     """Ends a trial (or the experiment) when any of ``stoppers`` would."""
@@ -185,3 +212,13 @@ class CombinedStopper(Stopper):
 
     def stop_all(self) -> bool:
         return any([s.stop_all() for s in self.stoppers])
+
+    def state_dict(self) -> dict[str, Any] | None:
+        states = [s.state_dict() for s in self.stoppers]
+        return {"version": 1, "stoppers": states} if any(st is not None for st in states) else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            check_state_version(self, state)
+            for stopper, st in zip(self.stoppers, state["stoppers"]):
+                stopper.load_state_dict(st)

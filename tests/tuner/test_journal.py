@@ -29,7 +29,7 @@ ONE_OF_EACH = [
     journal.ExperimentEnd(3.0),
     journal.DecisionPoint("trial_00000"),
     journal.Chosen(None),
-    journal.StopsPolled(),
+    journal.StopsPolled(), journal.StopperCalled("trial_00000"),
 ]
 
 

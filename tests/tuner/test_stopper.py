@@ -128,3 +128,72 @@ def test_fail_fast_ends_the_experiment_at_the_first_failure(storage, fail_fast):
 def test_fail_fast_is_checked():
     with pytest.raises(ValueError, match="The value of `fail_fast` is 'yes', but must be True, False or 'raise'"):
         tune.run(fails_when_told, fail_fast="yes", _executor=InProcessExecutor())
+
+
+def checkpointed_steps(config):
+    checkpoint = tune.get_checkpoint()
+    for step in range((checkpoint or {}).get("step", 0) + 1, 21):
+        tune.report({"loss": 1.0 / step, "step": step}, checkpoint={"step": step})
+
+
+class InterruptAt(tune.Callback):
+    """Ctrl-C on the driver at the ``at``-th result."""
+
+    def __init__(self, at):
+        self.at, self.seen = at, 0
+
+    def on_trial_result(self, trial, result):
+        self.seen += 1
+        if self.seen == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("again", [None, "tune.resume", "Tuner.restore"])
+def test_a_stateful_stopper_keeps_its_state_across_a_resume(storage, again):
+    """Interrupted after 7 results, the budget of 25 counts them: 25 results in all (a fresh
+    stopper would allow 7 + 25). Rebuilt from experiment.json, or given again."""
+    with pytest.raises(KeyboardInterrupt):
+        tune.run(checkpointed_steps, stop=ResultBudget(25), num_samples=4, max_concurrent_trials=1, name="budget",
+                 storage_path=storage, verbose=0, log_to_tensorboard=False, callbacks=[InterruptAt(7)],
+                 _executor=InProcessExecutor(slots=1))
+    path = f"{storage}/budget"
+    assert sum(len(t.history) for t in tune.load(path).trials) == 7
+    common = {"verbose": 0, "log_to_tensorboard": False, "_executor": InProcessExecutor(slots=1)}
+    if again == "Tuner.restore":  # the stopper is rebuilt; Tuner.restore passes no stop of its own
+        from tuner.resuming import resume
+
+        results = resume(path, resume_unfinished=True, **common)
+    else:
+        results = tune.resume(path, **({"stop": ResultBudget(25)} if again else {}), **common)
+    assert sum(len(t.history) for t in results.trials) == 25
+    assert all(t.stop_reason in (None, "ResultBudget ended the experiment", "ResultBudget stopped it")
+               for t in results.trials)
+
+
+def test_a_stopper_that_cannot_be_rebuilt_is_asked_for(storage):
+    from tuner.components import NotRebuildableError
+
+    with pytest.raises(KeyboardInterrupt):
+        tune.run(checkpointed_steps, stop=FunctionStopper(lambda trial_id, result: False), name="fn",
+                 storage_path=storage, verbose=0, log_to_tensorboard=False, callbacks=[InterruptAt(2)],
+                 _executor=InProcessExecutor(slots=1))
+    with pytest.raises(NotRebuildableError, match=r"cannot rebuild stop.function .* Pass the stop again with it: tune.resume\(path, stop=...\)"):
+        tune.resume(f"{storage}/fn", verbose=0, _executor=InProcessExecutor(slots=1))
+
+
+def test_stoppers_round_trip_through_experiment_json_and_time_spent_survives():
+    from tuner import components
+
+    stopper = CombinedStopper(MaximumIterationStopper(3), TimeoutStopper(60),
+                              TrialPlateauStopper("loss", std=0.5, mode="min", metric_threshold=1.0))
+    again = components.rebuild(components.describe(stopper), "stop")
+    assert [type(s).__name__ for s in again.stoppers] == ["MaximumIterationStopper", "TimeoutStopper",
+                                                          "TrialPlateauStopper"]
+    assert [s.get_params() for s in again.stoppers] == [s.get_params() for s in stopper.stoppers]
+    assert stopper.state_dict() is None  # the timeout has not started
+    stopper.stop_all()
+    state = stopper.state_dict()
+    again.load_state_dict({"version": 1, "stoppers": [None, {"version": 1, "elapsed": 59.0}, None]})
+    assert state["stoppers"][1]["elapsed"] >= 0 and not again.stop_all()
+    again.load_state_dict({"version": 1, "stoppers": [None, {"version": 1, "elapsed": 61.0}, None]})
+    assert again.stop_all()

@@ -9,7 +9,9 @@ loop journals a marker for each call that no other record implies
 ``choose_trial_to_run``; ``stops_polled``: ``trials_to_stop`` that returned
 trials), so the scheduler and searcher end exactly where they were when the
 driver stopped. With no snapshot at all the whole journal is replayed into new
-components.
+components. A driver-side ``Stopper`` has no snapshot of its own: each of its
+calls (``stopper_called``) is made again on a fresh one from the journal's start,
+then the snapshot's ``stopper`` entry (what replay cannot rebuild) is loaded.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ class ComponentReplay:
             (an unseeded searcher suggesting another config, say).
     """
 
-    def __init__(self, scheduler: Any, searcher: Any, start_offset: int = 0) -> None:
+    def __init__(self, scheduler: Any, searcher: Any, start_offset: int = 0, stopper: Any = None) -> None:
         self.scheduler = scheduler
         self.searcher = searcher
+        self.stopper = stopper  # a driver-side Stopper: every call it saw is made again (from the start)
+        self.stopper_saw: dict[str, Any] = {}  # trial id -> training_iteration of the last result it saw
         self.start_offset = start_offset
         self.index = StatusIndex()
         self.trials: dict[str, Trial] = {}  # the replayed trials, once the journal is read
@@ -76,6 +80,10 @@ class ComponentReplay:
         elif (isinstance(record, journal.DecisionMade) and record.action == "STOP"
               and trial.status is TrialStatus.RUNNING):
             self.stopping[trial.trial_id] = record.reason or "stopped by the scheduler"
+        elif kind is Event.STOPPER_CALLED:
+            self.stopper_saw[trial.trial_id] = (trial.last_result or {}).get("training_iteration")
+            if self.stopper is not None:
+                self.stopper(trial.trial_id, trial.last_result)
         elif not live:
             return
         elif isinstance(record, journal.Result):

@@ -152,7 +152,7 @@ class TrialRunner:
         self.start_time = time.time()
 
     def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None, *,
-                unfinished: str = "resume", errored: str = "keep") -> None:
+                unfinished: str = "resume", errored: str = "keep", stopper_saw: dict[str, Any] | None = None) -> None:
         """Take over the trials of an interrupted run: finished ones stay finished, paused
         ones stay paused for the scheduler to resume, running ones go back to PENDING and
         restart from their latest checkpoint. Trials in ``stopping`` (a STOP was decided,
@@ -161,7 +161,10 @@ class TrialRunner:
         ``unfinished="skip"`` ends every unfinished trial TERMINATED as it is instead;
         ``errored="resume"`` runs failed trials again from their latest checkpoint,
         ``"restart"`` from scratch (their checkpoints are deleted); ``"keep"`` leaves them failed
-        (Ray Tune's ``Tuner.restore(resume_unfinished, resume_errored, restart_errored)``)."""
+        (Ray Tune's ``Tuner.restore(resume_unfinished, resume_errored, restart_errored)``).
+
+        A driver-side Stopper (its calls already replayed) sees now each continuing trial's
+        latest result that it had not seen (the driver died before it could), as it would have."""
         if unfinished not in ("resume", "skip") or errored not in ("keep", "resume", "restart"):
             raise ValueError(f"restore(unfinished={unfinished!r}, errored={errored!r}): unfinished must be 'resume' "
                              "or 'skip', errored 'keep', 'resume' or 'restart'.")
@@ -196,6 +199,12 @@ class TrialRunner:
         if errored != "keep":
             for trial in self._with(TrialStatus.ERROR):
                 self._run_again(trial, from_scratch=errored == "restart")
+        if self.settings.driver_stopper is not None:
+            saw = stopper_saw or {}
+            for trial in self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED):
+                iteration = (trial.last_result or {}).get("training_iteration")
+                if trial.last_result and iteration != saw.get(trial.trial_id) and self._stopper_ends(trial):
+                    self._finish(trial, TrialStatus.TERMINATED)
 
     def _run_again(self, trial: Trial, from_scratch: bool) -> None:
         """A failed trial of an earlier run goes back to PENDING: from its latest checkpoint (its
@@ -214,9 +223,13 @@ class TrialRunner:
     def _snapshot(self) -> None:
         """Scheduler and searcher state with the journal position it is current at."""
         started = time.perf_counter()
-        self.storage.write_state({"version": 2, "journal_offset": self.storage.journal.offset(),
-                                  "searcher": self.searcher.state_dict(), "scheduler": self.scheduler.state_dict(),
-                                  "trials": len(self.trials)})
+        state = {"version": 2, "journal_offset": self.storage.journal.offset(),
+                 "searcher": self.searcher.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "trials": len(self.trials)}
+        state_of_stopper = getattr(self.settings.driver_stopper, "state_dict", None)
+        if callable(state_of_stopper):
+            state["stopper"] = state_of_stopper()
+        self.storage.write_state(state)
         took = time.perf_counter() - started
         self._next_snapshot = time.monotonic() + max(self._snapshot_every_s, took / SNAPSHOT_SHARE)
 
@@ -602,12 +615,21 @@ class TrialRunner:
 
     def _stopper_decides(self, trial: Trial) -> bool:
         """A driver-side Stopper sees the result before the scheduler; True when it stopped the trial."""
-        stopper = self.settings.driver_stopper
-        if stopper(trial.trial_id, trial.last_result) or self._poll_stopper():
-            trial.stop_reason = trial.stop_reason or f"{type(stopper).__name__} stopped it"
+        if self._stopper_ends(trial):
             self._closing[trial.trial_id] = TrialDecision.stop(trial.stop_reason)
             self.executor.decide(trial.trial_id, Command.STOP, None)
             self._poll_stopper()
+            return True
+        return False
+
+    def _stopper_ends(self, trial: Trial) -> bool:
+        """Show the trial's latest result to the driver-side Stopper (journaled: a resume makes the
+        call again); True, with the trial's stop reason set, when it or ``stop_all`` ends it."""
+        stopper = self.settings.driver_stopper
+        stopped = stopper(trial.trial_id, trial.last_result)
+        self.storage.event(journal.StopperCalled(trial.trial_id))
+        if stopped or self._poll_stopper():
+            trial.stop_reason = trial.stop_reason or f"{type(stopper).__name__} stopped it"
             return True
         return False
 

@@ -68,10 +68,11 @@ class Event(str, enum.Enum):
     DECISION_POINT = "decision_point"            # on_trial_result at a decision point
     CHOSEN = "chosen"                            # choose_trial_to_run (trial_id None: nothing to run)
     STOPS_POLLED = "stops_polled"                # trials_to_stop returned trials
+    STOPPER_CALLED = "stopper_called"            # a driver-side Stopper saw the trial's latest result
 
 
 #: The resume replay's markers: nothing in them for the trials.
-MARKERS = (Event.DECISION_POINT, Event.CHOSEN, Event.STOPS_POLLED)
+MARKERS = (Event.DECISION_POINT, Event.CHOSEN, Event.STOPS_POLLED, Event.STOPPER_CALLED)
 
 
 # --- the records ------------------------------------------------------------------------------
@@ -243,10 +244,19 @@ class StopsPolled(Record):
     event: ClassVar[Event] = Event.STOPS_POLLED
 
 
+@dataclasses.dataclass
+class StopperCalled(Record):
+    """``stopper(trial_id, result)`` was called with the trial's latest result (a resume calls
+    it again on a fresh stopper, so a stateful one is where it was)."""
+
+    event: ClassVar[Event] = Event.STOPPER_CALLED
+    trial_id: str
+
+
 RECORDS: dict[Event, type[Record]] = {cls.event: cls for cls in (
     SchemaHeader, TrialAdded, Result, Status, Checkpoint, CheckpointDeleted, Rollback, ConfigChanged,
     DecisionMade, Retry, Resumed, Interrupted, TimeBudgetReached, StopperEndedExperiment, ExperimentEnd,
-    DecisionPoint, Chosen, StopsPolled, LockTakenOver)}
+    DecisionPoint, Chosen, StopsPolled, StopperCalled, LockTakenOver)}
 _FIELDS: dict[type[Record], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in RECORDS.values()}
 # The experiment-level events that say how a run of the driver ended (``tuner ls``).
