@@ -125,3 +125,11 @@ def test_a_writer_killed_mid_checkpoint_leaves_nothing_restorable(s3_server, tmp
 def test_a_bad_uri_names_the_fix():
     with pytest.raises(ValueError, match="cannot be opened .*AWS_ENDPOINT_URL"):
         fs.exists("nosuchscheme://bucket/x")
+
+
+def test_a_bucket_that_does_not_exist_fails_before_anything_starts(s3_server):
+    from tests.fakes import InProcessExecutor
+
+    with pytest.raises(tune.StorageNotWritableError, match=r"s3://no-such-bucket-tuner/results/exp: .*storage_path"):
+        tune.run(lambda config: tune.report({"x": 1}), storage_path="s3://no-such-bucket-tuner/results", name="exp",
+                 verbose=0, _executor=InProcessExecutor())

@@ -154,6 +154,8 @@ def save(checkpoint: Any, destination: str) -> str:
             with open(os.path.join(tmp, _DATA_FILE), "wb") as f:
                 try:
                     pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+                except OSError:
+                    raise  # the storage refused the bytes (full, read-only): not a pickling problem
                 except Exception as exc:  # noqa: BLE001 - re-raised with the fix
                     raise _pickle_error(exc) from exc
         open(os.path.join(tmp, _MARKER), "w").close()

@@ -131,6 +131,16 @@ class ExperimentStorage:
         if self.remote:
             self._unwritten[tid] = trial
             return
+        failure = None
+        try:
+            self._append_views(trial, results)
+        except OSError as exc:
+            failure = exc
+        if failure is not None:  # raised outside the except block: not "while handling" the original
+            raise fs.write_failed(fs.join(trial.path, "result.jsonl / progress.csv"), failure, self.path)
+
+    def _append_views(self, trial: Trial, results: list[dict[str, Any]]) -> None:
+        tid = trial.trial_id
         jsonl, progress = self._open(trial)
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]

@@ -173,6 +173,21 @@ def delete_file(path: str) -> None:
         pass
 
 
+class StorageWriteError(OSError):
+    """A write to the experiment's storage failed (full, read-only, refused): names the file and the fix."""
+
+
+def write_failed(path: str, exc: OSError, experiment: str) -> StorageWriteError:
+    """The error to raise (outside the ``except`` block, so it is not "raised while handling" the
+    original, which stays its ``__cause__``) when writing ``path`` of ``experiment`` failed."""
+    error = StorageWriteError(exc.errno, f"Cannot write {path}: {exc.strerror or exc}. Free space on (or grant "
+                              f"write access to) the storage, then resume the experiment: tune.resume({experiment!r}) "
+                              f"or `tuner resume {experiment}` (everything written before is intact; a torn last "
+                              "journal line is cut)")
+    error.__cause__ = exc
+    return error
+
+
 def credentials_env() -> dict[str, str]:
     """The driver's variables that tell pyarrow.fs where object stores are and how to sign in
     (AWS_*, GOOGLE_*): handed to the trials' workers, never written to experiment files."""

@@ -287,6 +287,7 @@ class JournalWriter:
 
     def __init__(self, experiment_dir: str) -> None:
         self.path = journal_path(experiment_dir)
+        self._experiment = experiment_dir
         self.remote = fs.is_uri(self.path)
         if self.remote:
             fresh = not append.exists(self.path)
@@ -304,22 +305,35 @@ class JournalWriter:
             self.sync()
 
     def write(self, record: Record) -> None:
-        self._out.write(jsonio.dumps(record.to_dict()) + "\n")
-        if not self.remote:
-            self._out.flush()
+        self._append(jsonio.dumps(record.to_dict()) + "\n")
         self.records_written += 1
 
     def write_many(self, records: Iterable[Record]) -> None:
         """Several records in one write (a batch of results)."""
         lines = [jsonio.dumps(r.to_dict()) + "\n" for r in records]
-        self._out.write("".join(lines))
-        if not self.remote:
-            self._out.flush()
+        self._append("".join(lines))
         self.records_written += len(lines)
+
+    def _append(self, text: str) -> None:
+        failure = None
+        try:
+            self._out.write(text)
+            if not self.remote:
+                self._out.flush()
+        except OSError as exc:
+            failure = exc
+        if failure is not None:  # a full or read-only storage: the journal's path and the fix
+            raise fs.write_failed(self.path, failure, self._experiment)
 
     def sync(self) -> None:
         """Make every record written so far durable (on an object store: one PUT, if any is new)."""
-        self._out.flush()
+        failure = None
+        try:
+            self._out.flush()
+        except OSError as exc:
+            failure = exc
+        if failure is not None:
+            raise fs.write_failed(self.path, failure, self._experiment)
 
     def offset(self) -> int:
         """The journal's size in bytes, synced: records written from here on start at or after it

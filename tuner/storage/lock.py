@@ -156,7 +156,12 @@ class ExperimentLock:
 
     def _acquire_remote(self) -> ExperimentLock:
         """The advisory lock of an object store (see the module's docstring)."""
-        holder = read_holder(self.path)
+        try:
+            holder = read_holder(self.path)
+        except OSError as exc:  # no such bucket, no access
+            raise StorageNotWritableError(
+                f"Cannot read the experiment {self.path}: {exc}. Check the bucket exists and that the credentials "
+                "(AWS_ACCESS_KEY_ID..., AWS_ENDPOINT_URL) may use it, or pass another `storage_path`.") from exc
         if holder is not None:
             reason = stale_reason(holder, self.stale_after_s)
             if reason is None:
