@@ -92,7 +92,7 @@ class ASHAScheduler(TrialScheduler):
         return self.max_t if after < self.max_t else math.inf
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
-        value, t = self._read(result)
+        value, t = self._metric_and_time(result)
         if t >= self.max_t:
             if not self.stop_last_trials:
                 return Decision.CONTINUE  # past the last rung it trains on, to its own end
@@ -128,13 +128,6 @@ class ASHAScheduler(TrialScheduler):
                             promoted.append(tid)
                             return paused[tid]
         return super().choose_trial_to_run(trials)
-
-    def _read(self, result: dict[str, Any]) -> tuple[Any, float]:
-        for key in (self.metric, self.time_attr):
-            if key not in result:
-                raise ValueError(f"{type(self).__name__}: metric {key!r} is not in the result; the trainable "
-                                 f"reported: {', '.join(sorted(result))}.")
-        return result[self.metric], result[self.time_attr]
 
     # --- state ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

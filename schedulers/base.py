@@ -14,8 +14,9 @@ from typing import Any
 
 from tuner.objective import inherit_objective
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import MODES, check_mode
 
-VALID_MODES = ("min", "max")
+VALID_MODES = MODES  # the name Ray Tune users may import
 
 
 class Decision(str, enum.Enum):
@@ -114,8 +115,7 @@ class TrialScheduler(abc.ABC):
 
     def __init__(self, metric: str | None = None, mode: str | None = None,
                  time_attr: str = "training_iteration") -> None:
-        if mode is not None and mode not in VALID_MODES:
-            raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {VALID_MODES}.")
+        check_mode(mode)
         if not isinstance(time_attr, str) or not time_attr:
             raise ValueError(f"The value of `time_attr` is {time_attr!r}, but must be a non-empty string.")
         self.metric = metric
@@ -142,6 +142,14 @@ class TrialScheduler(abc.ABC):
                 f"{type(self).__name__} needs a `metric` and a `mode`. Either pass them when building "
                 "the scheduler, or pass them to tune.run(metric=..., mode=...)."
             )
+
+    def _metric_and_time(self, result: dict[str, Any]) -> tuple[Any, Any]:
+        """The result's metric and time values, or the standard error naming what was reported."""
+        for key in (self.metric, self.time_attr):
+            if key not in result:
+                raise ValueError(f"{type(self).__name__}: metric {key!r} is not in the result; the trainable "
+                                 f"reported: {', '.join(sorted(result))}.")
+        return result[self.metric], result[self.time_attr]
 
     def on_trial_add(self, trial: Trial) -> None:
         """Called when a trial is created (before it runs)."""

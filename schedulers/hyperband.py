@@ -67,10 +67,7 @@ class HyperBandScheduler(TrialScheduler):
         return milestone if after < milestone else math.inf
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
-        for key in (self.metric, self.time_attr):
-            if key not in result:
-                raise ValueError(f"HyperBandScheduler: metric {key!r} is not in the result; the trainable "
-                                 f"reported: {', '.join(sorted(result))}.")
+        self._metric_and_time(result)
         bracket = self._brackets[self._bracket_of[trial.trial_id]]
         milestone = self._milestone(bracket)
         self._running.discard(trial.trial_id)

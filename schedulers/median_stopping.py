@@ -43,11 +43,7 @@ class MedianStoppingRule(TrialScheduler):
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
         self._require_metric()
-        for key in (self.metric, self.time_attr):
-            if key not in result:
-                raise ValueError(f"MedianStoppingRule: metric {key!r} is not in the result; the trainable "
-                                 f"reported: {', '.join(sorted(result))}.")
-        t = result[self.time_attr]
+        _, t = self._metric_and_time(result)
         times = self._times.setdefault(trial.trial_id, [])
         means = self._means.setdefault(trial.trial_id, [])
         value = _rungs.score(result[self.metric], self.mode)

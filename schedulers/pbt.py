@@ -149,11 +149,8 @@ class PopulationBasedTraining(TrialScheduler):
         return max(entry["last_point"] + self.perturbation_interval, float(self.burn_in_period))
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> Decision | TrialDecision:
-        for key in (self.metric, self.time_attr):
-            if key not in result:
-                raise ValueError(f"{type(self).__name__}: metric {key!r} is not in the result; the trainable "
-                                 f"reported: {', '.join(sorted(result))}.")
-        tid, t = trial.trial_id, result[self.time_attr]
+        _, t = self._metric_and_time(result)
+        tid = trial.trial_id
         entry = self._seen(trial)
         entry["score"], entry["time"] = _rungs.score(result[self.metric], self.mode), t
         self._observe(tid, t, entry["score"], trial.config)

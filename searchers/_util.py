@@ -8,6 +8,7 @@ from typing import Any
 
 from searchers.base import Searcher
 from tuner.space import config as sp
+from tuner.validation import check_mode
 def check_points(points: Any) -> list[dict[str, Any]]:
     """``points_to_evaluate`` as a list of dicts (a copy)."""
     if points is None:
@@ -21,8 +22,7 @@ def check_points(points: Any) -> list[dict[str, Any]]:
 def check_metric_mode(metric: Any, mode: Any) -> None:
     """Single metric with "min"/"max", or equal-length lists of them (multi-objective)."""
     for m in mode if isinstance(mode, (list, tuple)) else [mode]:
-        if m is not None and m not in ("min", "max"):
-            raise ValueError(f"The value of `mode` is {m!r}, but must be `mode in ('min', 'max')`.")
+        check_mode(m)
     if isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple)):
         n_metric = len(metric) if isinstance(metric, (list, tuple)) else 1
         n_mode = len(mode) if isinstance(mode, (list, tuple)) else 1

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from schedulers.base import VALID_MODES, TrialScheduler
+from schedulers.base import TrialScheduler
 from searchers.base import Searcher
 from tuner.storage import fs
 from tuner.storage import jsonio as jsonutil
@@ -19,19 +19,16 @@ from tuner.storage import relay as relay_lib
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults
 from tuner.execution.replay import ComponentReplay
-from tuner.execution.resources import Resources, resource_request
+from tuner.execution.resources import Resources
 from tuner.execution.runner import RunSettings, TrialRunner
-from tuner.runtime.stopping import StopCriteria, validate_stop
-from tuner.stopper import Stopper
 from tuner.storage import journal
-from tuner.storage.experiment import STATE_FIX, ExperimentStorage
+from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root
 from tuner.storage.lock import ExperimentLock
 from tuner.integrations.adapted import resolve_trainable
+from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
 from tuner.space import config as space_lib
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
-from tuner.validation import check_seed
 
-DEFAULT_STORAGE = "~/tuner_results"
 
 
 class TuneError(RuntimeError):
@@ -164,8 +161,11 @@ def run(
     runtime_env = _check_runtime_env(runtime_env)
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "default_resources_per_trial", None)
-    settings = _validate(config, num_samples, metric, mode, stop, resources_per_trial, max_concurrent_trials,
-                         time_budget_s, seed, verbose, max_failures, checkpoint_freq)
+    settings = check_arguments(config=config, num_samples=num_samples, metric=metric, mode=mode, stop=stop,
+                               resources_per_trial=resources_per_trial,
+                               max_concurrent_trials=max_concurrent_trials, time_budget_s=time_budget_s,
+                               seed=seed, verbose=verbose, max_failures=max_failures,
+                               checkpoint_freq=checkpoint_freq)
     settings.checkpoint_at_end = bool(checkpoint_at_end)
     if fail_fast not in (True, False, "raise"):
         raise ValueError(f"The value of `fail_fast` is {fail_fast!r}, but must be True, False or 'raise'.")
@@ -184,8 +184,8 @@ def run(
     settings.keep_checkpoints_num = keep_checkpoints_num
     settings.checkpoint_score_attr = checkpoint_score_attr
     config = dict(config or {})
-    scheduler = _default_scheduler(scheduler)
-    search_alg = _default_searcher(search_alg)
+    scheduler = scheduler_or_default(scheduler)
+    search_alg = searcher_or_default(search_alg)
     callbacks = _check_callbacks(callbacks)
     _check_picklable(trainable, trainable_name)
     _check_config_picklable(config)
@@ -282,61 +282,6 @@ def _note_takeover(storage: ExperimentStorage, holder: dict[str, Any]) -> None:
     storage.event(journal.LockTakenOver(holder.get("host"), holder.get("pid"), holder["reason"], time.time()))
 
 
-def _validate(config, num_samples, metric, mode, stop, resources, max_concurrent, time_budget_s, seed,
-              verbose, max_failures, checkpoint_freq) -> RunSettings:
-    if config is not None and not isinstance(config, Mapping):
-        raise ValueError(f"The value of `config` is {config!r}, but must be a dict (the search space).")
-    space_lib.check_keys(config or {})
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer >= 1.")
-    metrics = metric if isinstance(metric, (list, tuple)) else [metric]
-    modes = mode if isinstance(mode, (list, tuple)) else [mode]
-    for m in modes:
-        if m is not None and m not in VALID_MODES:
-            raise ValueError(f"The value of `mode` is {m!r}, but must be one of {VALID_MODES}.")
-    if mode is not None and metric is None:
-        raise ValueError(f"`mode={mode!r}` was given without a `metric`; pass the result key to optimize.")
-    if metric is not None and mode is None:
-        raise ValueError(f"`metric={metric!r}` was given without a `mode`; pass mode='min' or mode='max'.")
-    if metric is not None and len(metrics) != len(modes):
-        raise ValueError(f"`metric` has {len(metrics)} entries but `mode` has {len(modes)}; give one mode per metric.")
-    validate_stop(stop)
-    for label, value, low in (("max_concurrent_trials", max_concurrent, 1), ("max_failures", max_failures, 0),
-                              ("checkpoint_freq", checkpoint_freq, 0), ("verbose", verbose, 0)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
-    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
-        raise ValueError(f"The value of `time_budget_s` is {time_budget_s!r}, but must be a number > 0.")
-    check_seed(seed)
-    return RunSettings(
-        metric=metric, mode=mode, num_samples=num_samples, stop=stop,
-        stopper=StopCriteria(stop, metric, mode) if stop is not None and not isinstance(stop, Stopper) else None,
-        driver_stopper=stop if isinstance(stop, Stopper) else None,
-        resources=resource_request(resources), max_concurrent_trials=max_concurrent,
-        time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
-    )
-
-
-def _default_scheduler(scheduler: Any) -> TrialScheduler:
-    if scheduler is None:
-        from schedulers.fifo import FIFOScheduler
-
-        return FIFOScheduler()
-    if not isinstance(scheduler, TrialScheduler):
-        raise ValueError(f"The value of `scheduler` is {scheduler!r}, but must be a TrialScheduler instance.")
-    return scheduler
-
-
-def _default_searcher(searcher: Any) -> Searcher:
-    if searcher is None:
-        from searchers.basic_variant import BasicVariantGenerator
-
-        return BasicVariantGenerator()
-    if not isinstance(searcher, Searcher):
-        raise ValueError(f"The value of `search_alg` is {searcher!r}, but must be a Searcher instance.")
-    return searcher
-
-
 def _check_callbacks(callbacks: Any) -> list[Callback]:
     from tuner.compat.callbacks import adapt
 
@@ -408,7 +353,7 @@ def _tensorboard_callback() -> list[Callback]:
 def _experiment_path(storage_path: str | None, name: str | None, trainable_name: str,
                      allow_existing: bool = False) -> str:
     """``storage_path/name``; a default name gets a numeric suffix instead of colliding."""
-    root = fs.normalize(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
+    root = storage_root(storage_path)
     if name is not None:
         path = fs.join(root, name)
         if not allow_existing and journal.exists(path):

@@ -10,11 +10,11 @@ distributions through the same translation ``OptunaSearch`` uses.
 from __future__ import annotations
 
 import datetime
-import math
 import warnings
 from typing import Any
 
 from tuner.space import config as sp
+from tuner.validation import MODES, is_finite_number
 
 
 def to_optuna_study(results: Any, metric: Any = None, mode: Any = None) -> Any:
@@ -56,7 +56,7 @@ def to_optuna_study(results: Any, metric: Any = None, mode: Any = None) -> Any:
     for trial in results.trials:
         values = [trial.metric(m) for m in metrics]
         state = states[outcomes[trial.trial_id]]
-        if state == TrialState.COMPLETE and not all(_finite(v) for v in values):
+        if state == TrialState.COMPLETE and not all(is_finite_number(v) for v in values):
             state = TrialState.FAIL  # finished without a usable value
         chosen = {}
         for p in params:
@@ -66,13 +66,13 @@ def to_optuna_study(results: Any, metric: Any = None, mode: Any = None) -> Any:
         start = datetime.datetime.fromtimestamp((trial.history[0]["timestamp"] - trial.history[0].get(
             "time_this_iter_s", 0.0)) if trial.history else 0.0)
         end = datetime.datetime.fromtimestamp(trial.history[-1]["timestamp"]) if trial.history else start
-        keep_values = state in (TrialState.COMPLETE, TrialState.PRUNED) and all(_finite(v) for v in values)
+        keep_values = state in (TrialState.COMPLETE, TrialState.PRUNED) and all(is_finite_number(v) for v in values)
         try:
             frozen = optuna.trial.create_trial(
                 state=state, values=[float(v) for v in values] if keep_values else None,
                 params=chosen, distributions={p.name: p.distribution for p in params if p.name in chosen},
                 intermediate_values={int(r["training_iteration"]): float(r[metrics[0]]) for r in trial.history
-                                     if _finite(r.get(metrics[0])) and "training_iteration" in r},
+                                     if is_finite_number(r.get(metrics[0])) and "training_iteration" in r},
                 user_attrs={"trial_id": trial.trial_id, **({"unfinished": True}
                                                            if outcomes[trial.trial_id] == "unfinished" else {})},
             )
@@ -90,7 +90,7 @@ def _objectives(results: Any, metric: Any, mode: Any) -> tuple[list[str], list[s
     metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
     modes = list(mode) if isinstance(mode, (list, tuple)) else [mode]
     if not all(isinstance(m, str) for m in metrics) or len(metrics) != len(modes) or not all(
-            m in ("min", "max") for m in modes):
+            m in MODES for m in modes):
         raise ValueError(f"to_optuna_study needs a metric and a mode ('min'/'max') per metric, got "
                          f"metric={metric!r}, mode={mode!r}; pass them, or to tune.run.")
     return metrics, modes
@@ -102,5 +102,3 @@ def _grids_as_choices(space: Any) -> Any:
     return sp.fill(space, values) if values else space
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

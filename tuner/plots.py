@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+from tuner.validation import MODES, is_number
 
 OUTCOME_COLORS = {"finished": "tab:green", "stopped early": "tab:orange", "errored": "tab:red",
                   "unfinished": "tab:gray"}
@@ -49,19 +50,17 @@ def _metric(results: Any, metric: str | None) -> str:
 
 def _mode(results: Any, mode: str | None) -> str:
     mode = mode or results.mode
-    if mode not in ("min", "max"):
+    if mode not in MODES:
         raise ValueError(f"The value of `mode` is {mode!r}, but must be 'min' or 'max' (the results have "
                          f"mode={results.mode!r}).")
     return mode
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def curve(trial: Any, metric: str, x: str = "training_iteration") -> tuple[list[float], list[float]]:
     """A trial's ``(x, metric)`` points, in report order, where both were reported as numbers."""
-    points = [(r[x], r[metric]) for r in trial.history if _number(r.get(x)) and _number(r.get(metric))]
+    points = [(r[x], r[metric]) for r in trial.history if is_number(r.get(x)) and is_number(r.get(metric))]
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -101,7 +100,7 @@ def learning_curves(results: Any, metric: str | None = None, x: str = "training_
             stops_y.append(ys[-1])
     if rungs is None:
         rungs = sorted({d["info"]["rung"] for d in results.decisions()
-                        if _number((d.get("info") or {}).get("rung"))})
+                        if is_number((d.get("info") or {}).get("rung"))})
     for rung in rungs:
         ax.axvline(rung, color="0.6", linestyle=":", linewidth=1, gid="rung")
     if stops_x:
@@ -121,7 +120,7 @@ def best_so_far_points(results: Any, x: str = "time", metric: str | None = None,
     if x not in ("time", "iterations"):
         raise ValueError(f"The value of `x` is {x!r}, but must be 'time' or 'iterations'.")
     metric, mode = _metric(results, metric), _mode(results, mode)
-    reported = sorted((r for t in results.trials for r in t.history if _number(r.get("timestamp"))),
+    reported = sorted((r for t in results.trials for r in t.history if is_number(r.get("timestamp"))),
                       key=lambda r: r["timestamp"])
     if not reported:
         return [], []
@@ -129,7 +128,7 @@ def best_so_far_points(results: Any, x: str = "time", metric: str | None = None,
     xs, ys, best = [], [], None
     for spent, r in enumerate(reported, start=1):
         value = r.get(metric)
-        if _number(value) and (best is None or (value > best if mode == "max" else value < best)):
+        if is_number(value) and (best is None or (value > best if mode == "max" else value < best)):
             best = value
         if best is not None:
             xs.append(r["timestamp"] - start if x == "time" else spent)
@@ -165,7 +164,7 @@ def pbt_population(results: Any, metric: str | None = None, x: str = "training_i
     lineage = results.pbt_lineage()
     for exploit in lineage:
         at, donor, recipient = exploit.get("at", exploit.get("iteration")), exploit["donor_id"], exploit["trial_id"]
-        if not (_number(at) and _number(exploit.get("score")) and _number(exploit.get("donor_score"))):
+        if not (is_number(at) and is_number(exploit.get("score")) and is_number(exploit.get("donor_score"))):
             continue
         ax.annotate("", xy=(at, exploit["score"]), xytext=(at, exploit["donor_score"]),
                     arrowprops={"arrowstyle": "->", "color": "0.4", "linewidth": 0.8},
@@ -220,9 +219,9 @@ def hyperparameters(results: Any, params: Sequence[str] | None = None, metric: s
     outcomes = results.outcomes()
     for ax, param in zip(axes, params):
         points = [(r.get(f"config/{param}"), r.get(metric), outcomes[r["trial_id"]], r["trial_id"]) for r in rows
-                  if f"config/{param}" in r and _number(r.get(metric))]
+                  if f"config/{param}" in r and is_number(r.get(metric))]
         values = [p[0] for p in points]
-        numeric = all(_number(v) for v in values)
+        numeric = all(is_number(v) for v in values)
         categories = [] if numeric else list(dict.fromkeys(repr(v) for v in values))
         xs = values if numeric else [categories.index(repr(v)) for v in values]
         ax.scatter(xs, [p[1] for p in points], c=[OUTCOME_COLORS[p[2]] for p in points], s=22, gid=param)

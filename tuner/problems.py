@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuner.storage.jsonio import is_number
+from tuner.validation import is_number
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import show_value
 

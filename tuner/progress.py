@@ -29,7 +29,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from tuner.storage.jsonio import is_number
+from tuner.validation import is_number
 from tuner.callbacks import Callback
 from tuner.execution.resources import resources_worth_showing
 from tuner.execution.status_index import StatusIndex
@@ -237,8 +237,7 @@ class ProgressReporter(Callback):
     def _best(self, trials: list[Trial]) -> Trial | None:
         if not self.metric or not self.mode:
             return None
-        scored = [t for t in trials if isinstance(t.metric(self.metric), (int, float))
-                  and not math.isnan(t.metric(self.metric))]
+        scored = [t for t in trials if is_number(t.metric(self.metric))]
         if not scored:
             return None
         pick = max if self.mode == "max" else min

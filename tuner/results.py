@@ -15,6 +15,7 @@ from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import journal, jsonio
 from tuner.storage.experiment import SPEC, SPEC_FIX
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import MODES, is_number
 
 
 class ExperimentResults:
@@ -62,7 +63,7 @@ class ExperimentResults:
         best, best_value = None, math.nan
         for trial in self.trials:
             value = trial.best_value(metric, mode) if scope == "all" else trial.metric(metric)
-            if not isinstance(value, (int, float)) or math.isnan(value):
+            if not is_number(value):
                 continue
             if best is None or (value > best_value if mode == "max" else value < best_value):
                 best, best_value = trial, value
@@ -71,7 +72,7 @@ class ExperimentResults:
     def _metric_mode(self, metric: str | None, mode: str | None) -> tuple[str, str]:
         metric = metric or self.metric
         mode = mode or self.mode
-        if not isinstance(metric, str) or mode not in ("min", "max"):
+        if not isinstance(metric, str) or mode not in MODES:
             raise ValueError(
                 "No single `metric`/`mode` to rank trials by; pass them to tune.run or to get_best_trial "
                 f"(got metric={metric!r}, mode={mode!r})."
@@ -114,7 +115,7 @@ class ExperimentResults:
         best, best_value = None, math.nan
         for path in trial.checkpoints:
             value = (trial.checkpoint_metrics.get(path) or {}).get(metric)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            if not is_number(value):
                 continue
             if best is None or (value > best_value if mode == "max" else value < best_value):
                 best, best_value = path, value
@@ -170,7 +171,7 @@ class ExperimentResults:
         points = []
         for trial in self.trials:
             values = [trial.metric(m) for m in metric]
-            if all(isinstance(v, (int, float)) and not math.isnan(v) for v in values):
+            if all(is_number(v) for v in values):
                 points.append((trial, [s * v for s, v in zip(signs, values)]))
         return [t for t, p in points
                 if not any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p))

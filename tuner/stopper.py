@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import abc
 import datetime
-import math
 import statistics
 import time
 from collections import defaultdict, deque
 from typing import Any
 
 from tuner.components import check_state_version, constructor_params
-from tuner.validation import check_number
+from tuner.validation import MODES, check_number, is_number
 
 
 class Stopper(abc.ABC):
@@ -104,7 +103,7 @@ class TrialPlateauStopper(Stopper):
         for name, value in (("num_results", num_results), ("grace_period", grace_period)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"The value of `{name}` is {value!r}, but must be an integer >= 1.")
-        if metric_threshold is not None and mode not in ("min", "max"):
+        if metric_threshold is not None and mode not in MODES:
             raise ValueError(f"The value of `mode` is {mode!r}, but must be 'min' or 'max' when "
                              "`metric_threshold` is given.")
         self.metric = metric
@@ -118,7 +117,7 @@ class TrialPlateauStopper(Stopper):
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         value = result.get(self.metric)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if not is_number(value):
             return False
         self._seen[trial_id] += 1
         values = self._values[trial_id]
@@ -140,7 +139,7 @@ class ExperimentPlateauStopper(Stopper):
     def __init__(self, metric: str, std: float = 0.001, top: int = 10, mode: str = "min", patience: int = 0) -> None:
         if not isinstance(metric, str) or not metric:
             raise ValueError(f"The value of `metric` is {metric!r}, but must be a result key.")
-        if mode not in ("min", "max"):
+        if mode not in MODES:
             raise ValueError(f"The value of `mode` is {mode!r}, but must be 'min' or 'max'.")
         check_number(std, "std", "std >= 0", lambda v: v >= 0)
         if isinstance(top, bool) or not isinstance(top, int) or top < 2:
@@ -157,7 +156,7 @@ class ExperimentPlateauStopper(Stopper):
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         value = result.get(self.metric)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if not is_number(value):
             return False
         self._best = sorted(self._best + [float(value)], reverse=self.mode == "max")[:self.top]
         flat = len(self._best) == self.top and statistics.pstdev(self._best) <= self.std

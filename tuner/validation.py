@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
-
-def is_finite_number(value: Any) -> bool:
-    """An int or float that is not a bool, NaN or infinite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+#: The two directions a metric is optimised in.
+MODES = ("min", "max")
 
 
 def is_real_number(value: Any) -> bool:
-    """An int or float that is not a bool (NaN and infinities included)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number that is not a bool (numpy scalars included; NaN and infinities included)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A real number a metric can be ranked by: not a bool and not NaN (infinities included)."""
+    return is_real_number(value) and not math.isnan(value)
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real number that is not a bool, NaN or infinite."""
+    return is_real_number(value) and math.isfinite(value)
+
+
+def check_mode(mode: Any) -> None:
+    """None (taken from tune.run) or one of ``MODES``."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {MODES}.")
 
 
 def show_value(value: Any) -> str:

@@ -59,7 +59,7 @@ def test_points_with_unknown_keys_fail_before_the_first_trial():
     ({"n_initial_points": -1},
      r"The value of `n_initial_points` is -1, but must be an integer `n_initial_points >= 0`"),
     ({"space": "x"}, r"The value of `space` is 'x', but must be a dict of tune.\* domains"),
-    ({"mode": "up"}, r"The value of `mode` is 'up', but must be `mode in \('min', 'max'\)`"),
+    ({"mode": "up"}, r"The value of `mode` is 'up', but must be one of \('min', 'max'\)"),
 ])
 def test_bad_arguments_are_clear_value_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

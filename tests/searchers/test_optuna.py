@@ -114,7 +114,7 @@ def test_space_constants_from_tune_run_merge_into_its_own_space():
     ({"space": lambda trial: None, "points_to_evaluate": [{"x": 0.1}], "evaluated_rewards": [1.0]},
      r"The value of `evaluated_rewards` is given, but must be None with a define-by-run space"),
     ({"space": [1]}, r"The value of `space` is \[1\], but must be a dict of tune.\* domains or a define-by-run"),
-    ({"mode": "best"}, r"The value of `mode` is 'best', but must be `mode in \('min', 'max'\)`"),
+    ({"mode": "best"}, r"The value of `mode` is 'best', but must be one of \('min', 'max'\)"),
     ({"metric": ["a", "b"], "mode": ["max"]}, r"The value of `mode` is \['max'\], but must name one mode per metric"),
     ({"seed": 1.5}, r"The value of `seed` is 1.5, but must be an integer or None"),
     ({"use_pruner": "median"}, r"The value of `use_pruner` is 'median', but must be a bool or an optuna.pruners"),

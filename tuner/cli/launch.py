@@ -79,15 +79,16 @@ def resolve_adapted(trainable: Any, kwargs: dict[str, Any], label: str) -> Any:
 
 def experiment_path(kwargs: dict[str, Any], trainable: Any) -> str:
     """Fix the experiment's directory now, so an interruption can say what to resume."""
-    from tuner.api import DEFAULT_STORAGE, _experiment_path
+    from tuner.api import _experiment_path
 
     storage, name = kwargs.pop("storage_path", None), kwargs.pop("name", None)
     try:
         path = _experiment_path(storage, name, getattr(trainable, "__name__", "experiment"))
     except ValueError:
         from tuner.storage import fs
+        from tuner.storage.experiment import storage_root
 
-        existing = fs.join(fs.normalize(storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)), name)
+        existing = fs.join(storage_root(storage), name)
         raise BadInput(f"the experiment {existing} already exists; pass another --name, or continue it: "
                        f"tuner resume {shlex.quote(existing)}") from None
     from tuner.storage import fs
@@ -196,17 +197,14 @@ def preview(trainable: str, kwargs: dict[str, Any], path: str, label: str, count
     from rich.console import Console
     from rich.table import Table
 
-    from tuner import api
+    from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
     from tuner.space import config as space
     from tuner.storage.experiment import flatten
 
     try:
-        api._validate(kwargs.get("config"), kwargs.get("num_samples", 1), kwargs.get("metric"), kwargs.get("mode"),
-                      kwargs.get("stop"), kwargs.get("resources_per_trial"), kwargs.get("max_concurrent_trials"),
-                      kwargs.get("time_budget_s"), kwargs.get("seed"), 1, kwargs.get("max_failures", 0),
-                      kwargs.get("checkpoint_freq", 0))
-        scheduler = api._default_scheduler(kwargs.get("scheduler"))
-        searcher = api._default_searcher(kwargs.get("search_alg"))
+        check_arguments(**{**kwargs, "verbose": 1})
+        scheduler = scheduler_or_default(kwargs.get("scheduler"))
+        searcher = searcher_or_default(kwargs.get("search_alg"))
         scheduler.set_search_properties(kwargs.get("metric"), kwargs.get("mode"))
         searcher.set_search_properties(kwargs.get("metric"), kwargs.get("mode"), kwargs["config"],
                                        num_samples=kwargs.get("num_samples", 1), seed=kwargs.get("seed"))

@@ -258,11 +258,11 @@ def ls_command(storage: str | None, fmt: str) -> None:
       tuner ls
       tuner ls results/ --format json
     """
-    from tuner.api import DEFAULT_STORAGE
     from tuner.cli.show import InspectError, cell, find_experiments, summarize, table, to_json
     from tuner.storage import fs
+    from tuner.storage.experiment import storage_root
 
-    root = storage or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE)
+    root = storage_root(storage)
     try:
         summaries = [summarize(path) for path in find_experiments(root)]
     except InspectError as exc:

@@ -25,6 +25,7 @@ from tuner.storage.experiment import SPEC, SPEC_FIX, flatten
 from tuner.storage.journal import JOURNAL, Event
 from tuner.storage.lock import read_holder, stale_reason
 from tuner.trial import TrialStatus
+from tuner.validation import MODES
 
 # The journal's last experiment-level event says how the experiment ended.
 _ENDINGS = {Event.EXPERIMENT_END: "finished", Event.INTERRUPTED: "interrupted", Event.RESUMED: "unfinished"}
@@ -97,7 +98,7 @@ class Experiment:
 
     def best(self):
         """The best trial by the experiment's metric (None without a single metric/mode)."""
-        if not isinstance(self.metric, str) or self.mode not in ("min", "max"):
+        if not isinstance(self.metric, str) or self.mode not in MODES:
             return None
         return self.results.get_best_trial(self.metric, self.mode)
 
@@ -142,7 +143,7 @@ class Experiment:
             raise InspectError(
                 f"{self.path}: no best trial: " + ("no trial has reported "
                                                    f"{self.metric!r} yet" if isinstance(self.metric, str)
-                                                   and self.mode in ("min", "max")
+                                                   and self.mode in MODES
                                                    else "the experiment has no single metric/mode; pass --metric "
                                                         "KEY --mode min|max"))
         return {"trial_id": best.trial_id, "status": best.status.value, "metric": self.metric, "mode": self.mode,

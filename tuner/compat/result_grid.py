@@ -11,6 +11,7 @@ from typing import Any
 from tuner.results import ExperimentResults
 from tuner.storage.checkpoint import Checkpoint
 from tuner.trial import Trial, TrialStatus
+from tuner.validation import MODES, is_number
 
 SCOPES = ("last", "avg", "last-5-avg", "last-10-avg", "all")
 
@@ -120,7 +121,7 @@ class ResultGrid:
         """
         metric = metric or self.experiment_results.metric
         mode = mode or self.experiment_results.mode
-        if not isinstance(metric, str) or mode not in ("min", "max"):
+        if not isinstance(metric, str) or mode not in MODES:
             raise ValueError("No single `metric`/`mode` to rank trials by; pass them to get_best_result or "
                              f"to tune.TuneConfig (got metric={metric!r}, mode={mode!r}).")
         if scope not in SCOPES:
@@ -151,7 +152,7 @@ class ResultGrid:
             trial = result.trial
             chosen = trial.last_result or {}
             if filter_metric is not None:
-                scored = [r for r in trial.history if _number(r.get(filter_metric))]
+                scored = [r for r in trial.history if is_number(r.get(filter_metric))]
                 if scored:
                     pick = max if filter_mode == "max" else min
                     chosen = pick(scored, key=lambda r: r[filter_metric])
@@ -164,17 +165,15 @@ class ResultGrid:
         return f"ResultGrid({self.experiment_path!r}, {len(self)} results, {self.num_errors} errors)"
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _scoped(trial: Trial, metric: str, mode: str, scope: str) -> float | None:
-    values = [float(r[metric]) for r in trial.history if _number(r.get(metric))]
+    values = [float(r[metric]) for r in trial.history if is_number(r.get(metric))]
     if not values:
         return None
     if scope == "last":
         last = (trial.last_result or {}).get(metric)
-        return float(last) if _number(last) else None
+        return float(last) if is_number(last) else None
     if scope == "all":
         return max(values) if mode == "max" else min(values)
     window = {"avg": len(values), "last-5-avg": 5, "last-10-avg": 10}[scope]

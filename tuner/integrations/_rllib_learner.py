@@ -16,12 +16,13 @@ update before its scheduler sets the recipient's own.
 from __future__ import annotations
 
 from typing import Any
+from tuner.validation import is_real_number
 
 IN_PLACE_KEYS = ("lr", "entropy_coeff")
 
 
 def _is_fixed(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_real_number(value)
 
 
 def set_config_fields(config: Any, values: dict[str, float]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
+from tuner.validation import is_number
 
 
 class StopCriteria:
@@ -36,7 +37,7 @@ class StopCriteria:
                 if target and value is True:
                     return f"{key}=True"
                 continue
-            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            if not is_number(value):
                 continue
             if key == self.metric and self.mode == "min":
                 if value <= target:

@@ -34,10 +34,21 @@ from tuner.storage import fs, journal
 from tuner.storage import jsonio as jsonutil
 from tuner.storage import relay as relay_lib
 from tuner.trial import Trial
+from tuner.validation import is_number
 
+#: Where experiments go when neither ``storage_path`` nor $TUNER_STORAGE_PATH says.
+DEFAULT_STORAGE = "~/tuner_results"
 SPEC = "experiment.json"
 STATE = "state.json"
 # What to do about a damaged file, for the errors that name it.
+
+
+def storage_root(storage_path: str | None) -> str:
+    """The directory (or URI) experiments go under: the argument, else $TUNER_STORAGE_PATH, else
+    ``DEFAULT_STORAGE``; a local path made absolute, ``~`` expanded."""
+    return fs.normalize(storage_path or os.environ.get("TUNER_STORAGE_PATH", DEFAULT_STORAGE))
+
+
 SPEC_FIX = ("It holds the sweep's settings (trainable, metric, mode, search space); restore it from a backup or "
             "write it again by hand: the results themselves are in journal.jsonl, untouched.")
 STATE_FIX = ("It holds the scheduler's and searcher's snapshot; delete it and resume: the snapshot is rebuilt "
@@ -179,7 +190,7 @@ class ExperimentStorage:
     def checkpoint_saved(self, trial: Trial, path: str, iteration: int, result: dict[str, Any]) -> dict[str, Any]:
         """A worker published a checkpoint of ``iteration`` at ``path``: journal its path, iteration and
         the metrics reported with it (numbers only); returns those metrics."""
-        metrics = {k: v for k, v in result.items() if jsonutil.is_number(v)}
+        metrics = {k: v for k, v in result.items() if is_number(v)}
         self.event(journal.Checkpoint(trial.trial_id, iteration, path, metrics))
         return metrics
 

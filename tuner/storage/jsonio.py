@@ -6,7 +6,6 @@ Metadata is JSON so that listing an experiment never unpickles anything.
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any
 
@@ -66,8 +65,3 @@ def read(path: str, fix: str = "") -> Any:
         where = f"byte {exc.start}: not UTF-8 text"
     empty = " (the file is empty)" if not data.strip() else ""
     raise DamagedFileError(f"{path} is damaged: not valid JSON ({where}){empty}.{' ' + fix if fix else ''}")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-        isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,75 @@
+"""The checks of ``tune.run``'s arguments that need no Ray and no storage, in one place: ``tune.run``
+runs them before anything starts, and ``tuner sweep --dry-run`` runs the same ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from schedulers.base import TrialScheduler
+from searchers.base import Searcher
+from tuner.execution.resources import resource_request
+from tuner.execution.runner import RunSettings
+from tuner.runtime.stopping import StopCriteria, validate_stop
+from tuner.space import config as space_lib
+from tuner.stopper import Stopper
+from tuner.validation import check_mode, check_seed
+
+
+def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = None, mode: Any = None,
+                    stop: Any = None, resources_per_trial: Any = None, max_concurrent_trials: Any = None,
+                    time_budget_s: Any = None, seed: Any = None, verbose: Any = 2, max_failures: Any = 0,
+                    checkpoint_freq: Any = 0, **_checked_elsewhere: Any) -> RunSettings:
+    """Check the sweep's own arguments (named as tune.run names them) and gather them. Other
+    tune.run arguments may be passed too (a sweep file's whole set): they are checked where used."""
+    resources, max_concurrent = resources_per_trial, max_concurrent_trials
+    if config is not None and not isinstance(config, Mapping):
+        raise ValueError(f"The value of `config` is {config!r}, but must be a dict (the search space).")
+    space_lib.check_keys(config or {})
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer >= 1.")
+    metrics = metric if isinstance(metric, (list, tuple)) else [metric]
+    modes = mode if isinstance(mode, (list, tuple)) else [mode]
+    for m in modes:
+        check_mode(m)
+    if mode is not None and metric is None:
+        raise ValueError(f"`mode={mode!r}` was given without a `metric`; pass the result key to optimize.")
+    if metric is not None and mode is None:
+        raise ValueError(f"`metric={metric!r}` was given without a `mode`; pass mode='min' or mode='max'.")
+    if metric is not None and len(metrics) != len(modes):
+        raise ValueError(f"`metric` has {len(metrics)} entries but `mode` has {len(modes)}; give one mode per metric.")
+    validate_stop(stop)
+    for label, value, low in (("max_concurrent_trials", max_concurrent, 1), ("max_failures", max_failures, 0),
+                              ("checkpoint_freq", checkpoint_freq, 0), ("verbose", verbose, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
+    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
+        raise ValueError(f"The value of `time_budget_s` is {time_budget_s!r}, but must be a number > 0.")
+    check_seed(seed)
+    return RunSettings(
+        metric=metric, mode=mode, num_samples=num_samples, stop=stop,
+        stopper=StopCriteria(stop, metric, mode) if stop is not None and not isinstance(stop, Stopper) else None,
+        driver_stopper=stop if isinstance(stop, Stopper) else None,
+        resources=resource_request(resources), max_concurrent_trials=max_concurrent,
+        time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
+    )
+
+
+def scheduler_or_default(scheduler: Any) -> TrialScheduler:
+    if scheduler is None:
+        from schedulers.fifo import FIFOScheduler
+
+        return FIFOScheduler()
+    if not isinstance(scheduler, TrialScheduler):
+        raise ValueError(f"The value of `scheduler` is {scheduler!r}, but must be a TrialScheduler instance.")
+    return scheduler
+
+
+def searcher_or_default(searcher: Any) -> Searcher:
+    if searcher is None:
+        from searchers.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator()
+    if not isinstance(searcher, Searcher):
+        raise ValueError(f"The value of `search_alg` is {searcher!r}, but must be a Searcher instance.")
+    return searcher
