@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from typing import Any
+from tuner.validation import BadValueError
 
 Schedule = list  # of (start_iteration, config), start iterations ascending, the first one 1
 
@@ -39,8 +40,8 @@ def replay(experiment_dir: str, trial_id: str) -> Schedule:
     replayed = journal.replay(path)
     trials = replayed.trials
     if trial_id not in trials:
-        raise ValueError(f"The value of `trial_id` is {trial_id!r}, but must be a trial of {path}: "
-                         f"{', '.join(trials) or 'it has none'}.")
+        raise BadValueError("trial_id", trial_id, f"a trial of {path}: "
+                            f"{', '.join(trials) or 'it has none'}")
     exploits = [dataclasses.asdict(r) for r in replayed.lineage if isinstance(r, journal.ConfigChanged)]
     initial = {tid: t.config for tid, t in trials.items()}
     for record in reversed(exploits):  # a trial's first exploit knows its initial config

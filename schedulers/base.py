@@ -14,7 +14,7 @@ from typing import Any
 
 from tuner.objective import inherit_objective
 from tuner.trial import Trial, TrialStatus
-from tuner.validation import MODES, check_mode
+from tuner.validation import BadValueError, MODES, check_mode
 
 VALID_MODES = MODES  # the name Ray Tune users may import
 
@@ -58,7 +58,7 @@ class TrialDecision:
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Decision):
-            raise ValueError(f"The value of `action` is {self.action!r}, but must be a Decision.")
+            raise BadValueError("action", self.action, "a Decision")
         is_exploit = self.action is Decision.EXPLOIT
         if is_exploit and (self.donor_id is None or self.config is None):
             raise ValueError("An EXPLOIT decision needs both `donor_id` and `config`.")
@@ -117,7 +117,7 @@ class TrialScheduler(abc.ABC):
                  time_attr: str = "training_iteration") -> None:
         check_mode(mode)
         if not isinstance(time_attr, str) or not time_attr:
-            raise ValueError(f"The value of `time_attr` is {time_attr!r}, but must be a non-empty string.")
+            raise BadValueError("time_attr", time_attr, "a non-empty string")
         self.metric = metric
         self.mode = mode
         self.time_attr = time_attr

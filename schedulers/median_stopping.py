@@ -10,6 +10,7 @@ from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial
 from tuner.components import check_state_version
+from tuner.validation import BadValueError
 
 
 class MedianStoppingRule(TrialScheduler):
@@ -30,11 +31,11 @@ class MedianStoppingRule(TrialScheduler):
                  grace_period: float = 1.0, min_samples_required: int = 3, hard_stop: bool = True) -> None:
         super().__init__(metric, mode, time_attr)
         if isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) or grace_period < 0:
-            raise ValueError(f"The value of `grace_period` is {grace_period!r}, but must be `grace_period >= 0`.")
+            raise BadValueError("grace_period", grace_period, "`grace_period >= 0`")
         if isinstance(min_samples_required, bool) or not isinstance(min_samples_required, int) \
                 or min_samples_required < 1:
-            raise ValueError(f"The value of `min_samples_required` is {min_samples_required!r}, but must be "
-                             "`min_samples_required >= 1`.")
+            raise BadValueError("min_samples_required", min_samples_required, ""
+                                "`min_samples_required >= 1`")
         self.grace_period = grace_period
         self.min_samples_required = min_samples_required
         self.hard_stop = hard_stop

@@ -14,7 +14,7 @@ from schedulers._pbt_lineage import ancestry, config_at, replay
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.space.config import config_changes
 from tuner.trial import Trial, TrialStatus
-from tuner.validation import check_number, check_seed, is_finite_number
+from tuner.validation import BadValueError, check_number, check_seed, is_finite_number
 from tuner.components import check_state_version
 
 __all__ = ["PopulationBasedTraining", "ancestry", "config_at", "replay"]
@@ -85,18 +85,18 @@ class PopulationBasedTraining(TrialScheduler):
                lambda v: 0 <= v <= 1)
         if (isinstance(perturbation_factors, (str, bytes)) or not isinstance(perturbation_factors, Sequence)
                 or not perturbation_factors or not all(is_finite_number(f) and f > 0 for f in perturbation_factors)):
-            raise ValueError(f"The value of `perturbation_factors` is {perturbation_factors!r}, but must be a "
-                             "non-empty sequence of numbers > 0.")
+            raise BadValueError("perturbation_factors", perturbation_factors, "a "
+                                "non-empty sequence of numbers > 0")
         if custom_explore_fn is not None and not callable(custom_explore_fn):
-            raise ValueError(f"The value of `custom_explore_fn` is {custom_explore_fn!r}, but must be callable "
-                             "or None.")
+            raise BadValueError("custom_explore_fn", custom_explore_fn, "callable "
+                                "or None")
         mutations = _explore.parse_mutations(hyperparam_mutations or {})
         if not mutations and custom_explore_fn is None:
             raise ValueError(f"The value of `hyperparam_mutations` is {hyperparam_mutations!r}, but must name at "
                              "least one hyperparameter when `custom_explore_fn` is None (explore needs something "
                              "to change).")
         if not isinstance(synch, bool):
-            raise ValueError(f"The value of `synch` is {synch!r}, but must be True or False.")
+            raise BadValueError("synch", synch, "True or False")
         check_seed(seed)
         self.perturbation_interval = perturbation_interval
         self.burn_in_period = burn_in_period

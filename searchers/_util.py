@@ -8,14 +8,14 @@ from typing import Any
 
 from searchers.base import Searcher
 from tuner.space import config as sp
-from tuner.validation import check_mode
+from tuner.validation import BadValueError, check_mode
 def check_points(points: Any) -> list[dict[str, Any]]:
     """``points_to_evaluate`` as a list of dicts (a copy)."""
     if points is None:
         return []
     if not isinstance(points, (list, tuple)) or not all(isinstance(p, dict) for p in points):
-        raise ValueError(f"The value of `points_to_evaluate` is {points!r}, but must be a list of dicts "
-                         "(one partial or full config each).")
+        raise BadValueError("points_to_evaluate", points, "a list of dicts "
+                            "(one partial or full config each)")
     return [dict(p) for p in points]
 
 

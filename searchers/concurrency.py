@@ -6,6 +6,7 @@ from typing import Any
 
 from searchers.base import Searcher
 from tuner.components import check_state_version
+from tuner.validation import BadValueError
 
 
 class ConcurrencyLimiter(Searcher):
@@ -30,10 +31,10 @@ class ConcurrencyLimiter(Searcher):
 
     def __init__(self, searcher: Searcher, max_concurrent: int) -> None:
         if not isinstance(searcher, Searcher):
-            raise ValueError(f"The value of `searcher` is {searcher!r}, but must be a Searcher instance.")
+            raise BadValueError("searcher", searcher, "a Searcher instance")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ValueError(f"The value of `max_concurrent` is {max_concurrent!r}, but must be an integer "
-                             "`max_concurrent >= 1`.")
+            raise BadValueError("max_concurrent", max_concurrent, "an integer "
+                                "`max_concurrent >= 1`")
         super().__init__(searcher.metric, searcher.mode)
         self.searcher = searcher
         self.max_concurrent = max_concurrent

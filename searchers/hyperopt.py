@@ -20,7 +20,7 @@ from searchers.base import Searcher
 from searchers.hyperopt_native import from_native, is_native
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner.space import config as sp
-from tuner.validation import check_seed
+from tuner.validation import BadValueError, check_seed
 from tuner.components import check_state_version
 
 
@@ -62,10 +62,10 @@ class HyperOptSearch(Searcher):
         _check_single(metric, mode)
         check_seed(seed)
         if space is not None and not isinstance(space, dict):
-            raise ValueError(f"The value of `space` is {space!r}, but must be a dict of tune.* domains.")
+            raise BadValueError("space", space, "a dict of tune.* domains")
         if isinstance(n_initial_points, bool) or not isinstance(n_initial_points, int) or n_initial_points < 0:
-            raise ValueError(f"The value of `n_initial_points` is {n_initial_points!r}, but must be an integer "
-                             "`n_initial_points >= 0`.")
+            raise BadValueError("n_initial_points", n_initial_points, "an integer "
+                                "`n_initial_points >= 0`")
         super().__init__(metric, mode)
         self.space = from_native(space) if is_native(space) else space
         self.points_to_evaluate = check_points(points_to_evaluate)
@@ -215,5 +215,5 @@ def _vals(doc: dict[str, Any]) -> dict[str, list]:
 
 def _check_single(metric: Any, mode: Any) -> None:
     if isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple)):
-        raise ValueError(f"The value of `metric` is {metric!r}, but must be a single metric: HyperOptSearch "
-                         "optimizes one objective (use OptunaSearch for several).")
+        raise BadValueError("metric", metric, "a single metric: HyperOptSearch "
+                            "optimizes one objective (use OptunaSearch for several)")

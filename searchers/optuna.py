@@ -21,7 +21,7 @@ from searchers.base import Searcher
 from searchers.optuna_journal import STUDY_FILE, journal_backend
 from searchers.optuna_space import import_optuna, to_optuna
 from tuner.space import config as sp
-from tuner.validation import check_seed
+from tuner.validation import BadValueError, check_seed
 from tuner.components import check_state_version
 
 
@@ -69,13 +69,13 @@ class OptunaSearch(Searcher):
         check_seed(seed)
         points = check_points(points_to_evaluate)
         if space is not None and not isinstance(space, dict) and not callable(space):
-            raise ValueError(f"The value of `space` is {space!r}, but must be a dict of tune.* domains or a "
-                             "define-by-run function fn(trial).")
+            raise BadValueError("space", space, "a dict of tune.* domains or a "
+                                "define-by-run function fn(trial)")
         if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
-            raise ValueError(f"The value of `sampler` is {sampler!r}, but must be an optuna.samplers sampler.")
+            raise BadValueError("sampler", sampler, "an optuna.samplers sampler")
         if sampler is not None and seed is not None:
-            raise ValueError(f"The value of `seed` is {seed!r}, but must be None when `sampler` is given; "
-                             "seed the sampler itself.")
+            raise BadValueError("seed", seed, "None when `sampler` is given; "
+                                "seed the sampler itself")
         if evaluated_rewards is not None and len(evaluated_rewards) != len(points):
             raise ValueError(f"The value of `evaluated_rewards` has {len(evaluated_rewards)} entries, but must have "
                              f"one per point of `points_to_evaluate` ({len(points)}).")
@@ -83,8 +83,8 @@ class OptunaSearch(Searcher):
             raise ValueError("The value of `evaluated_rewards` is given, but must be None with a define-by-run "
                              "space (its distributions are only known when it runs).")
         if not isinstance(use_pruner, (bool, optuna.pruners.BasePruner)):
-            raise ValueError(f"The value of `use_pruner` is {use_pruner!r}, but must be a bool or an "
-                             "optuna.pruners pruner.")
+            raise BadValueError("use_pruner", use_pruner, "a bool or an "
+                                "optuna.pruners pruner")
         super().__init__(metric, mode)
         self.space = space
         self.points_to_evaluate = points
@@ -133,8 +133,8 @@ class OptunaSearch(Searcher):
         metrics = as_list(self.metric)
         modes = as_list(self.mode) if isinstance(self.mode, (list, tuple)) else [self.mode] * len(metrics)
         if self._multi and self.use_pruner:
-            raise ValueError(f"The value of `use_pruner` is {self.use_pruner!r}, but must be False with several "
-                             "metrics: Optuna's pruners rank one objective.")
+            raise BadValueError("use_pruner", self.use_pruner, "False with several "
+                                "metrics: Optuna's pruners rank one objective")
         self._params = [] if callable(self.space) else to_optuna(self.space)
         self._seed = (self._restore or {}).get("seed")
         if self._seed is None:

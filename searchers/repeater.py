@@ -7,6 +7,7 @@ from typing import Any
 from searchers._util import as_list, objective
 from searchers.base import Searcher
 from tuner.components import check_state_version
+from tuner.validation import BadValueError
 
 TRIAL_INDEX = "__trial_index__"
 
@@ -44,9 +45,9 @@ class Repeater(Searcher):
 
     def __init__(self, searcher: Searcher, repeat: int = 1, set_index: bool = True) -> None:
         if not isinstance(searcher, Searcher):
-            raise ValueError(f"The value of `searcher` is {searcher!r}, but must be a Searcher instance.")
+            raise BadValueError("searcher", searcher, "a Searcher instance")
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise ValueError(f"The value of `repeat` is {repeat!r}, but must be an integer `repeat >= 1`.")
+            raise BadValueError("repeat", repeat, "an integer `repeat >= 1`")
         super().__init__(searcher.metric, searcher.mode)
         self.searcher = searcher
         self.repeat = repeat

@@ -13,7 +13,7 @@ from tuner.execution.runner import RunSettings
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.space import config as space_lib
 from tuner.stopper import Stopper
-from tuner.validation import check_mode, check_seed
+from tuner.validation import BadValueError, check_mode, check_seed
 
 
 def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = None, mode: Any = None,
@@ -24,10 +24,10 @@ def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = N
     tune.run arguments may be passed too (a sweep file's whole set): they are checked where used."""
     resources, max_concurrent = resources_per_trial, max_concurrent_trials
     if config is not None and not isinstance(config, Mapping):
-        raise ValueError(f"The value of `config` is {config!r}, but must be a dict (the search space).")
+        raise BadValueError("config", config, "a dict (the search space)")
     space_lib.check_keys(config or {})
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer >= 1.")
+        raise BadValueError("num_samples", num_samples, "an integer >= 1")
     metrics = metric if isinstance(metric, (list, tuple)) else [metric]
     modes = mode if isinstance(mode, (list, tuple)) else [mode]
     for m in modes:
@@ -44,7 +44,7 @@ def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = N
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
     if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
-        raise ValueError(f"The value of `time_budget_s` is {time_budget_s!r}, but must be a number > 0.")
+        raise BadValueError("time_budget_s", time_budget_s, "a number > 0")
     check_seed(seed)
     return RunSettings(
         metric=metric, mode=mode, num_samples=num_samples, stop=stop,
@@ -61,7 +61,7 @@ def scheduler_or_default(scheduler: Any) -> TrialScheduler:
 
         return FIFOScheduler()
     if not isinstance(scheduler, TrialScheduler):
-        raise ValueError(f"The value of `scheduler` is {scheduler!r}, but must be a TrialScheduler instance.")
+        raise BadValueError("scheduler", scheduler, "a TrialScheduler instance")
     return scheduler
 
 
@@ -71,5 +71,5 @@ def searcher_or_default(searcher: Any) -> Searcher:
 
         return BasicVariantGenerator()
     if not isinstance(searcher, Searcher):
-        raise ValueError(f"The value of `search_alg` is {searcher!r}, but must be a Searcher instance.")
+        raise BadValueError("search_alg", searcher, "a Searcher instance")
     return searcher

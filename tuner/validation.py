@@ -11,6 +11,15 @@ from typing import Any
 MODES = ("min", "max")
 
 
+class BadValueError(ValueError):
+    """The standard "The value of `name` is V, but must be RULE." error, its parts kept: the CLI
+    points at the sweep file's key and states the rule from them, without parsing the message."""
+
+    def __init__(self, name: str, value: Any, rule: str) -> None:
+        self.name, self.value, self.rule = name, value, rule
+        super().__init__(f"The value of `{name}` is {value!r}, but must be {rule}.")
+
+
 def is_real_number(value: Any) -> bool:
     """A real number that is not a bool (numpy scalars included; NaN and infinities included)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -29,7 +38,7 @@ def is_finite_number(value: Any) -> bool:
 def check_mode(mode: Any) -> None:
     """None (taken from tune.run) or one of ``MODES``."""
     if mode is not None and mode not in MODES:
-        raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {MODES}.")
+        raise BadValueError("mode", mode, f"one of {MODES}")
 
 
 def show_value(value: Any) -> str:
@@ -40,10 +49,10 @@ def show_value(value: Any) -> str:
 def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> None:
     """Raise the standard ValueError unless ``value`` is a finite real number (not a bool) with ``ok(value)``."""
     if not is_finite_number(value) or not ok(value):
-        raise ValueError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
+        raise BadValueError(name, value, f"`{rule}`")
 
 
 def check_seed(seed: Any) -> None:
     """A seed is an integer or None (a bool is not a seed)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"The value of `seed` is {seed!r}, but must be an integer or None.")
+        raise BadValueError("seed", seed, "an integer or None")

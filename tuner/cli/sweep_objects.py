@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
+from tuner.validation import BadValueError
 
 SCHEDULERS = {
     "fifo": "schedulers.fifo:FIFOScheduler", "asha": "schedulers.asha:ASHAScheduler",
@@ -177,14 +178,11 @@ def _type_words(hint: Any) -> str:
 
 def _constructor_error(exc: Exception, kind: str, name: str, params: dict[str, Any], hints: dict[str, Any],
                        label: str) -> str:
-    """The constructors say "The value of `x` is V, but must be `rule`.": point at the key and say it shortly."""
-    text = str(exc)
-    match = re.match(r"The value of `(\w+)` is .*?, but must be (.+?)\.?$", text, re.S)
-    if not match or match.group(1) not in params:
-        key = re.search(r"`(\w+)`", text)
-        where = f"{kind}.{name}.{key.group(1)}" if key and key.group(1) in params else f"{kind}.{name}"
-        return f"{label}: {where}: {text}"
-    key, rule = match.group(1), match.group(2)
+    """A constructor's BadValueError names the key and its rule: point at the key and say it shortly.
+    Any other error is shown whole, at the component."""
+    if not isinstance(exc, BadValueError) or exc.name not in params:
+        return f"{label}: {kind}.{name}: {exc}"
+    key, rule = exc.name, exc.rule
     what = _type_words(hints[key]).split(" or ")[0] if key in hints else ""
     simple = re.fullmatch(rf"`{key} (.+)`", rule)
     if simple and what in ("a number", "an integer"):
