@@ -147,11 +147,13 @@ class OptunaSearch(Searcher):
                   else optuna.pruners.MedianPruner() if self.use_pruner else optuna.pruners.NopPruner())
         if optuna.logging.get_verbosity() == optuna.logging.INFO:
             optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial drowns the progress table
-        storage = self._storage()
+        journal_storage = self._storage()
+        self._stored = journal_storage is not None
+        # The storage object is kept: the study's system attributes are read through its public API.
+        self._study_storage = journal_storage or optuna.storages.InMemoryStorage()
         self._study = optuna.create_study(
             directions=["minimize" if m == "min" else "maximize" for m in modes], sampler=sampler, pruner=pruner,
-            storage=storage, study_name="tuner" if storage is not None else None, load_if_exists=True)
-        self._stored = storage is not None
+            storage=self._study_storage, study_name="tuner", load_if_exists=True)
         if self._stored and self._study.get_trials(deepcopy=False):
             self._adopt_stored_trials()
         elif self._restore is not None and self._restore.get("started") and "trials" in self._restore:
@@ -294,7 +296,7 @@ class OptunaSearch(Searcher):
             "user_attrs": t.user_attrs, "system_attrs": t.system_attrs,
         } for t in self._study.get_trials(deepcopy=False)]
         return {"version": 1, "started": True, "seed": self._seed, "trials": trials,
-                "rng": rng_states(self._study.sampler), "study_attrs": study_system_attrs(self._study)}
+                "rng": rng_states(self._study.sampler), "study_attrs": study_system_attrs(self._study_storage, self._study)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Keeps ``state``; the study is rebuilt from it (or read back from the experiment
@@ -332,33 +334,29 @@ class OptunaSearch(Searcher):
                 self._steps[trial_id] = set(steps)
         self._asked = {t.user_attrs["trial_id"]: t.number for t in self._study.get_trials(deepcopy=False)
                        if "trial_id" in t.user_attrs}
-        set_study_system_attrs(self._study, state.get("study_attrs", {}))
+        set_study_system_attrs(self._study_storage, self._study, state.get("study_attrs", {}))
         if not set_rng_states(self._study.sampler, state.get("rng", {})):
             self._study.sampler.reseed_rng()  # unknown sampler internals: a fresh stream rather than a repeated one
 
 
-def study_system_attrs(study: Any) -> dict[str, Any]:
-    """The study-level bookkeeping some samplers keep (QMC's sequence position), when readable."""
-    try:
-        return dict(study._storage.get_study_system_attrs(study._study_id))
-    except AttributeError:  # Optuna internals moved: resume still works, QMC restarts its sequence
-        return {}
+def study_system_attrs(storage: Any, study: Any) -> dict[str, Any]:
+    """The study-level bookkeeping some samplers keep (QMC's sequence position), through the
+    storage's public API."""
+    return dict(storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name)))
 
 
-def set_study_system_attrs(study: Any, attrs: dict[str, Any]) -> None:
-    try:
-        for key, value in attrs.items():
-            study._storage.set_study_system_attr(study._study_id, key, value)
-    except AttributeError:
-        pass
+def set_study_system_attrs(storage: Any, study: Any, attrs: dict[str, Any]) -> None:
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for key, value in attrs.items():
+        storage.set_study_system_attr(study_id, key, value)
 
 
 def rng_states(sampler: Any) -> dict[str, Any]:
     """The state of every random stream of an Optuna sampler, as JSON.
 
-    Optuna keeps them in ``LazyRandomState`` attributes (the sampler's own and
-    those of the samplers it wraps); without them a resumed seeded sampler
-    would draw its first configs again.
+    Optuna keeps each in an attribute holding a ``numpy.random.RandomState`` as ``.rng``
+    (the sampler's own and those of the samplers it wraps); without them a resumed seeded
+    sampler would draw its first configs again.
     """
     out: dict[str, Any] = {}
     for path, rng in _random_states(sampler, ""):
@@ -380,7 +378,7 @@ def set_rng_states(sampler: Any, states: dict[str, Any]) -> bool:
 def _random_states(obj: Any, prefix: str, depth: int = 0) -> list[tuple[str, np.random.RandomState]]:
     out = []
     for key, value in sorted(vars(obj).items()):
-        if type(value).__name__ == "LazyRandomState":
+        if isinstance(getattr(value, "rng", None), np.random.RandomState):
             out.append((prefix + key, value.rng))
         elif depth < 2 and type(value).__module__.startswith("optuna.samplers") and hasattr(value, "__dict__"):
             out.extend(_random_states(value, f"{prefix}{key}.", depth + 1))
