@@ -120,6 +120,13 @@ class OptunaSearch(Searcher):
                 point_values(point, params, i)
 
     @property
+    def study(self) -> Any:
+        """The Optuna study the searcher asks and tells (for Optuna's own analysis: plots,
+        importance, ``trials_dataframe``); created on the first suggestion."""
+        self._ensure_study()
+        return self._study
+
+    @property
     def _multi(self) -> bool:
         return isinstance(self.metric, (list, tuple))
 

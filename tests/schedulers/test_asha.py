@@ -83,7 +83,7 @@ def test_brackets_are_seeded():
         s = asha(brackets=3, seed=5)
         for i in range(20):
             s.on_trial_add(trial(i))
-        picks.append(dict(s._bracket))
+        picks.append(s.state_dict()["bracket"])
     assert picks[0] == picks[1] and len(set(picks[0].values())) == 3
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 
@@ -45,8 +46,13 @@ def pb2(**kwargs):
 
 def run_population(s, steps=12, n=8, best_lr=0.7):
     """Scores grow at a rate that peaks at lr = best_lr; returns the exploits seen."""
+    trials, scores = population(s, n)
+    return advance(s, trials, scores, range(1, steps + 1), best_lr)
+
+
+def population(s, n):
     rng = random.Random(0)
-    trials, scores, exploits = [], {}, []
+    trials, scores = [], {}
     for i in range(n):
         t = trial(i)
         t.config = {"lr": rng.random(), "keep": i}
@@ -54,7 +60,12 @@ def run_population(s, steps=12, n=8, best_lr=0.7):
         s.on_trial_add(t)
         trials.append(t)
         scores[t.trial_id] = 0.0
-    for it in range(1, steps + 1):
+    return trials, scores
+
+
+def advance(s, trials, scores, iterations, best_lr=0.7):
+    exploits = []
+    for it in iterations:
         for t in trials:
             scores[t.trial_id] += 1.0 - (t.config["lr"] - best_lr) ** 2 * 4
             t.last_result = {"training_iteration": it, "score": scores[t.trial_id]}
@@ -113,13 +124,16 @@ def test_pb2_is_seeded_and_its_data_survives_a_state_round_trip():
     assert decisions(1) == decisions(1)
     assert decisions(1) != decisions(2)
     s = pb2(seed=0)
-    run_population(s, steps=6)
+    trials, scores = population(s, 8)
+    advance(s, trials, scores, range(1, 7))
     state = json.loads(jsonutil.dumps(s.state_dict()))  # as state.json is written
     assert state["version"] == 1 and len(state["rows"]) > 10
     other = pb2(seed=9)
     other.load_state_dict(state)
     assert other.state_dict() == s.state_dict()
-    assert other._select(7.0) == s._select(7.0)
+    twins, twin_scores = copy.deepcopy(trials), dict(scores)
+    later = [(it, tid, d.donor_id, d.config) for it, tid, d in advance(other, twins, twin_scores, range(7, 13))]
+    assert later and later == [(it, tid, d.donor_id, d.config) for it, tid, d in advance(s, trials, scores, range(7, 13))]
 
 
 def test_pb2_params_are_its_own():

@@ -15,7 +15,7 @@ SPACE = {"x": tune.uniform(-1.0, 1.0), "opt": tune.choice([{"name": "sgd", "lr":
 
 
 def losses(searcher):
-    return [d["result"].get("loss") for _, d in searcher._docs]
+    return [d["loss"] for d in searcher.state_dict()["docs"]]
 
 
 def test_max_mode_is_told_as_a_negated_loss_and_failures_as_failed_trials():
@@ -26,7 +26,7 @@ def test_max_mode_is_told_as_a_negated_loss_and_failures_as_failed_trials():
     searcher.on_trial_complete("b", {"acc": 0.5}, error=True)
     searcher.on_trial_complete("c", {"other": 1})
     assert losses(searcher) == [-0.75, None, None]
-    assert [d["result"]["status"] for _, d in searcher._docs] == ["ok", "fail", "fail"]
+    assert [d["state"] for d in searcher.state_dict()["docs"]] == ["ok", "fail", "fail"]
 
 
 def test_tpe_takes_over_after_n_initial_points():

@@ -49,10 +49,10 @@ def test_multi_objective_uses_nsga2_and_exposes_the_pareto_front():
     for i in range(30):
         config = searcher.suggest(f"t{i}")
         searcher.on_trial_complete(f"t{i}", {"acc": 1 - config["x"] ** 2, "cost": config["k"] + config["x"]})
-    assert isinstance(searcher._study.sampler, optuna.samplers.NSGAIISampler)
+    assert isinstance(searcher.study.sampler, optuna.samplers.NSGAIISampler)
     front = searcher.pareto_front()
     assert front and set(front) <= {f"t{i}" for i in range(30)}
-    trials = {t.user_attrs["trial_id"]: t for t in searcher._study.trials}
+    trials = {t.user_attrs["trial_id"]: t for t in searcher.study.trials}
     for trial_id in front:  # nobody dominates a front member
         a = trials[trial_id].values
         assert not any(t.values[0] >= a[0] and t.values[1] <= a[1] and t.values != a for t in trials.values())
@@ -67,10 +67,10 @@ def test_single_objective_uses_tpe_and_a_missing_metric_is_a_failed_trial():
     searcher.on_trial_complete("b", {"loss": 2.0}, error=True)
     searcher.on_trial_complete("c", {"loss": 3.0})
     searcher.on_trial_complete("never-suggested", {"loss": 1.0})
-    states = [t.state.name for t in searcher._study.trials]
+    states = [t.state.name for t in searcher.study.trials]
     assert states == ["FAIL", "FAIL", "COMPLETE"]
-    assert isinstance(searcher._study.sampler, optuna.samplers.TPESampler)
-    assert searcher._study.best_value == 3.0  # mode="max" maximizes
+    assert isinstance(searcher.study.sampler, optuna.samplers.TPESampler)
+    assert searcher.study.best_value == 3.0  # mode="max" maximizes
 
 
 def test_pruner_sees_intermediate_results_and_the_trial_is_told_pruned():
@@ -84,8 +84,8 @@ def test_pruner_sees_intermediate_results_and_the_trial_is_told_pruned():
     assert not searcher.should_prune("good") and searcher.should_prune("bad")
     searcher.on_trial_complete("good", {"loss": 0.4})
     searcher.on_trial_complete("bad", {"loss": 5.0})
-    assert [t.state.name for t in searcher._study.trials] == ["COMPLETE", "PRUNED"]
-    assert searcher._study.trials[1].intermediate_values == {1: 5.0, 2: 5.0}
+    assert [t.state.name for t in searcher.study.trials] == ["COMPLETE", "PRUNED"]
+    assert searcher.study.trials[1].intermediate_values == {1: 5.0, 2: 5.0}
 
 
 def test_evaluated_rewards_are_told_without_running_the_points():
@@ -94,7 +94,7 @@ def test_evaluated_rewards_are_told_without_running_the_points():
                             evaluated_rewards=[0.3, 0.9])
     first = searcher.suggest("t0")
     assert first not in points
-    told = [(t.params, t.value) for t in searcher._study.trials if t.state.name == "COMPLETE"]
+    told = [(t.params, t.value) for t in searcher.study.trials if t.state.name == "COMPLETE"]
     assert told == [({"x": 0.1, "k": 1}, 0.3), ({"x": -0.5, "k": 2}, 0.9)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import threading
 import time
 
 import numpy as np
@@ -416,10 +417,14 @@ def test_a_resumed_sweep_keeps_declarations_and_segments(tmp_path, tb):
 
 
 def test_experiment_end_closes_files_and_stops_flushing(cb, tb):
+    def flushers():
+        return [t for t in threading.enumerate() if t.name == "tensorboard-flush"]
+
     trial = Trial("t", config())
     run_trial(cb, trial, n=1, end=None)
+    before = flushers()  # this callback's, and any other test's callback never ended
     cb.on_experiment_end([trial])
-    assert cb._flusher is None
+    assert len(flushers()) == len(before) - 1  # its flushing thread is gone
     assert session_end(os.path.join(tb, "t")) is None
     assert scalars(os.path.join(tb, "t"), "acc")
 
