@@ -24,6 +24,7 @@ from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.storage import journal
 from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root
 from tuner.storage.lock import ExperimentLock
+from tuner.import_path import import_path
 from tuner.integrations.adapted import resolve_trainable
 from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
 from tuner.space import config as space_lib
@@ -391,18 +392,6 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
     return replay
 
 
-def trainable_import_path(trainable: Any) -> str | None:
-    """``module:qualname`` when the trainable can be imported again later (for resume); an
-    adapted trainable (``rllib:PPO``) says its own name, or None."""
-    if hasattr(trainable, "tuner_import"):
-        return trainable.tuner_import
-    module = getattr(trainable, "__module__", None)
-    qualname = getattr(trainable, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname:
-        return None
-    return f"{module}:{qualname}"
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "experiment"
 
@@ -447,7 +436,7 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
     from tuner.space import config as space
 
     return {
-        "version": 1, "trainable": trainable_name, "trainable_import": trainable_import_path(trainable),
+        "version": 1, "trainable": trainable_name, "trainable_import": import_path(trainable),
         "metric": settings.metric, "mode": settings.mode,
         "num_samples": settings.num_samples, "space": space.space_to_json(config),
         "stop": _describe_stop(settings.stop),

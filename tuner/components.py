@@ -12,9 +12,9 @@ flagged: ``tune.run`` warns at the start and ``tune.resume`` asks for it by name
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
+from tuner.import_path import import_object
 
 COMPONENT = "__component__"  # a nested scheduler or searcher
 SEARCH_ALG = "__search_alg__"  # the sweep's own searcher (shared, not a copy)
@@ -119,7 +119,7 @@ def rebuild(record: dict[str, Any], where: str, search_alg: Any = None) -> Any:
 
 
 def _rebuild(record: dict[str, Any], path: str, where: str, search_alg: Any) -> Any:
-    cls = getattr(importlib.import_module(record["module"]), record["class"])
+    cls = import_object(f"{record['module']}:{record['class']}")
     signature = inspect.signature(cls).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
     params, args = {}, []

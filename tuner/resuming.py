@@ -7,12 +7,12 @@ journal and ``state.json`` then restore trials and scheduler/searcher state.
 
 from __future__ import annotations
 
-import importlib
 import os
 import warnings
 from typing import Any
 
 from tuner import components
+from tuner.import_path import import_object
 from tuner.storage import fs
 from tuner.storage import jsonio as jsonutil
 from tuner.storage.experiment import SPEC, SPEC_FIX
@@ -20,20 +20,6 @@ from tuner.storage.experiment import SPEC, SPEC_FIX
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
              "runtime_env", "trial_files")
-
-
-def import_object(path: str) -> Any:
-    """Import ``module:attr.sub`` (the working directory is on the path, as for ``tuner sweep``);
-    ``rllib:NAME`` stays the string that names an RLlib algorithm."""
-    if path.startswith("rllib:"):
-        return path  # an RLlib algorithm by its registered name: tune.run takes the string itself
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"The import path {path!r} must look like 'package.module:function'.")
-    obj = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 _SUFFIXES = {"": ("resume", "keep"), "+ERRORED": ("resume", "resume"), "+RESTART_ERRORED": ("resume", "restart"),

@@ -39,7 +39,7 @@ def import_trainable(path: str, label: str) -> Any:
     """The trainable at ``module:function`` (``rllib:NAME`` stays the name of an RLlib algorithm); any
     failure is a BadInput naming the file and key."""
     from tuner.integrations.adapted import is_rllib
-    from tuner.resuming import import_object
+    from tuner.import_path import import_object
     from tuner.runtime.trainable import validate_trainable
 
     cwd_on_path()

@@ -79,7 +79,7 @@ def _domain(space: Any, name: str, args: Any, label: str, where: str) -> Any:
         if name == "sample_from":
             if not isinstance(args, str):
                 raise SweepError(f"{label}: {where}: expected an import path 'module:function', got {show(args)}")
-            from tuner.resuming import import_object
+            from tuner.import_path import import_object
 
             try:
                 return make(import_object(args))
@@ -105,7 +105,7 @@ def _domain(space: Any, name: str, args: Any, label: str, where: str) -> Any:
 
 def build(kind: str, spec: str | dict[str, Any], known: Mapping[str, str], label: str) -> Any:
     """``{asha: {max_t: 20}}`` (or just ``asha``) into the object; errors named by key path."""
-    from tuner.resuming import import_object
+    from tuner.import_path import import_object
 
     if isinstance(spec, str):
         spec = {spec: {}}
