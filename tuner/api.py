@@ -24,6 +24,7 @@ from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.storage import journal
 from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root
 from tuner.storage.lock import ExperimentLock
+from tuner.stopper import Stopper
 from tuner.import_path import import_path
 from tuner.integrations.adapted import resolve_trainable
 from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
