@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -43,11 +44,17 @@ class RayStartCluster:
         return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
-def _ray(args: list[str], env: dict[str, str], attempts: int = 2) -> None:
-    """``ray start``; once more if a node misses Ray's fixed 30 s registration window (busy machine)."""
+def _ray(args: list[str], env: dict[str, str], attempts: int = 2, hide: tuple[str, ...] = ()) -> None:
+    """``ray start``; once more if a node misses Ray's fixed 30 s registration window (busy machine).
+    ``hide``: directories this node's processes must not see: the node starts in a mount namespace of
+    its own (``unshare -m``, root only) where an empty tmpfs is mounted over each."""
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args]
+    if hide:
+        mounts = " && ".join(f"mount -t tmpfs -o size=1m tmpfs {shlex.quote(d)}" for d in hide)
+        command = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   f"{mounts} && exec {shlex.join(command)}"]
     for attempt in range(attempts):
-        proc = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "start", *args], env=env,
-                              capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
         if proc.returncode == 0:
             return
     raise AssertionError(proc.stdout[-2000:] + proc.stderr[-2000:])
@@ -63,10 +70,20 @@ def stop(cluster: RayStartCluster) -> None:
         time.sleep(1.0)
 
 
+def add_worker(cluster: RayStartCluster, name: str, shape: dict) -> None:
+    """One more ``ray start`` worker node (``shape`` as in ``ray_start``'s ``workers``)."""
+    raylet = free_port()
+    cluster.worker_raylet_ports.append(raylet)
+    _ray([f"--address={cluster.gcs}", "--node-ip-address=127.0.0.1", f"--num-cpus={shape['cpus']}",
+          f"--num-gpus={shape['gpus']}", f"--resources={{\"node_{name}\": 1}}",
+          f"--node-manager-port={raylet}", "--disable-usage-stats"], cluster.env, hide=tuple(shape.get("hide", ())))
+
+
 @contextlib.contextmanager
 def ray_start(workers: dict[str, dict] | None = None, head_cpus: int = 1):
     """A head with the dashboard plus one ``ray start`` worker node per entry of ``workers``
-    (name -> {"cpus": n, "gpus": n}), each with a custom resource ``node_<name>``; torn down by PID."""
+    (name -> {"cpus": n, "gpus": n, "hide": [directories it must not see]}), each with a custom resource
+    ``node_<name>``; torn down by PID."""
     workers = {"a": {"cpus": 2, "gpus": 2}, "b": {"cpus": 2, "gpus": 2}} if workers is None else workers
     temp_dir = tempfile.mkdtemp(prefix="tnr", dir="/tmp")  # short: Ray's socket paths must fit
     port, dash = free_port(), free_port()
@@ -79,11 +96,7 @@ def ray_start(workers: dict[str, dict] | None = None, head_cpus: int = 1):
               "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={head_cpus}", "--num-gpus=0",
               f"--temp-dir={temp_dir}", "--disable-usage-stats"], env)
         for name, shape in workers.items():
-            raylet = free_port()
-            cluster.worker_raylet_ports.append(raylet)
-            _ray([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", f"--num-cpus={shape['cpus']}",
-                  f"--num-gpus={shape['gpus']}", f"--resources={{\"node_{name}\": 1}}",
-                  f"--node-manager-port={raylet}", "--disable-usage-stats"], env)
+            add_worker(cluster, name, shape)
         yield cluster
     finally:
         stop(cluster)
