@@ -102,7 +102,10 @@ def run_ray_tune(seed: int, population: int, iterations: int, settings: dict[str
 
     seconds, grid = timed(go)
     # progress.csv keeps one row per iteration run, with RLlib's keys flattened by "/" as here.
-    histories = [pd.read_csv(os.path.join(r.path, "progress.csv")).to_dict("records") for r in grid]
+    # A trial that never started has no progress.csv: with more trials than CPUs, Ray Tune's PBT
+    # keeps exploiting among the running ones and the waiting ones may never get a turn.
+    histories = [pd.read_csv(os.path.join(r.path, "progress.csv")).to_dict("records")
+                 if os.path.exists(os.path.join(r.path, "progress.csv")) else [] for r in grid]
     return {**summarize(histories, started), "wall": seconds, "exploits": None}
 
 
