@@ -13,6 +13,7 @@ epochs per configuration, the same seeds and the same 2 CPUs:
 
     python benchmarks/time_to_accuracy.py            # 32 configs x 15 epochs, seeds 0-4
     python benchmarks/time_to_accuracy.py --quick    # smoke: 8 configs x 4 epochs, 1 seed
+    python benchmarks/time_to_accuracy.py --workload rl [--seeds 3]   # PPO on Acrobot-v1, PBT
 
 Prints, and (not with --quick) appends to docs/benchmarks_time_to_accuracy.md, a table of
 the best validation accuracy at the budget, wall time, epochs trained, and the time each
@@ -254,7 +255,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: tuner,Ray Tune,Optuna")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
+    parser.add_argument("--workload", choices=["digits", "rl"], default="digits",
+                        help="rl: PPO on Acrobot-v1 with PBT vs Ray Tune's PBT vs random search "
+                             "(benchmarks/rllib_pbt.py --env Acrobot-v1; --seeds and --quick pass on)")
     args = parser.parse_args()
+    if args.workload == "rl":
+        from benchmarks import rllib_pbt
+
+        rllib_pbt.main(["--env", "Acrobot-v1", "--seeds", str(args.seeds)] + (["--quick"] if args.quick else []))
+        return
     n, max_t, seeds = (8, 4, 1) if args.quick else (args.configs, args.max_t, args.seeds)
     tools = [t for t in args.tools.split(",") if t != "Ray Tune" or ray_tune_available()]
     start_ray(2)

@@ -44,16 +44,16 @@ MODEL = {"fcnet_hiddens": [32], "fcnet_activation": "linear", "vf_share_layers":
 QUICK = {"population": 2, "max_steps": 2 * 200, "train_batch_size": 200, "minibatch_size": 100}
 
 
-def ppo_config(**settings: Any) -> Any:
+def ppo_config(env: str = "CartPole-v1", model: dict[str, Any] | None = None, **settings: Any) -> Any:
     """The PPOConfig: fixed settings, ``lr`` and ``entropy_coeff`` as search spaces."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
     settings = {**SETTINGS, **settings}
     return (PPOConfig()
-            .environment("CartPole-v1")
+            .environment(env)
             .env_runners(num_env_runners=0)
             .training(lr=tune.loguniform(1e-4, 3e-3), entropy_coeff=tune.uniform(0.0, 0.01), **settings)
-            .rl_module(model_config=MODEL)
+            .rl_module(model_config=model or MODEL)
             .evaluation(evaluation_interval=1, evaluation_duration=5, evaluation_duration_unit="episodes",
                         evaluation_config={"explore": False}))
 
