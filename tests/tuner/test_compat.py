@@ -150,3 +150,18 @@ def test_ray_tune_module_paths_are_the_tuner_packages():
     assert LoggerCallback is tune.LoggerCallback
     with pytest.raises(ModuleNotFoundError, match="tuner.search.bayesopt"):
         import tuner.search.bayesopt  # noqa: F401 - no such searcher here
+
+
+class AsksForCheckpoints(tune.Callback):
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        result["should_checkpoint"] = True
+
+
+def test_a_checkpoint_request_a_function_trainable_cannot_meet_is_warned_once(storage, caplog):
+    with caplog.at_level("WARNING", logger="tuner.execution.runner"):
+        results = run(keyword_reports, storage, config={"x": 1.0}, callbacks=[AsksForCheckpoints()])
+    assert results.trials[0].checkpoints == []
+    warned = [r.getMessage() for r in caplog.records if "should_checkpoint" in r.getMessage()]
+    assert warned == ["Trial trial_00000: a callback set should_checkpoint on the result of iteration 1, but no "
+                      "checkpoint was taken there: a function trainable checkpoints only what it reports "
+                      "(tune.report(..., checkpoint=...))."]

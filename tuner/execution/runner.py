@@ -144,6 +144,7 @@ class TrialRunner:
         self._restoring: dict[str, str] = {}  # trial id -> the checkpoint it was launched from, until it answers
         self._wants_checkpoint: set[str] = set()  # a callback set should_checkpoint in its waiting result
         self._warned_checkpoint_request = False
+        self._unmet_request: dict[str, dict[str, Any]] = {}  # should_checkpoint on a result it did not wait at
         # Every result waits for the driver when a driver-side Stopper must see it, or when a callback may
         # ask a class trainable for a checkpoint at it (only a waiting trainable can still save that state).
         self._every_result = settings.driver_stopper is not None or (
@@ -521,6 +522,9 @@ class TrialRunner:
             self._decide(trial)
         elif batch.state is SessionState.DONE:
             self._wants_checkpoint.discard(trial.trial_id)
+            unmet = self._unmet_request.pop(trial.trial_id, None)
+            if unmet is not None and batch.final_checkpoint is None:
+                self._warn_unmet_checkpoint(trial, unmet)
             if batch.final_checkpoint is not None:
                 last = trial.last_result or {}
                 self._record_checkpoint(trial, batch.final_checkpoint, int(last.get("training_iteration", 0)), last)
@@ -549,12 +553,19 @@ class TrialRunner:
                     cb.on_trial_save(trial, path)
             self.searcher.on_trial_result(trial.trial_id, result)
         self._prune_checkpoints(trial)  # after the callbacks: each saw its checkpoint still in storage
+        unmet = self._unmet_request.pop(trial.trial_id, None)
+        if unmet is not None:  # the trainable went on past a result a callback wanted a checkpoint of
+            self._warn_unmet_checkpoint(trial, unmet)
+        asked = [r for r, p in batch.results if p is None and r.get("should_checkpoint")]
         last, path = batch.results[-1]
-        if path is None and last.get("should_checkpoint"):
-            if self.settings.class_trainable and batch.state is SessionState.WAITING:
+        went_on = [r for r in asked if r is not last or not self.settings.class_trainable]
+        if went_on:  # nothing saves a function's state; a class trainable went on past those results
+            self._warn_unmet_checkpoint(trial, went_on[0])
+        if self.settings.class_trainable and asked and asked[-1] is last and batch.final_checkpoint is None:
+            if batch.state is SessionState.WAITING:
                 self._wants_checkpoint.add(trial.trial_id)
-            else:
-                self._warn_unmet_checkpoint(trial, last)
+            else:  # it did not wait there: only a final checkpoint (checkpoint_at_end) can still cover it
+                self._unmet_request[trial.trial_id] = last
 
     def _warn_unmet_checkpoint(self, trial: Trial, result: dict[str, Any]) -> None:
         """``should_checkpoint`` set by a callback where no checkpoint can follow (warned once)."""
@@ -765,6 +776,7 @@ class TrialRunner:
         trial.num_failures += 1
         trial.error = batch.error
         self._wants_checkpoint.discard(trial.trial_id)
+        self._unmet_request.pop(trial.trial_id, None)
         if trial.num_failures <= self.settings.max_failures:
             self.storage.event(journal.Retry(trial.trial_id, trial.num_failures, batch.error))
             if trial.checkpoint_path:
