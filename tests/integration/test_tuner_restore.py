@@ -1,6 +1,7 @@
 """``Tuner.restore`` after a real crash: a driver running three trials (one failed, two
 unfinished) is SIGKILLed, then the experiment is restored with Ray Tune's flags:
-``resume_unfinished``, ``resume_errored`` and ``restart_errored``."""
+``resume_unfinished``, ``resume_errored`` and ``restart_errored``; a stateful stopper
+(a result budget for the whole experiment) counts on where it was."""
 
 from __future__ import annotations
 
@@ -99,3 +100,34 @@ def test_restore_skips_unfinished_and_restarts_errored_from_scratch(ray_local, s
 def test_both_errored_flags_are_refused(storage):
     with pytest.raises(ValueError, match="`resume_errored` and `restart_errored` are both True; pass one"):
         tune.Tuner.restore(storage, tr.fails_once, resume_errored=True, restart_errored=True)
+
+
+BUDGET_DRIVER = """
+import tuner as tune
+from tests.integration.trainables import ResultBudget, fails_once
+tune.Tuner(fails_once, param_space={{"steps": 12, "marker": {marker!r}, "sleep": 0.2}},
+           tune_config=tune.TuneConfig(num_samples=4, max_concurrent_trials=1),
+           run_config=tune.RunConfig(name="budget", storage_path={storage!r}, verbose=0,
+                                     stop=ResultBudget(20))).fit()
+"""
+
+
+def test_a_stateful_stopper_counts_on_after_a_sigkill(ray_local, storage, tmp_path):
+    path = os.path.join(storage, "budget")
+    env = {**os.environ, "RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
+    proc = subprocess.Popen([sys.executable, "-c", BUDGET_DRIVER.format(marker=str(tmp_path / "m"), storage=storage)],
+                            cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while not (tune.Tuner.can_restore(path) and sum(len(t.history) for t in tune.load(path).trials) >= 7):
+            assert proc.poll() is None and time.time() < deadline, "the driver ended before it could be killed"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = sum(len(t.history) for t in tune.load(path).trials)
+    assert 7 <= before < 20
+
+    grid = tune.Tuner.restore(path, tr.fails_once).fit()  # the stopper comes back from experiment.json
+    assert sum(len(r.metrics_dataframe) for r in grid if r.metrics) == 20  # not `before` + 20
+    assert {r.metrics["step"] for r in grid if r.metrics} <= set(range(1, 13))

@@ -239,3 +239,19 @@ def fails_once(config):
             raise RuntimeError(f"failing once at {step}")
         time.sleep(config.get("sleep", 0.0))
         tune.report({"step": step, "restored_from": start}, checkpoint={"step": step})
+
+
+class ResultBudget(tune.Stopper):
+    """Stateful across trials: the whole experiment gets ``budget`` results (rebuilt by a resume
+    from its constructor argument, its count replayed from the journal)."""
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.seen = 0
+
+    def __call__(self, trial_id, result):
+        self.seen += 1
+        return False
+
+    def stop_all(self):
+        return self.seen >= self.budget
