@@ -63,6 +63,15 @@ def session_end(run_dir):
     return hp_metadata.parse_session_end_info_plugin_data(found[0][1].metadata.plugin_data.content)
 
 
+def flushed(run_dir, tag=hp_metadata.SESSION_START_INFO_TAG, timeout=5.0):
+    """Wait for the callback's flushing thread (flush_secs=0.05) to have written ``tag`` in the run."""
+    deadline = time.monotonic() + timeout
+    while not values(run_dir, tag):
+        assert time.monotonic() < deadline, f"{tag} not flushed to {run_dir} within {timeout} s"
+        time.sleep(0.02)
+    return run_dir
+
+
 def texts(run_dir, tag):
     return [v.tensor.string_val[0].decode() for _, v in values(run_dir, tag)]
 
@@ -233,7 +242,7 @@ def test_multi_objective_metrics_are_all_first(tmp_path):
 def test_session_start_has_the_concrete_flattened_values(cb, tb):
     trial = Trial("t1", dict(config(), lr=np.float64(0.003), extra_key={"deep": 5}))
     cb.on_trial_start(trial)
-    got = hparams_of(os.path.join(tb, "t1"))
+    got = hparams_of(flushed(os.path.join(tb, "t1")))
     assert got == {
         "lr": 0.003, "momentum": 0.5, "layers": 3.0, "wd": -0.25, "batch": 32.0,
         "model/act": "tanh", "model/bn": False, "model/extra": "None", "sched": "{'kind': 'cos'}",
@@ -244,14 +253,15 @@ def test_session_start_has_the_concrete_flattened_values(cb, tb):
     assert session_start(os.path.join(tb, "t1")).group_name == "t1"
 
 
-def test_session_start_is_on_disk_at_once_and_results_within_flush_secs(cb, tb):
+def test_session_start_and_results_are_on_disk_within_flush_secs(cb, tb):
     trial = Trial("t1", config())
     cb.on_trial_start(trial)
-    assert session_start(os.path.join(tb, "t1"))  # flushed by on_trial_start
     cb.on_trial_result(trial, result(1, acc=0.5))
     deadline = time.monotonic() + 5
-    while not scalars(os.path.join(tb, "t1"), "acc") and time.monotonic() < deadline:
+    while not scalars(os.path.join(tb, "t1"), "acc"):
+        assert time.monotonic() < deadline, "not flushed within 5 s (flush_secs=0.05)"
         time.sleep(0.02)
+    assert session_start(os.path.join(tb, "t1"))  # flushed by the flushing thread, the trial still running
     assert scalars(os.path.join(tb, "t1"), "acc") == [(1, pytest.approx(0.5))]
     assert session_end(os.path.join(tb, "t1")) is None  # still running
 
@@ -317,7 +327,7 @@ def test_bookkeeping_columns_are_declared_only_once_they_mean_something(cb, tb):
     run_trial(cb, Trial("t2", config()))
     assert STOPPED_EARLY in metric_tags(tb) and SUPERSEDED not in metric_tags(tb) and PBT_DONOR not in infos(tb)
     # ...but every session already has them, or the parallel-coordinates view would skip it.
-    assert scalars(os.path.join(tb, "t1"), STOPPED_EARLY) == [(0, 0.0)]
+    assert scalars(flushed(os.path.join(tb, "t1"), SUPERSEDED), STOPPED_EARLY) == [(0, 0.0)]
     assert scalars(os.path.join(tb, "t1"), SUPERSEDED) == [(0, 0.0)]
 
 

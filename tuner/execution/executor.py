@@ -196,10 +196,18 @@ class RayExecutor:
         ready, _ = self._ray.wait(refs, num_returns=1, timeout=timeout)
         if not ready:
             return []
-        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        if len(refs) > 1:  # everything else that is ready too (one call fewer with a single trial out)
+            ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        try:
+            batches = self._ray.get(ready)  # one call for all: the common case, every worker alive
+        except Exception:  # noqa: BLE001 - one of them died: fetched one by one below
+            batches = None
         out = []
-        for ref in ready:
+        for i, ref in enumerate(ready):
             trial_id = self._pending.pop(ref)
+            if batches is not None:
+                out.append((trial_id, batches[i]))
+                continue
             try:
                 batch = self._ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error

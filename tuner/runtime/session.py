@@ -17,6 +17,13 @@ from typing import Any, Callable
 from tuner.runtime.messages import Batch, Command, SessionState
 from tuner.storage import checkpoint as ckpt_lib
 
+#: After a result, how long ``collect`` waits for the trainable to end (or report again) before
+#: answering: a one-result trial then needs one round trip from the driver, not two.
+LINGER_S = 0.002
+#: A trial whose trainable finished: how long ``collect`` gives its thread to exit, so that a
+#: healthy worker is not taken for one with a thread still running.
+FINISHING_S = 0.1
+
 
 class StopTrial(BaseException):
     """Raised inside ``report()`` to unwind a trainable that must end.
@@ -173,10 +180,18 @@ class Session:
         """Wait until there is something to say (or ``timeout``), then hand it over."""
         with self._cond:
             self._cond.wait_for(lambda: self._buffer or self._state is not SessionState.RUNNING, timeout)
+            if self._buffer and self._state is SessionState.RUNNING:
+                # A trainable that just reported often ends (or reports again) within microseconds:
+                # a moment's wait saves the driver a round trip per short trial.
+                self._cond.wait_for(lambda: self._state is not SessionState.RUNNING, LINGER_S)
             out, self._buffer = self._buffer, []
             late, self._late = self._late, []
-            return Batch(out, self._state, self._error, self._stop_reason, self._final_checkpoint,
-                         thread_alive=bool(thread and thread.is_alive()), checkpoints=late)
+            state, error, stop_reason, final = self._state, self._error, self._stop_reason, self._final_checkpoint
+        if (thread is not None and state in (SessionState.DONE, SessionState.ERROR) and thread.is_alive()
+                and thread is not threading.current_thread()):
+            thread.join(FINISHING_S)  # finish() is its last call: it is on its way out
+        return Batch(out, state, error, stop_reason, final, thread_alive=bool(thread and thread.is_alive()),
+                     checkpoints=late)
 
     def decide(self, command: Command, next_point: float | None = None, payload: Any = None) -> None:
         """Answer a decision point (see ``Command``): CONTINUE and EXPLOIT go on until

@@ -117,7 +117,7 @@ class ExperimentStorage:
         trial.path = self.trial_dir(dirname or trial.trial_id)
         if self.trial_files:
             fs.makedirs(trial.path)
-            jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config)
+            jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config, parent_exists=True)
         self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
                                       name=trial.name, dirname=dirname))
 

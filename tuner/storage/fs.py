@@ -103,10 +103,12 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Whole-file write that never leaves half a file: temp name then rename (local), one PUT (object store)."""
+def write_bytes(path: str, data: bytes, parent_exists: bool = False) -> None:
+    """Whole-file write that never leaves half a file: temp name then rename (local), one PUT (object store).
+    The parent directory is made unless the caller says it exists."""
     if not is_uri(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not parent_exists:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
         with open(tmp, "wb") as f:
             f.write(data)
@@ -123,7 +125,13 @@ def write_text(path: str, text: str) -> None:
 
 def makedirs(path: str) -> None:
     if not is_uri(path):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.mkdir(path)  # the common case, the parent exists: one system call (os.makedirs also stats it)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+        except FileNotFoundError:
+            os.makedirs(path, exist_ok=True)
     # object stores have no directories: a prefix exists once something is written under it
 
 

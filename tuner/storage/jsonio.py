@@ -34,17 +34,21 @@ def to_jsonable(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """One compact JSON line; NaN and infinities are written as JSON extensions (Python reads them)."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=True)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError):
-        return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
+        return _ENCODER.encode(to_jsonable(value))
 
 
-def write_atomic(path: str, value: Any) -> None:
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=True)  # one, not one per call (every journal line)
+
+
+def write_atomic(path: str, value: Any, parent_exists: bool = False) -> None:
     """Write JSON to ``path`` (a local path or a URI), never half a file: a temp file and
-    ``os.replace`` locally, one PUT on an object store (``tuner.storage.fs``)."""
+    ``os.replace`` locally, one PUT on an object store (``tuner.storage.fs``).
+    ``parent_exists``: the caller just made the directory (saves a system call per file)."""
     from tuner.storage import fs
 
-    fs.write_text(path, dumps(value))
+    fs.write_bytes(path, dumps(value).encode("utf-8"), parent_exists=parent_exists)
 
 
 class DamagedFileError(ValueError):

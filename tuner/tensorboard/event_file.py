@@ -93,10 +93,15 @@ def masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+#: Below this many records one call per record is cheaper (about 10 µs each against a batch's ~80 µs
+#: of numpy calls; a batch costs about 5 µs a record).
+_BATCH_FROM = 16
+
+
 def masked_crc32c_many(records: list[bytes]) -> list[int]:
     """``masked_crc32c`` of each record; a batch costs a few numpy calls in all,
     which is why the writer checksums at flush time rather than per event."""
-    if len(records) < 4:
+    if len(records) < _BATCH_FROM:
         return [masked_crc32c(r) for r in records]
     np, rows, _, _, offsets = _position_tables()
     out = [0] * len(records)
@@ -162,16 +167,30 @@ class EventFileWriter:
 
     Args:
         logdir: the run directory; created if missing.
+        lazy: create the directory and the file at the first flush, not now. A sweep of
+            many short trials then pays one directory, one open and one write per trial
+            (everything a one-result trial has to say arrives before its first flush).
     """
 
-    def __init__(self, logdir: str) -> None:
-        os.makedirs(logdir, exist_ok=True)
-        name = "events.out.tfevents.%010d.%s.%d.%d" % (
-            time.time(), socket.gethostname(), os.getpid(), next(_file_counter))
+    def __init__(self, logdir: str, lazy: bool = False) -> None:
+        self._logdir = logdir
+        name = "events.out.tfevents.%010d.%s.%d.%d" % (time.time(), _hostname(), os.getpid(), next(_file_counter))
         self.path = os.path.join(logdir, name)
-        self._file = open(self.path, "wb")  # noqa: SIM115 (closed in close())
+        self._file: Any = None
+        self._closed = False
         self._pending: list[bytes] = []
         self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        if not lazy:
+            self._create()
+
+    def _create(self) -> None:
+        try:
+            os.mkdir(self._logdir)  # a new trial's run: its parent exists (os.makedirs would stat it first)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(self._logdir, exist_ok=True)
+        self._file = open(self.path, "wb")  # noqa: SIM115 (closed in close())
 
     @property
     def dirty(self) -> bool:
@@ -181,15 +200,42 @@ class EventFileWriter:
         self._pending.append(event.SerializeToString())
 
     def flush(self) -> None:
-        if self._pending:
-            records, self._pending = self._pending, []
-            self._file.write(frame_records(records))
-            self._file.flush()
+        flush_all([self])
+
+    def _write_framed(self, data: bytes) -> None:
+        if self._file is None:
+            self._create()
+        self._file.write(data)
+        self._file.flush()
 
     def close(self) -> None:
-        if not self._file.closed:
+        if not self._closed:
             self.flush()
-            self._file.close()
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
+
+
+def flush_all(writers: Iterable[EventFileWriter]) -> None:
+    """Flush several writers with one checksum batch over all their pending records."""
+    dirty = [w for w in writers if w._pending]
+    if not dirty:
+        return
+    batches = [w._pending for w in dirty]
+    for w in dirty:
+        w._pending = []
+    records = [r for batch in batches for r in batch]
+    crcs = iter(masked_crc32c_many(records))
+    for writer, batch in zip(dirty, batches):
+        parts = []
+        for data in batch:
+            parts += (_record_header(len(data)), data, _pack_crc(next(crcs)))
+        writer._write_framed(b"".join(parts))
+
+
+@functools.lru_cache(maxsize=1)
+def _hostname() -> str:
+    return socket.gethostname()
 
 
 # --- HParams protos ------------------------------------------------------------------------

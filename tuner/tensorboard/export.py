@@ -39,9 +39,12 @@ metric that only some trials report hides the other trials' lines while its
 axis is shown: that is TensorBoard's rule.
 
 Liveness and cost: a result only builds and serializes one event on the run
-loop (about 10 µs); a daemon thread frames, checksums and writes what is
-pending every ``flush_secs``, and session starts and ends are written at once,
-so TensorBoard (which reloads every 5 s by default) shows a running sweep.
+loop (about 10 µs); a daemon thread frames, checksums (one batch for every
+open run) and writes what is pending every ``flush_secs``, creating a run's
+directory and file at its first flush; a session end is written at once. So
+TensorBoard (which reloads every 5 s by default) shows a running sweep within
+``flush_secs``, and a trial that ends before its first flush costs one
+directory, one open and one write.
 
 How each kind of domain is declared, and how values are flattened: see
 ``tuner.tensorboard.hparams``.
@@ -114,7 +117,7 @@ class TensorBoardCallback(Callback):
     Args:
         logdir: where to write; default ``<experiment_path>/tensorboard``.
         flush_secs: events reach the disk at least this often (and at every
-            session start and end), so a running sweep is visible live;
+            session end), so a running sweep is visible live;
             TensorBoard itself reloads every 5 s by default.
         exclude_metrics: numeric result keys not exported (``timestamp`` is a
             wall-clock time, not a metric).
@@ -183,9 +186,10 @@ class TensorBoardCallback(Callback):
 
     @_guarded
     def on_trial_start(self, trial: Trial) -> None:
+        # Reaches the disk at the next flush (within flush_secs), or with the trial's end if that
+        # comes first: a short trial costs one directory, one open and one write.
         run = self._run(trial)
         self._ensure_started(trial, run)
-        run.writer.flush()
 
     @_guarded
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> None:
@@ -262,7 +266,7 @@ class TensorBoardCallback(Callback):
             run = _Run(trial.trial_id, segment)
             self._runs[trial.trial_id] = run
         if run.writer is None:
-            run.writer = tbw.EventFileWriter(os.path.join(self._dir, run.name))
+            run.writer = tbw.EventFileWriter(os.path.join(self._dir, run.name), lazy=True)
             self._open[run.name] = run
         return run
 
@@ -352,9 +356,8 @@ class TensorBoardCallback(Callback):
 
     @_guarded
     def _flush_all(self) -> None:
-        """Every open run (a few per CPU), not every trial the sweep has seen."""
-        for run in self._open.values():
-            run.writer.flush()
+        """Every open run (a few per CPU), not every trial the sweep has seen; one checksum batch."""
+        tbw.flush_all([run.writer for run in self._open.values()])
         self._upload()
 
     def _upload(self, force: bool = False) -> None:
