@@ -1,8 +1,18 @@
-"""Hyperopt's TPE through its ``Domain``/``Trials`` ask-tell interface."""
+"""Hyperopt's TPE through its ``Domain``/``Trials`` ask-tell interface.
+
+With ``tune.run``'s experiment directory the trial docs live in an append-only log
+there, ``hyperopt_docs.jsonl`` (one line per ask and per tell, flushed to the OS, one
+writer: the driver), and the state snapshot holds the seed, the random stream and the
+log's length: constant-size, however many trials. A resume reads the log up to that
+length and cuts what follows (the resume replay asks and tells those again, the same
+way). Driven by hand (no directory), ``state_dict`` lists every doc instead.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+import os
 from typing import Any
 
 import numpy as np
@@ -22,6 +32,8 @@ from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner.space import config as sp
 from tuner.validation import BadValueError, check_seed
 from tuner.components import check_state_version
+
+DOCS_FILE = "hyperopt_docs.jsonl"
 
 
 def _plain(value: Any) -> Any:
@@ -82,6 +94,7 @@ class HyperOptSearch(Searcher):
         self._live: dict[str, dict[str, Any]] = {}  # trial id -> its Hyperopt trial doc, not told yet
         self._docs: list[tuple[str | None, dict[str, Any]]] = []  # every (trial id, doc), in tid order
         self._restore: dict[str, Any] | None = None
+        self._log: Any = None  # the docs log in the experiment directory, when tune.run gave one
         self._check_space()
 
     def set_search_properties(self, metric: Any, mode: Any, space: dict[str, Any] | None, **spec: Any) -> None:
@@ -112,9 +125,34 @@ class HyperOptSearch(Searcher):
         if self._seed is None:
             self._seed = resolve_seed(self.seed, self._spec)
         self._rng = np.random.default_rng(self._seed)
-        if self._restore is not None:
-            self._replay(self._restore)
+        path = self._log_path()
+        if path is not None:
+            stored = _read_log(path, int(restore.get("docs_offset", 0)))  # cut past the snapshot's position
+            docs = restore["docs"] if "docs" in restore else stored
+            self._log = open(path, "w" if "docs" in restore else "a", encoding="utf-8")  # noqa: SIM115
+            if "docs" in restore:  # a snapshot that listed its docs: they start the log
+                self._append([{"ask": d["trial_id"], "vals": d["vals"]} for d in docs] +
+                             [{"tell": d["trial_id"], "loss": d["loss"], "state": d["state"]}
+                              for d in docs if d["state"] != "live"])
+            self._replay(docs)
+        elif "docs" in restore:
+            self._replay(restore["docs"])
+        elif restore.get("docs_file"):
+            raise ValueError(f"This HyperOptSearch state keeps its trials in {restore['docs_file']} of its experiment "
+                             "directory, but the searcher has none: resume it with tune.resume(path).")
+        self._asked = int(restore.get("asked", self._asked))
+        if restore.get("rng") is not None:
+            self._rng.bit_generator.state = restore["rng"]
         self._restore = None
+
+    def _log_path(self) -> str | None:
+        directory = self._spec.get("experiment_path")
+        return os.path.join(directory, DOCS_FILE) if directory and os.path.isdir(directory) else None
+
+    def _append(self, lines: list[dict[str, Any]]) -> None:
+        if self._log is not None and lines:
+            self._log.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
+            self._log.flush()
 
     # --- ask / tell -------------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -138,6 +176,7 @@ class HyperOptSearch(Searcher):
         self._asked += 1
         self._live[trial_id] = doc
         self._docs.append((trial_id, doc))
+        self._append([{"ask": trial_id, "vals": _vals(doc)}])
         values = self._evaluate(doc)
         vals = doc["misc"]["vals"]
         config = sp.fill(self.space, {p.path: reshape(p.domain, values[p.name], p.name, vals) for p in self._params})
@@ -158,8 +197,10 @@ class HyperOptSearch(Searcher):
         if doc is None:
             return  # not one of its trials
         value = None if error else objective(result, self.metric)
-        self._finish(doc, None if value is None else (value if self.mode == "min" else -value))
+        loss = None if value is None else (value if self.mode == "min" else -value)
+        self._finish(doc, loss)
         self._trials.refresh()
+        self._append([{"tell": trial_id, "loss": doc["result"].get("loss"), "state": doc["result"]["status"]}])
 
     def _finish(self, doc: dict[str, Any], loss: float | None) -> None:
         hyperopt = self._hyperopt
@@ -172,12 +213,19 @@ class HyperOptSearch(Searcher):
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Every trial doc (told or running) in order, and the random stream."""
+        """The seed, the random stream, and the docs: the docs log's length when it is in the
+        experiment directory (constant-size), else every trial doc (told or running) in order."""
+        if self._restore is not None:
+            return self._restore  # loaded, not replayed yet: still the whole state
+        rng = self._rng.bit_generator.state if self._rng is not None else None
+        if self._log is not None:
+            self._log.flush()
+            return {"version": 1, "seed": self._seed, "asked": self._asked, "docs_file": DOCS_FILE,
+                    "docs_offset": self._log.tell(), "rng": rng}
         docs = [{"trial_id": trial_id, "vals": _vals(doc), "loss": doc["result"].get("loss"),
                  "state": "live" if trial_id in self._live else doc["result"]["status"]}
                 for trial_id, doc in self._docs]
-        return {"version": 1, "seed": self._seed, "asked": self._asked, "docs": docs,
-                "rng": self._rng.bit_generator.state if self._rng is not None else None}
+        return {"version": 1, "seed": self._seed, "asked": self._asked, "docs": docs, "rng": rng}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Keeps ``state``; the trials are replayed into Hyperopt at the next suggest."""
@@ -186,11 +234,15 @@ class HyperOptSearch(Searcher):
         self._domain = None
         self._live = {}
         self._docs = []
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
-    def _replay(self, state: dict[str, Any]) -> None:
-        """Rebuilds the Trials doc by doc in the original order; running ones wait for their results."""
-        self._asked = int(state["asked"])
-        for record in state["docs"]:
+    def _replay(self, docs: list[dict[str, Any]]) -> None:
+        """Rebuilds the Trials doc by doc in the original order (inserted in one batch); running
+        ones wait for their results."""
+        new = []
+        for record in docs:
             tid = self._trials.new_trial_ids(1)[0]
             vals = record["vals"]
             misc = {"tid": tid, "cmd": self._domain.cmd, "workdir": self._domain.workdir,
@@ -199,14 +251,44 @@ class HyperOptSearch(Searcher):
             doc = self._trials.new_trial_docs([tid], [None], [self._domain.new_result()], [misc])[0]
             if record["state"] != "live":
                 self._finish(doc, record["loss"] if record["state"] == self._hyperopt.STATUS_OK else None)
-            self._trials.insert_trial_docs([doc])
+            new.append(doc)
+        if new:
+            self._trials.insert_trial_docs(new)
             self._trials.refresh()
-            doc = next((d for d in reversed(self._trials.trials) if d["tid"] == tid), doc)
+        inserted = {d["tid"]: d for d in self._trials.trials}
+        for record, doc in zip(docs, new):
+            doc = inserted.get(doc["tid"], doc)
             self._docs.append((record["trial_id"], doc))
             if record["state"] == "live":
                 self._live[record["trial_id"]] = doc
-        if state.get("rng") is not None:
-            self._rng.bit_generator.state = state["rng"]
+
+
+def _read_log(path: str, offset: int) -> list[dict[str, Any]]:
+    """The docs the log held at byte ``offset`` (state-dict form, in ask order); what follows
+    (written after the snapshot, or a torn line) is cut off."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    fix = (f"The searcher's trials are in {path}; state.json says it held {offset} bytes. Delete state.json in the "
+           "same directory and resume: the searcher is then rebuilt from journal.jsonl.")
+    if size < offset:
+        raise ValueError(f"{path} holds {size} bytes, fewer than the snapshot's {offset}. {fix}")
+    if not size:
+        return []
+    with open(path, "rb") as f:
+        data = f.read(offset)
+    if size != offset:
+        with open(path, "r+b") as f:
+            f.truncate(offset)
+    docs: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            entry = json.loads(line)
+            if "ask" in entry:
+                docs[entry["ask"]] = {"trial_id": entry["ask"], "vals": entry["vals"], "loss": None, "state": "live"}
+            else:
+                docs[entry["tell"]].update(loss=entry["loss"], state=entry["state"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}, line {number}, is damaged ({exc!r}). {fix}") from None
+    return list(docs.values())
 
 
 def _vals(doc: dict[str, Any]) -> dict[str, list]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections import deque
 
 import pytest
 
 import tuner as tune
 from searchers import HyperOptSearch
-from tests.searchers.helpers import drive
+from searchers.hyperopt import DOCS_FILE
+from tests.searchers.helpers import drive, finish, json_round_trip
 
 SPACE = {"x": tune.uniform(-1.0, 1.0), "opt": tune.choice([{"name": "sgd", "lr": tune.uniform(0.1, 1.0)},
                                                           {"name": "adam"}])}
@@ -100,3 +103,52 @@ def test_a_native_hyperopt_expression_it_cannot_read_is_refused_by_key():
 
     with pytest.raises(ValueError, match=r"The parameter space\['x'\] is a Hyperopt `lognormal` expression"):
         HyperOptSearch(space={"x": hp.lognormal("x", 0, 1)}, metric="loss", mode="min")
+
+
+def test_docs_in_the_experiment_directory_resume_exactly_from_a_constant_size_state(tmp_path):
+    """With ``tune.run``'s experiment directory the trial docs are a log there: the snapshot
+    holds no docs, a searcher rebuilt from it cuts what was logged after it, and once the
+    calls made after the snapshot are made again (the resume replay) it goes on exactly as
+    an uninterrupted one, down to the log's bytes."""
+    def searcher(directory):
+        directory.mkdir(exist_ok=True)
+        s = HyperOptSearch(metric="loss", mode="min", seed=4, n_initial_points=3)
+        s.set_search_properties(None, None, SPACE, seed=None, experiment_path=str(directory))
+        return s
+
+    def objective(config):
+        return (config["x"] - 0.3) ** 2 + (0.0 if config["opt"]["name"] == "adam" else config["opt"]["lr"])
+
+    def after_snapshot(s, running):
+        finish(s, running, objective)
+        return drive(s, 6, objective, max_live=2, start=40, live=deque())
+
+    a, running = searcher(tmp_path / "a"), deque()
+    drive(a, 12, objective, max_live=2, live=running)
+    state = json_round_trip(a.state_dict())
+    assert "docs" not in state and len(json.dumps(state)) < 1500
+    replayed_calls = deque(running)
+    first_run = after_snapshot(a, running)  # logged, then the driver dies before the next snapshot
+
+    b = searcher(tmp_path / "a")
+    b.load_state_dict(state)
+    assert after_snapshot(b, replayed_calls) == first_run
+    uninterrupted, live = searcher(tmp_path / "c"), deque()
+    drive(uninterrupted, 12, objective, max_live=2, live=live)
+    after_snapshot(uninterrupted, live)
+    assert drive(b, 8, objective, start=80) == drive(uninterrupted, 8, objective, start=80)
+    assert (tmp_path / "a" / DOCS_FILE).read_bytes() == (tmp_path / "c" / DOCS_FILE).read_bytes()
+    assert len(json.dumps(b.state_dict())) < 1500
+
+
+def test_a_shortened_docs_log_is_an_error_naming_it_and_the_fix(tmp_path):
+    s = HyperOptSearch(metric="loss", mode="min", seed=1)
+    s.set_search_properties(None, None, SPACE, seed=None, experiment_path=str(tmp_path))
+    drive(s, 3, lambda c: c["x"])
+    state = json_round_trip(s.state_dict())
+    (tmp_path / DOCS_FILE).write_text("")
+    again = HyperOptSearch(metric="loss", mode="min", seed=1)
+    again.set_search_properties(None, None, SPACE, seed=None, experiment_path=str(tmp_path))
+    again.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"hyperopt_docs.jsonl holds 0 bytes.*Delete state.json"):
+        again.suggest("t9")
