@@ -88,11 +88,32 @@ class Recorder(tune.Callback):
         self.events.append(("end", len(trials)))
 
 
+class Logged(tune.LoggerCallback):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def log_trial_start(self, trial):
+        self.lines.append("start")
+
+    def log_trial_restore(self, trial):
+        self.lines.append("restore")
+
+    def log_trial_save(self, trial):
+        self.lines.append(f"save {os.path.basename(trial.checkpoint_path)}")
+
+    def log_trial_result(self, iteration, trial, result):
+        self.lines.append(f"result {result['count']}")
+
+    def log_trial_end(self, trial, failed=False):
+        self.lines.append(f"end failed={failed}")
+
+
 def test_ray_callback_sees_every_hook_in_order(storage, tmp_path):
-    recorder = Recorder()
+    recorder, logged = Recorder(), Logged()
     grid = tune.Tuner(
         FailsOnceAtThree, param_space={"marker": str(tmp_path / "failed_once")},
-        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[recorder],
+        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[recorder, logged],
                                   stop={"training_iteration": 6},
                                   checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=2),
                                   failure_config=tune.FailureConfig(max_failures=1)),
@@ -121,3 +142,6 @@ def test_ray_callback_sees_every_hook_in_order(storage, tmp_path):
         else:
             assert event[1] == turn, event
     assert [metrics["count"] for _, metrics in grid[0].best_checkpoints] == [2, 4, 5, 6]
+    assert logged.lines == ["start", "result 1", "result 2", "save 000002", "start", "restore", "result 3",
+                            "result 4", "save 000004", "result 5", "save 000005", "result 6", "save 000006",
+                            "end failed=False"]

@@ -152,7 +152,8 @@ class RayCallbackAdapter(Callback):
 class LoggerCallback(Callback):
     """Base for a logger that writes each trial's results somewhere (Ray Tune's hooks).
 
-    Override ``log_trial_start``, ``log_trial_result`` and ``log_trial_end``.
+    Override ``log_trial_start``, ``log_trial_restore``, ``log_trial_save``,
+    ``log_trial_result`` and ``log_trial_end``.
 
     Example::
 
@@ -167,18 +168,32 @@ class LoggerCallback(Callback):
     def log_trial_start(self, trial: Trial) -> None:
         """A trial starts (or restarts) on a worker."""
 
+    def log_trial_restore(self, trial: Trial) -> None:
+        """A trial started from a checkpoint has restored it."""
+
+    def log_trial_save(self, trial: Trial) -> None:
+        """A trial saved a checkpoint (``trial.checkpoint_path``)."""
+
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
-        """A result; ``iteration`` counts every result of the experiment so far."""
+        """A result; ``iteration`` is the run loop's turn (as in Ray Tune)."""
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         """A trial ended (``failed``: in ERROR)."""
 
+    def on_step_begin(self, iteration: int, trials: list[Trial]) -> None:
+        self._iteration = iteration
+
     def on_trial_start(self, trial: Trial) -> None:
         self.log_trial_start(trial)
 
+    def on_trial_restore(self, trial: Trial, checkpoint_path: str) -> None:
+        self.log_trial_restore(trial)
+
+    def on_trial_save(self, trial: Trial, checkpoint_path: str) -> None:
+        self.log_trial_save(trial)
+
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> None:
-        self._iteration = getattr(self, "_iteration", 0) + 1  # subclasses may skip __init__
-        self.log_trial_result(self._iteration, trial, result)
+        self.log_trial_result(getattr(self, "_iteration", 0), trial, result)  # subclasses may skip __init__
 
     def on_trial_complete(self, trial: Trial) -> None:
         self.log_trial_end(trial, failed=False)
