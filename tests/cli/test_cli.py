@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import tuner
+import tuner.api  # the no_ray fixture patches it: loaded even when a test runs alone
 from tests.fakes import InProcessExecutor
 from tuner.callbacks import Callback
 from tuner.cli.main import main
@@ -245,6 +246,19 @@ def test_interrupted_sweep_exits_130_then_resumes(cli, sweep_file, tmp_path, no_
     assert result.exit_code == 0, result.output
     (listed,) = json.loads(cli("ls", storage, "--format", "json").output)
     assert listed["status"] == "finished" and listed["counts"] == {"TERMINATED": 4}
+
+
+@pytest.mark.parametrize("flags, resume", [((), ("resume", "keep")), (("--errored", "resume"), ("resume", "resume")),
+                                           (("--errored", "restart", "--skip-unfinished"), ("skip", "restart"))])
+def test_resume_flags_reach_the_run(cli, tmp_path, no_ray, flags, resume):
+    args = ["run", "tests.cli.trainables:fails_above_zero", "--config", '{"x": {"grid_search": [-1, 1]}}',
+            "--metric", "loss", "--mode", "min", "--storage", str(tmp_path), "--name", "a", "-q"]
+    assert cli(*args).exit_code == 1
+    result = cli("resume", str(tmp_path / "a"), "-q", *flags)
+    assert no_ray.calls[-1]["resume"] == resume
+    failed = tuner.load(str(tmp_path / "a")).trials[1]
+    assert result.exit_code == 1 and failed.status.value == "ERROR"  # it fails again when run again
+    assert failed.num_failures == (2 if resume[1] == "resume" else 1)  # from scratch: a new count
 
 
 def test_resume_errors(cli, tmp_path):

@@ -177,8 +177,11 @@ def resume(directory: str, options: Mapping[str, Any]) -> None:
     path = fs.normalize(directory)
     with exit_codes(path, path):
         try:
+            errored = options.get("errored") or "keep"
             resume_experiment(path, address=options.get("address"), verbose=0 if options.get("quiet") else 2,
-                        raise_on_failed_trial=options.get("raise_on_failed", True))
+                              raise_on_failed_trial=options.get("raise_on_failed", True),
+                              resume_unfinished=not options.get("skip_unfinished"),
+                              resume_errored=errored == "resume", restart_errored=errored == "restart")
         except FileNotFoundError as exc:
             raise BadInput(str(exc)) from None
         except (ImportError, AttributeError) as exc:

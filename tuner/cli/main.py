@@ -188,17 +188,24 @@ def run_command(trainable: str, config_json: str, metric: str | None, mode: str 
 @_ADDRESS
 @_RAISE_ON_FAILED
 @_QUIET
+@click.option("--errored", type=click.Choice(["keep", "resume", "restart"]), default="keep", show_default=True,
+              help="Failed trials: keep them failed, run them again from their latest checkpoint, or from scratch.")
+@click.option("--skip-unfinished", is_flag=True,
+              help="End the unfinished trials as they are (TERMINATED) instead of continuing them.")
 def resume(directory: str, **options: Any) -> None:
     """Continue the interrupted sweep in DIR.
 
     Finished trials stay finished; the others restart from their latest
     checkpoint; the scheduler and searcher pick up where they were. Run it from
     the directory the sweep was started in (the trainable is imported again).
+    --errored and --skip-unfinished are Ray Tune's Tuner.restore(resume_errored=,
+    restart_errored=, resume_unfinished=).
 
     \b
     Examples:
       tuner resume ~/tuner_results/mlp-asha
       tuner resume results/mlp-asha --address auto
+      tuner resume results/mlp-asha --errored restart
     """
     from tuner.cli.launch import resume as resume_sweep
 
