@@ -124,6 +124,7 @@ class TrialRunner:
         self.reporter = reporter
         self.lock = lock
         self.trials: dict[str, Trial] = {}
+        self._trial_list: list[Trial] = []  # the same trials in creation order, for the step hooks (no copy per turn)
         self.by_status = StatusIndex()
         self._closing: dict[str, TrialDecision] = {}
         self._exhausted = False
@@ -185,6 +186,7 @@ class TrialRunner:
                                                                self.settings.checkpoint_score_attr)
                                        for p, m in trial.checkpoint_metrics.items()}
         self.trials = dict(trials)
+        self._trial_list = list(self.trials.values())
         self._next_index = journal.next_trial_index(self.storage.path, self.trials)
         self.by_status = StatusIndex()
         for trial in self.trials.values():
@@ -283,14 +285,11 @@ class TrialRunner:
         return False
 
     def _step_hook(self, hook: str) -> None:
-        """``on_step_begin`` / ``on_step_end`` of the callbacks that have them (the trial list is
-        built only for those)."""
-        trials = None
+        """``on_step_begin`` / ``on_step_end`` of the callbacks that have them, with every trial."""
         for cb in self.callbacks:
             method = getattr(cb, hook)
             if getattr(method, "__func__", None) is not getattr(Callback, hook):
-                trials = list(self.trials.values()) if trials is None else trials
-                method(self.iteration, trials)
+                method(self.iteration, self._trial_list)
 
     def _close(self, failing: bool) -> None:
         """Stop the workers, end the callbacks, close the files: every step runs even when one
@@ -406,6 +405,7 @@ class TrialRunner:
                       trainable_name=self.settings.trainable_name)
         unplaceable = self._resolve_resources(trial)
         self.trials[trial_id] = trial
+        self._trial_list.append(trial)
         self.by_status.add(trial)
         self.storage.add_trial(trial, self._name_trial(trial))
         self.scheduler.on_trial_add(trial)
