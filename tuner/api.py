@@ -242,6 +242,7 @@ def run(
                              reporter=reporter, lock=lock)
         if restored is not None:
             unfinished, errored = policy
+            runner.restore_callbacks(restored.callback_states)
             runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored,
                            stopper_saw=restored.stopper_saw)
         relay = None
@@ -390,6 +391,7 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
     replay.trials, replay.lineage = replayed.trials, replayed.lineage
     if stopper is not None and state is not None and state.get("stopper") is not None:
         stopper.load_state_dict(state["stopper"])
+    replay.callback_states = (state or {}).get("callbacks") or {}
     return replay
 
 

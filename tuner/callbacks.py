@@ -53,3 +53,10 @@ class Callback:
 
     def on_experiment_end(self, trials: list[Trial]) -> None:
         """Called once after the last trial, also when the sweep is interrupted."""
+
+    def get_state(self) -> dict[str, Any] | None:
+        """State to keep across a resume (plain JSON), saved with each snapshot; None: none."""
+        return None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """On resume, what ``get_state`` returned at the last snapshot (the callback given again)."""

@@ -168,3 +168,47 @@ def test_a_checkpoint_request_a_function_trainable_cannot_meet_is_warned_once(st
     assert warned == ["Trial trial_00000: a callback set should_checkpoint on the result of iteration 1, but no "
                       "checkpoint was taken there: a function trainable checkpoints only what it reports "
                       "(tune.report(..., checkpoint=...))."]
+
+
+class CountsStarts(tune.Callback):
+    """Ray Tune's get_state / set_state example, with JSON state."""
+
+    def __init__(self, interrupt=False):
+        self.trial_ids = []
+        self.interrupt = interrupt
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.trial_ids.append(trial.trial_id)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.interrupt and result["step"] == 2 and trial.trial_id == "trial_00001":
+            raise KeyboardInterrupt  # Ctrl-C on the driver
+
+    def get_state(self):
+        return {"trial_ids": list(self.trial_ids)}
+
+    def set_state(self, state):
+        self.trial_ids = state["trial_ids"]
+
+
+class SetState(tune.Callback):
+    def on_trial_start(self, iteration, trials, trial, **info):
+        pass
+
+    def get_state(self):
+        return {"seen": {"a"}}
+
+
+def test_callback_state_comes_back_on_resume(storage, monkeypatch, caplog):
+    monkeypatch.setenv("TUNER_SNAPSHOT_EVERY_S", "0")  # a snapshot every turn of the loop
+    with pytest.raises(KeyboardInterrupt), caplog.at_level("WARNING", logger="tuner.execution.runner"):
+        run(keyword_reports, storage, config={"x": tune.grid_search([1.0, 2.0, 3.0])}, name="cb",
+            max_concurrent_trials=1, callbacks=[CountsStarts(interrupt=True), SetState()])
+    assert [r.getMessage().split(":")[0] for r in caplog.records if "get_state" in r.getMessage()] == [
+        "SetState.get_state() returned state that is not plain JSON (a set, a tuple, an object?)"]
+    again = CountsStarts()
+    tune.resume(f"{storage}/cb", callbacks=[again], verbose=0, log_to_tensorboard=False,
+                _executor=InProcessExecutor())
+    # trial_00000 ran only before the interruption: it comes from the last snapshot (which may or may not
+    # have seen trial_00001 start); the resumed run starts trial_00001 again, then trial_00002
+    assert again.trial_ids[0] == "trial_00000" and again.trial_ids[-2:] == ["trial_00001", "trial_00002"]

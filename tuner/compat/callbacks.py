@@ -148,6 +148,12 @@ class RayCallbackAdapter(Callback):
     def on_experiment_end(self, trials: list[Trial]) -> None:
         self.inner.on_experiment_end(trials)
 
+    def get_state(self) -> dict[str, Any] | None:
+        return self.inner.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.inner.set_state(state)
+
 
 class LoggerCallback(Callback):
     """Base for a logger that writes each trial's results somewhere (Ray Tune's hooks).

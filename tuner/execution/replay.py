@@ -47,6 +47,7 @@ class ComponentReplay:
         self.searcher = searcher
         self.stopper = stopper  # a driver-side Stopper: every call it saw is made again (from the start)
         self.stopper_saw: dict[str, Any] = {}  # trial id -> training_iteration of the last result it saw
+        self.callback_states: dict[str, Any] = {}  # the snapshot's callback states, for TrialRunner.restore_callbacks
         self.start_offset = start_offset
         self.index = StatusIndex()
         self.trials: dict[str, Trial] = {}  # the replayed trials, once the journal is read

@@ -12,6 +12,7 @@ checkpoint of that iteration before the decision (Ray Tune's ``SHOULD_CHECKPOINT
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ from searchers.base import FINISHED, Searcher
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import fs
 from tuner.storage import journal
+from tuner.storage import jsonio
 from tuner.callbacks import Callback
 from tuner.execution.resources import PerTrialResources, resources_for
 from tuner.execution.protocol import Executor
@@ -145,6 +147,7 @@ class TrialRunner:
         self._restoring: dict[str, str] = {}  # trial id -> the checkpoint it was launched from, until it answers
         self._wants_checkpoint: set[str] = set()  # a callback set should_checkpoint in its waiting result
         self._warned_checkpoint_request = False
+        self._warned_callback_state: set[str] = set()
         self._unmet_request: dict[str, dict[str, Any]] = {}  # should_checkpoint on a result it did not wait at
         # Every result waits for the driver when a driver-side Stopper must see it, or when a callback may
         # ask a class trainable for a checkpoint at it (only a waiting trainable can still save that state).
@@ -232,9 +235,38 @@ class TrialRunner:
         state_of_stopper = getattr(self.settings.driver_stopper, "state_dict", None)
         if callable(state_of_stopper):
             state["stopper"] = state_of_stopper()
+        callbacks = self._callback_states()
+        if callbacks:
+            state["callbacks"] = callbacks
         self.storage.write_state(state)
         took = time.perf_counter() - started
         self._next_snapshot = time.monotonic() + max(self._snapshot_every_s, took / SNAPSHOT_SHARE)
+
+    def _callback_states(self) -> dict[str, Any]:
+        """``get_state()`` of the callbacks that have state, by position and class (Ray Tune's
+        ``Callback.get_state``); a state that is not plain JSON is left out, warned about once."""
+        out = {}
+        for index, cb in enumerate(self.callbacks):
+            state = cb.get_state()
+            if not state:
+                continue
+            name = type(getattr(cb, "inner", cb)).__name__
+            if json.loads(jsonio.dumps(state)) != state:
+                if name not in self._warned_callback_state:
+                    self._warned_callback_state.add(name)
+                    logger.warning("%s.get_state() returned state that is not plain JSON (a set, a tuple, an "
+                                   "object?): it is not saved, and a resumed sweep starts that callback fresh. "
+                                   "Return dicts, lists, strings and numbers.", name)
+                continue
+            out[f"{index}:{name}"] = state
+        return out
+
+    def restore_callbacks(self, states: dict[str, Any] | None) -> None:
+        """Give each callback (passed again on resume) the state its position and class saved."""
+        for index, cb in enumerate(self.callbacks):
+            state = (states or {}).get(f"{index}:{type(getattr(cb, 'inner', cb)).__name__}")
+            if state:
+                cb.set_state(state)
 
     def _maybe_snapshot(self) -> None:
         if time.monotonic() >= self._next_snapshot:
