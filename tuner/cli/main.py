@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -366,7 +365,6 @@ def tensorboard(directory: str, host: str, port: int) -> None:
                        "`tensorboard` package is installed and log_to_tensorboard is on")
     if fs.is_uri(logdir):  # TensorBoard reads files: a local copy of the event files, refreshed at each start
         mirror = fs.Mirror(logdir, fs.local_staging_dir(logdir) + "_view")
-        shutil.rmtree(mirror.local, ignore_errors=True)
         mirror.pull()
         click.echo(f"Copied the event files of {logdir} to {mirror.local}.")
         logdir = mirror.local

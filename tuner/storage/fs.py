@@ -279,6 +279,8 @@ class Mirror:
         self._synced: dict[str, tuple[int, int]] = {}
 
     def pull(self) -> None:
+        """The local copy made equal to ``remote`` (files only there, from a killed writer, are dropped)."""
+        shutil.rmtree(self.local, ignore_errors=True)
         if isdir(self.remote):
             download_dir(self.remote, self.local)
         os.makedirs(self.local, exist_ok=True)
