@@ -3,6 +3,7 @@ S3-compatible server, through the same calls. No Ray."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -133,3 +134,20 @@ def test_a_bucket_that_does_not_exist_fails_before_anything_starts(s3_server):
     with pytest.raises(tune.StorageNotWritableError, match=r"s3://no-such-bucket-tuner/results/exp: .*storage_path"):
         tune.run(lambda config: tune.report({"x": 1}), storage_path="s3://no-such-bucket-tuner/results", name="exp",
                  verbose=0, _executor=InProcessExecutor())
+
+
+def test_optuna_search_on_a_uri_keeps_its_study_in_the_snapshot_and_resumes(s3_server):
+    from searchers import OptunaSearch
+    from tests.fakes import InProcessExecutor
+    from tests.integration.trainables import quadratic
+
+    root = f"{s3_server}/optuna"
+    first = tune.run(quadratic, config={"x": tune.uniform(0, 6)}, num_samples=4, metric="loss", mode="min",
+                     search_alg=OptunaSearch(seed=0), storage_path=root, name="exp", seed=0, verbose=0,
+                     log_to_tensorboard=False, _executor=InProcessExecutor())
+    state = json.loads(fs.read_text(f"{root}/exp/state.json"))
+    assert len(state["searcher"]["trials"]) == 4  # the study itself, not a file name: no local log on a URI
+    assert not fs.exists(f"{root}/exp/optuna_journal.jsonl")
+    again = tune.resume(f"{root}/exp", num_samples=6, verbose=0, _executor=InProcessExecutor())
+    assert len(again.trials) == 6
+    assert [t.config for t in again.trials[:4]] == [t.config for t in first.trials]
