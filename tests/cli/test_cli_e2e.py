@@ -93,12 +93,14 @@ def test_ctrl_c_exits_130_and_resume_finishes_the_sweep(tmp_path):
         assert [r["training_iteration"] for r in trial.history] == list(range(1, 41))
 
 
-def test_tensorboard_serves_the_experiment(tmp_path):
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_tensorboard_serves_the_experiment(tmp_path, where, request):
+    """From a directory, and from an s3:// URI (moto_server): the event files are copied down first."""
     pytest.importorskip("tensorboard")
     from tests.integration.test_tensorboard_server import Sweep, TensorBoardServer, assert_finished_sweep_shown
     from tests.integration.test_tensorboard_server import SPACE, write_fake_sweep
 
-    path = str(tmp_path / "exp")
+    path = str(tmp_path / "exp") if where == "local" else f"{request.getfixturevalue('s3_server')}/tb/exp"
     cb, trials = write_fake_sweep(path, ["complete", "stopped", "error", "complete"])
     cb.on_experiment_end(trials)
     log = open(tmp_path / "tuner-tensorboard.log", "w+b")  # noqa: SIM115 - closed by server.stop()
@@ -109,6 +111,9 @@ def test_tensorboard_serves_the_experiment(tmp_path):
     server.proc, server.log = proc, log
     try:
         line = proc.stdout.readline()
+        if where == "s3":
+            assert line.startswith(f"Copied the event files of {path}/tensorboard to "), line + server.output()
+            line = proc.stdout.readline()
         match = re.match(r"TensorBoard: (http://127\.0\.0\.1:(\d+))/#hparams", line)
         assert match, line + server.output()
         server.url, server.port = match.group(1), int(match.group(2))
