@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,18 +23,25 @@ import time
 def run(tree: str, population: int, max_steps: int) -> float:
     with tempfile.TemporaryDirectory() as storage:
         env = {**os.environ, "PYTHONPATH": tree}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         out = subprocess.run([sys.executable, "examples/pbt_cartpole.py", "--population", str(population),
                               "--max-steps", str(max_steps), "--storage", storage], cwd=tree, env=env,
                              capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     reported = re.search(r"env steps in all, (\d+) s wall", out.stdout)
     if reported is None:  # (a short run may end with the example's own "final eval_return < 475")
         sys.exit(out.stdout[-2000:] + out.stderr[-3000:])
     exploits = re.search(r"\((\d+) of (\d+) exploits", out.stdout)
-    print(f"  {tree}: process {wall:.1f} s, tune.run {reported.group(1)} s, "
+    print(f"  {tree}: process {wall:.1f} s, CPU {cpu:.1f} s, tune.run {reported.group(1)} s, "
           f"{exploits.group(2) if exploits else '?'} exploits, load {os.getloadavg()[0]:.1f}", flush=True)
     return wall
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the waited-for descendants (the example's process, the Ray
+    processes it started and reaped, and theirs): less sensitive to other jobs than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
