@@ -73,11 +73,14 @@ def test_grid_over_lr_reports_rllib_metrics_and_retries_from_rllib_checkpoints(s
         np.testing.assert_array_equal(np.asarray(value), saved[name])
 
 
-def test_pbt_exploit_copies_the_donors_weights_in_place(storage):
+@pytest.mark.parametrize("mutations", [{"lr": [0.0]}, {"lr": [0.0], "gamma": [0.95]}], ids=["in_place", "rebuilt"])
+def test_pbt_exploit_copies_the_donors_weights(mutations, storage):
     # Every exploit sets lr=0, so the recipient's next iteration leaves the donor's weights untouched: its
-    # checkpoint after the exploit must hold exactly the donor checkpoint's weights.
+    # checkpoint after the exploit must hold exactly the donor checkpoint's weights. A change of lr alone is
+    # taken by the warm algorithm; a change of gamma too rebuilds it and restores the donor's checkpoint.
+    rebuilt = "gamma" in mutations
     pbt = PopulationBasedTraining(perturbation_interval=1, quantile_fraction=0.5, resample_probability=0.0,
-                                  hyperparam_mutations={"lr": [0.0]}, seed=0)
+                                  hyperparam_mutations=mutations, seed=0)
     together = functools.partial(rllib_callbacks.side_by_side, trials=2)
     config = {**TINY_PPO, "lr": tune.grid_search([3e-3, 1e-5]), "callbacks_on_algorithm_init": together}
     results = tune.run("PPO", config=config, scheduler=pbt,
@@ -87,19 +90,23 @@ def test_pbt_exploit_copies_the_donors_weights_in_place(storage):
     exploits = [e for e in _journal(results.experiment_path) if e["event"] == "config"]
     assert exploits, "PBT never exploited; the test needs at least one exploit"
     by_id = {t.trial_id: t for t in results.trials}
-    checked = 0
+    checked = rebuilds = 0
     for e in exploits:
         trial, iteration = by_id[e["trial_id"]], e["iteration"]
         nxt = [r for r in trial.history if r["training_iteration"] == iteration + 1]
         if not nxt:
             continue
         assert nxt[0]["learners/default_policy/default_optimizer_learning_rate"] == 0.0
-        # Kept warm: RLlib counts iterations since the algorithm was built (a rebuilt one would start at 1).
-        assert nxt[0]["iterations_since_restore"] > 1
+        # RLlib counts iterations since the algorithm was built: a rebuilt one starts again at 1. An exploit
+        # that changes gamma (not only lr) rebuilds; a later one that finds gamma already set does not.
+        changed = {k for k in set(e["config"]) | set(e["old_config"])
+                   if e["config"].get(k) != e["old_config"].get(k) and k not in ("lr", "entropy_coeff")}
+        rebuilds += bool(changed)
+        assert (nxt[0]["iterations_since_restore"] == 1) if changed else (nxt[0]["iterations_since_restore"] > 1)
         after = os.path.join(trial.path, "checkpoints", f"{iteration + 1:06d}")
         donor, mine = _weights(e["donor_checkpoint"]), _weights(after)
         assert donor.keys() == mine.keys()
         for name in donor:
             np.testing.assert_array_equal(mine[name], donor[name], err_msg=name)
         checked += 1
-    assert checked
+    assert checked and (rebuilds > 0) == rebuilt
