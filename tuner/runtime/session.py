@@ -119,28 +119,27 @@ class Session:
                 result["done"] = True
                 self._stop_reason = stop_reason
             elif at_point:
-                self._state = SessionState.WAITING
-                self._command = None
-                self._cond.notify_all()
-                while self._command is None:
-                    self._cond.wait()
-                command = self._command
+                command = self._wait_for_command()
             self._cond.notify_all()
         if stop_reason or finished or (at_point and command is Command.STOP):
             raise StopTrial()
         return command if at_point else Command.CONTINUE
+
+    def _wait_for_command(self) -> Command:
+        """At a decision point (``self._cond`` held): tell the driver, block until its command."""
+        self._state = SessionState.WAITING
+        self._command = None
+        self._cond.notify_all()
+        while self._command is None:
+            self._cond.wait()
+        return self._command
 
     def checkpointed(self, path: str) -> Command:
         """Hand over ``path``, the checkpoint saved at a CHECKPOINT command, and wait at the same
         decision point for the next command; returns it as ``report`` would."""
         with self._cond:
             self._late.append((self.iteration, path))
-            self._state = SessionState.WAITING
-            self._command = None
-            self._cond.notify_all()
-            while self._command is None:
-                self._cond.wait()
-            command = self._command
+            command = self._wait_for_command()
         if command is Command.STOP:
             raise StopTrial()
         return command
