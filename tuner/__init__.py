@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "run": "tuner.api", "TuneError": "tuner.api",
+    "run": "tuner.api", "TuneError": "tuner.api", "ExperimentChangedError": "tuner.api",
     "resume": "tuner.resuming",
     "Callback": "tuner.callbacks",
     "Checkpoint": "tuner.storage.checkpoint",
@@ -67,7 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
-    from tuner.api import TuneError, run
+    from tuner.api import ExperimentChangedError, TuneError, run
     from tuner.callbacks import Callback
     from tuner.storage.checkpoint import Checkpoint
     from tuner.runtime.report import get_checkpoint, get_context, report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import time
@@ -22,7 +23,7 @@ from tuner.execution.replay import ComponentReplay
 from tuner.execution.resources import Resources
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.storage import journal
-from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root
+from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root, write_spec
 from tuner.storage.lock import ExperimentLock
 from tuner.stopper import Stopper
 from tuner.import_path import import_path
@@ -73,6 +74,7 @@ def run(
     runtime_env: Mapping[str, Any] | None = None,
     reuse_actors: bool = True,
     resume: bool | str = False,
+    allow_changes: bool = False,
     trial_files: bool = True,
     _executor: Any = None,
 ) -> ExperimentResults:
@@ -146,6 +148,9 @@ def run(
             ``"AUTO"`` is True; ``"AUTO+ERRORED"`` also runs failed trials again from their
             latest checkpoints, ``"AUTO+RESTART_ERRORED"`` from scratch, and the ``_ONLY``
             forms of both end the unfinished trials as they are instead of continuing them.
+        allow_changes: with ``resume``, accept another search space, metric or mode than the experiment
+            was run with; without it such a resume is refused listing the differences
+            (``ExperimentChangedError``). experiment.json then records the new ones.
         trial_files: write each trial's params.json, result.jsonl, progress.csv and
             decisions.jsonl beside the journal. False is the compact layout for sweeps of
             many short trials (docs/large_sweeps.md): the journal alone holds them, and
@@ -197,6 +202,8 @@ def run(
     if policy is not None and name is None:
         raise ValueError("`resume=True` needs the `name` of the experiment to continue.")
     path = _experiment_path(storage_path, name, trainable_name, allow_existing=policy is not None)
+    # Before the components see metric and mode: a changed one is named here, not as a clash inside them.
+    changed_spec = _check_unchanged(path, config, settings, allow_changes) if policy is not None else None
     scheduler.set_search_properties(metric, mode)
     search_alg.set_search_properties(metric, mode, config, num_samples=num_samples, seed=seed, experiment_path=path)
 
@@ -222,13 +229,15 @@ def run(
 
         restored = (_read_previous_run(path, scheduler, search_alg, settings.driver_stopper)
                     if policy is not None else None)
+        if restored is not None and changed_spec is not None:
+            jsonutil.write_atomic(fs.join(path, "experiment.json"), changed_spec)
+        if restored is None:  # the spec before the journal: a journal always has its spec beside it
+            spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
+            write_spec(path, {**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files)})
+            _warn_not_rebuildable(spec, path)
         storage = ExperimentStorage(path, trial_files=bool(trial_files))
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
-        if restored is None:
-            spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
-            storage.write_spec({**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files)})
-            _warn_not_rebuildable(spec, storage.path)
         if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
             callbacks += _tensorboard_callback()
         from tuner.progress import ProgressReporter
@@ -243,8 +252,9 @@ def run(
         if restored is not None:
             unfinished, errored = policy
             runner.restore_callbacks(restored.callback_states)
+            runner.time_used_before = _time_used(path, restored, lock.taken_over)
             runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored,
-                           stopper_saw=restored.stopper_saw)
+                           stopper_saw=restored.stopper_saw, previous=restored)
         relay = None
         if _executor is None and storage.token and relay_lib.needs_relay(storage.path):
             relay = relay_lib.start_relay(storage.token)  # for nodes that do not see this local directory
@@ -263,6 +273,58 @@ def run(
             raise TuneError(f"{len(results.errors)} trial(s) failed: {ids}. Tracebacks are in "
                             f"{storage.path}/trials/<trial_id>/error.txt.", results)
         return results
+
+
+class ExperimentChangedError(ValueError):
+    """``resume`` with another search space, metric or mode than the experiment was run with."""
+
+
+def _check_unchanged(path: str, config: Mapping[str, Any], settings: RunSettings,
+                     allow: bool) -> dict[str, Any] | None:
+    """Refuse to mix trials of two sweeps in one experiment: compare the space, metric and mode with
+    experiment.json. ``allow``: return the spec to record instead (None when nothing changed)."""
+    spec_file = fs.join(path, "experiment.json")
+    if not journal.exists(path) or not fs.exists(spec_file):
+        return None
+    spec = jsonutil.read(spec_file)
+    now = json.loads(jsonutil.dumps({"space": space_lib.space_to_json(config), "metric": settings.metric,
+                                         "mode": settings.mode}))
+    changes = [line for key in ("space", "metric", "mode") for line in _differences(key, spec.get(key), now[key])]
+    if not changes:
+        return None
+    if not allow:
+        listed = "\n".join(f"  {line}" for line in changes)
+        raise ExperimentChangedError(
+            f"The experiment {path} was run with another search space, metric or mode than this resume asks "
+            f"for:\n{listed}\nIts trials would mix two sweeps. Resume it unchanged (tune.resume(path) takes "
+            "them from experiment.json), start a new experiment, or accept the change: "
+            "tune.resume(path, ..., allow_changes=True).")
+    warnings.warn(f"Resuming {path} with changes ({'; '.join(changes)}); experiment.json now records them.",
+                  stacklevel=3)
+    return {**spec, **now}
+
+
+def _differences(where: str, old: Any, new: Any) -> list[str]:
+    """``where: old -> new`` for each leaf that differs (nested keys as ``space['a']['b']``)."""
+    if isinstance(old, dict) and isinstance(new, dict) and not ("__domain__" in old or "__domain__" in new):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            label = f"{where}[{key!r}]"
+            if key not in new:
+                out.append(f"{label}: {_shown(old[key])} -> (removed)")
+            elif key not in old:
+                out.append(f"{label}: (absent) -> {_shown(new[key])}")
+            else:
+                out.extend(_differences(label, old[key], new[key]))
+        return out
+    return [] if old == new else [f"{where}: {_shown(old)} -> {_shown(new)}"]
+
+
+def _shown(value: Any) -> str:
+    from tuner.space.domains import space_from_json
+
+    shown = space_from_json(value)
+    return repr(shown)
 
 
 def _warn_not_rebuildable(spec: dict[str, Any], path: str) -> None:
@@ -386,13 +448,32 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
         searcher.load_state_dict(state["searcher"])
         # version 1 was written after every event: nothing to replay
         start = state["journal_offset"] if state.get("version") == 2 else journal.size(path)
-    replay = ComponentReplay(scheduler, searcher, start, stopper)
+    points = {k: v for k, v in ((state or {}).get("points") or {}).items() if v is not None}
+    replay = ComponentReplay(scheduler, searcher, start, stopper, points=points)
+    if not fs.is_uri(path):
+        replay.last_write = os.path.getmtime(journal.journal_path(path))  # before this driver writes to it
     replayed = journal.replay(path, observer=replay)  # read once: the earlier run's lineage comes with it
     replay.trials, replay.lineage = replayed.trials, replayed.lineage
     if stopper is not None and state is not None and state.get("stopper") is not None:
         stopper.load_state_dict(state["stopper"])
     replay.callback_states = (state or {}).get("callbacks") or {}
     return replay
+
+
+def _time_used(path: str, previous: ComponentReplay, stale_lock: dict[str, Any] | None) -> float:
+    """Seconds the earlier runs of the experiment took (``time_budget_s`` counts across resumes): the
+    previous resume recorded what came before it; the last run went from its start (its resume, or
+    ``tune.run`` for the first) to its last sign of life: its last journal write or lock refresh."""
+    if previous.resumed is not None:
+        start, used = previous.resumed.time, previous.resumed.time_used or 0.0
+    else:
+        try:
+            start = float(jsonutil.read(fs.join(path, "experiment.json")).get("start_time"))
+        except (OSError, ValueError, TypeError):
+            return 0.0
+        used = 0.0
+    end = max(previous.last_write or 0.0, float((stale_lock or {}).get("refreshed") or 0.0))
+    return used + max(0.0, end - start)
 
 
 def _slug(text: str) -> str:

@@ -56,7 +56,7 @@ def resume_pair(resume_unfinished: bool = True, resume_errored: bool = False,
 
 def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = None, *,
            resume_unfinished: bool = True, resume_errored: bool = False, restart_errored: bool = False,
-           **overrides: Any):
+           allow_changes: bool = False, **overrides: Any):
     """Continue the experiment in ``path``; returns its ExperimentResults.
 
     Args:
@@ -68,6 +68,8 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
             end TERMINATED as they are).
         resume_errored: run failed trials again from their latest checkpoints.
         restart_errored: run failed trials again from scratch (their checkpoints are deleted).
+        allow_changes: accept another search space (``config``), ``metric`` or ``mode`` than the
+            experiment's; without it such a resume is refused with the differences listed.
         overrides: any other ``tune.run`` argument (``verbose``, ``scheduler``...).
     """
     from tuner.space import config as space_lib
@@ -101,7 +103,8 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
         kwargs["scheduler"] = components.rebuild(spec["scheduler"], "scheduler", search_alg)
     kwargs.update(overrides)
     return run(trainable, config, storage_path=fs.dirname(path), name=fs.basename(path),
-               resume=resume_pair(resume_unfinished, resume_errored, restart_errored), **kwargs)
+               resume=resume_pair(resume_unfinished, resume_errored, restart_errored), allow_changes=allow_changes,
+               **kwargs)
 
 
 def recorded_stop(recorded: Any, path: str) -> Any:

@@ -504,9 +504,10 @@ def test_synch_pbt_through_the_run_loop_replaces_configs_and_replays(storage):
         assert sum(config_at(schedule, i)["inc"] for i in range(1, 13)) == t.last_result["count"]
     loaded = tune.load(results.experiment_path)
     assert [t.config for t in loaded.trials] == [t.config for t in results.trials]
-    # a recipient's checkpoint at the exploit is rewritten in place: listed once, also when read back
+    # the donor's state copied at an exploit goes beside the recipient's own checkpoint of that iteration
+    # (never over it: a crash midway would lose both); listed the same when read back
     assert [t.checkpoints for t in loaded.trials] == [t.checkpoints for t in results.trials]
-    assert all(len(t.checkpoints) == 12 for t in loaded.trials)
+    assert all(len(t.checkpoints) == 12 + sum(e["trial_id"] == t.trial_id for e in lineage) for t in loaded.trials)
     # what tune.resume reads: the scheduler rebuilt from experiment.json, its state from state.json
     from tuner import components
     from tuner.storage import jsonio as jsonutil

@@ -136,6 +136,7 @@ class TrialRunner:
         self._out_of_time = False
         self._end_reason = "time budget reached"
         self._scheduler_points: dict[str, float | None] = {}
+        self._sent_points: dict[str, tuple[Any, float | None]] = {}  # trial -> (after, point) its worker was sent
         self._warned_stop_keys = False
         self._aborted: set[str] = set()
         self._next_index = 0  # of the next new trial; on resume past every id ever used (journal.next_trial_index)
@@ -144,6 +145,10 @@ class TrialRunner:
         self._next_snapshot = time.monotonic() + self._snapshot_every_s
         self._idle_choice_at = -1  # journal size when "nothing to run" was last journaled
         self._resume_on_release: dict[str, TrialDecision | None] = {}
+        # Trials that were running (or chosen) when the previous driver died: the scheduler chose them already, so
+        # they restart before it is asked anything (as if they had never stopped), not when it would choose them.
+        self._interrupted: dict[str, TrialDecision | None] = {}  # trial id -> the exploit to apply first
+        self.time_used_before = 0.0  # seconds of time_budget_s the earlier runs of a resumed experiment used
         self._restoring: dict[str, str] = {}  # trial id -> the checkpoint it was launched from, until it answers
         self._wants_checkpoint: set[str] = set()  # a callback set should_checkpoint in its waiting result
         self._warned_checkpoint_request = False
@@ -157,11 +162,17 @@ class TrialRunner:
         self.start_time = time.time()
 
     def restore(self, trials: dict[str, Trial], stopping: dict[str, str] | None = None, *,
-                unfinished: str = "resume", errored: str = "keep", stopper_saw: dict[str, Any] | None = None) -> None:
+                unfinished: str = "resume", errored: str = "keep", stopper_saw: dict[str, Any] | None = None,
+                previous: Any = None) -> None:
         """Take over the trials of an interrupted run: finished ones stay finished, paused
-        ones stay paused for the scheduler to resume, running ones go back to PENDING and
-        restart from their latest checkpoint. Trials in ``stopping`` (a STOP was decided,
-        their end not journaled) end now instead.
+        ones stay paused for the scheduler to resume, running ones restart from their latest
+        checkpoint before the scheduler chooses anything (it chose them already). Trials in
+        ``stopping`` (a STOP was decided, their end not journaled) end now instead.
+
+        ``previous`` (the ``ComponentReplay`` that rebuilt them) says what the dead driver had
+        decided without carrying it out; that is done first: trials stopped or paused, clones
+        made, chosen trials launched, a decision point the scheduler never saw decided, a trial
+        whose last result met its stop criterion ended (docs/reliability.md, "Resume equals no crash").
 
         ``unfinished="skip"`` ends every unfinished trial TERMINATED as it is instead;
         ``errored="resume"`` runs failed trials again from their latest checkpoint,
@@ -174,6 +185,9 @@ class TrialRunner:
             raise ValueError(f"restore(unfinished={unfinished!r}, errored={errored!r}): unfinished must be 'resume' "
                              "or 'skip', errored 'keep', 'resume' or 'restart'.")
         stopping = stopping or {}
+        due = previous.due if previous is not None and unfinished == "resume" else {}
+        chosen = previous.chosen if previous is not None and unfinished == "resume" else {}
+        journaled = previous.due_journaled if previous is not None else set()
         skipped = []
         for trial in trials.values():
             rerun = trial.status is TrialStatus.ERROR and errored != "keep"
@@ -181,10 +195,6 @@ class TrialRunner:
                 trial.resources = resources_for(self.settings.resources, trial.config)
             if not trial.status.is_finished() and trial.trial_id not in stopping and unfinished == "skip":
                 skipped.append(trial)
-            elif trial.status is TrialStatus.RUNNING and trial.trial_id not in stopping:
-                if trial.checkpoint_path:
-                    self._rollback(trial, trial.checkpoint_iteration)
-                trial.status = TrialStatus.PENDING
             trial.checkpoint_scores = {p: _checkpoint_goodness(trial.checkpoint_iterations[p], m,
                                                                self.settings.checkpoint_score_attr)
                                        for p, m in trial.checkpoint_metrics.items()}
@@ -194,7 +204,9 @@ class TrialRunner:
         self.by_status = StatusIndex()
         for trial in self.trials.values():
             self.by_status.add(trial)
-        self.storage.event(journal.Resumed(time.time(), len(trials)))
+        if unfinished == "resume":
+            self._take_over_running(stopping, due, previous)
+        self.storage.event(journal.Resumed(time.time(), len(trials), self.time_used_before))
         for trial_id, reason in stopping.items():
             trial = self.trials[trial_id]
             trial.stop_reason = trial.stop_reason or reason
@@ -202,6 +214,15 @@ class TrialRunner:
         for trial in skipped:
             trial.stop_reason = trial.stop_reason or "not resumed (resume_unfinished=False)"
             self._finish(trial, TrialStatus.TERMINATED)
+        for trial_id, decision in due.items():
+            if not self.trials[trial_id].status.is_finished():
+                self._carry_out(self.trials[trial_id], decision, journaled=trial_id in journaled)
+        for trial_id, exploit in chosen.items():
+            if self.trials[trial_id].status.is_finished():
+                continue
+            if exploit is not None and trial_id not in journaled:
+                self.storage.decision(self.trials[trial_id], exploit.action.value, exploit.reason, exploit.info)
+            self._interrupted[trial_id] = exploit
         if errored != "keep":
             for trial in self._with(TrialStatus.ERROR):
                 self._run_again(trial, from_scratch=errored == "restart")
@@ -211,6 +232,76 @@ class TrialRunner:
                 iteration = (trial.last_result or {}).get("training_iteration")
                 if trial.last_result and iteration != saw.get(trial.trial_id) and self._stopper_ends(trial):
                     self._finish(trial, TrialStatus.TERMINATED)
+
+    def _take_over_running(self, stopping: dict[str, str], due: dict[str, Any], previous: Any) -> None:
+        """The trials the dead driver left RUNNING: their views made equal to the journal, rolled back to
+        where they restart, then ended, decided on, or queued to restart first (``_interrupted``)."""
+        running = [t for t in self._with(TrialStatus.RUNNING) if t.trial_id not in stopping and t.trial_id not in due]
+        for trial in self._with(TrialStatus.RUNNING):  # their views may lag the journal by a batch
+            self.storage.rewrite_views(trial)
+        for trial in running:  # back to where it restarts, so a missed decision is on that result
+            restart = trial.checkpoint_iteration if trial.checkpoint_path else 0
+            if trial.history and int((trial.last_result or {}).get("training_iteration", 0)) > restart:
+                self._rollback(trial, restart)
+        for trial in running:
+            if self._ended_in_worker(trial):
+                continue
+            if (previous is None or self.settings.driver_stopper is not None
+                    or not self._decide_missed_point(trial, previous.points.get(trial.trial_id))):
+                self.by_status.set(trial, TrialStatus.PENDING)  # journaled by the Resumed record
+                self._interrupted[trial.trial_id] = None
+
+    def _carry_out(self, trial: Trial, decision: TrialDecision, journaled: bool) -> None:
+        """A decision the previous driver took (STOP, PAUSE or EXPLOIT) whose effect it did not record."""
+        if not journaled:
+            self.storage.decision(trial, decision.action.value, decision.reason, decision.info)
+        if decision.action is Decision.STOP:
+            trial.stop_reason = decision.reason or "stopped by the scheduler"
+            self._finish(trial, TrialStatus.TERMINATED)
+        elif decision.action is Decision.PAUSE:
+            self.by_status.set(trial, TrialStatus.PAUSED)
+            self.storage.status(trial)
+        else:  # EXPLOIT: it restarts from the donor's checkpoint
+            self.by_status.set(trial, TrialStatus.PENDING)
+            self._interrupted[trial.trial_id] = decision
+
+    def _ended_in_worker(self, trial: Trial) -> bool:
+        """The result the trial restarts from met its stop criterion (or said ``done``): its worker ended it
+        there, before the driver died journaling so. End it now instead of running it past that."""
+        last = trial.last_result
+        if last is None:
+            return False
+        reason = self.settings.stopper(trial.trial_id, last) if self.settings.stopper is not None else None
+        if not reason and not last.get("done"):
+            return False
+        trial.stop_reason = trial.stop_reason or reason
+        self._finish(trial, TrialStatus.TERMINATED)
+        return True
+
+    def _decide_missed_point(self, trial: Trial, sent: Any) -> bool:
+        """The previous driver journaled a result at ``trial``'s decision point and died before the
+        scheduler saw it: decide now, as it would have (``sent``: (after, point) it was sent).
+        True when the trial is not to be restarted (stopped, paused, cloned or failed)."""
+        last = trial.last_result
+        if sent is None or last is None:
+            return False
+        after, point = sent
+        value = last.get(self.scheduler.time_attr)
+        if value is None or value <= after or not _reached(point, value):
+            return False
+        try:
+            decision = TrialDecision.of(self.scheduler.on_trial_result(trial, last))
+        except Exception as exc:  # noqa: BLE001 - as in _decide: the trial fails, the sweep goes on
+            decision = self._scheduler_failed(trial, exc)
+        self.storage.event(journal.DecisionPoint(trial.trial_id))
+        if decision.action is Decision.CONTINUE:
+            return False
+        if trial.trial_id in self._failed_by_driver:
+            trial.error = self._failed_by_driver.pop(trial.trial_id)
+            self._finish(trial, TrialStatus.ERROR)
+        else:
+            self._carry_out(trial, decision, journaled=False)
+        return True
 
     def _run_again(self, trial: Trial, from_scratch: bool) -> None:
         """A failed trial of an earlier run goes back to PENDING: from its latest checkpoint (its
@@ -231,7 +322,8 @@ class TrialRunner:
         started = time.perf_counter()
         state = {"version": 2, "journal_offset": self.storage.journal.offset(),
                  "searcher": self.searcher.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "trials": len(self.trials)}
+                 "trials": len(self.trials),
+                 "points": {t.trial_id: self._sent_points.get(t.trial_id) for t in self._with(TrialStatus.RUNNING)}}
         state_of_stopper = getattr(self.settings.driver_stopper, "state_dict", None)
         if callable(state_of_stopper):
             state["stopper"] = state_of_stopper()
@@ -275,8 +367,9 @@ class TrialRunner:
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> list[Trial]:
         if self.settings.time_budget_s is not None:
-            self._deadline = time.monotonic() + self.settings.time_budget_s
+            self._deadline = time.monotonic() + self.settings.time_budget_s - self.time_used_before
         try:
+            self._check_budget()  # a resumed experiment may have used its budget already
             over = False
             while not over:
                 self._step_hook("on_step_begin")
@@ -304,6 +397,7 @@ class TrialRunner:
         """One turn of the loop; True when the sweep is over."""
         self._check_lock()
         self._launch_what_fits()
+        self._stop_paused_trials()  # choosing may close a rung: its stops come at once, not after a batch
         if self._is_over():
             return True
         for trial_id, batch in self.executor.wait(timeout=0.2):
@@ -375,8 +469,19 @@ class TrialRunner:
     # --- launching ------------------------------------------------------------------------
     def _launch_what_fits(self) -> None:
         limit = self.settings.max_concurrent_trials or math.inf
+        if self._interrupted:
+            self._relaunch_interrupted(limit)
+        self._keep_one_waiting()
+        self._choose_and_launch(limit)
+        # A trial waiting for a turn exists as soon as one is launched, not at the next turn of the loop:
+        # whether a scheduler (PBT) sees it at the launched trial's first decision must not depend on timing.
+        self._keep_one_waiting()
+
+    def _keep_one_waiting(self) -> None:
         if self.scheduler.wants_waiting_trial and not self._out_of_time and not self._with(TrialStatus.PENDING):
             self._create_trial()
+
+    def _choose_and_launch(self, limit: float) -> None:
         # Ask the scheduler only when its choice can start at once: choosing has side
         # effects (a promotion is used up), so a choice must never be dropped. The
         # scheduler chooses among the trials whose shapes fit now (shapes may differ).
@@ -387,7 +492,7 @@ class TrialRunner:
             if not self._with(TrialStatus.PENDING):
                 self._create_trial()
             candidates = [t for t in self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED)
-                          if t.trial_id not in self._resume_on_release]
+                          if t.trial_id not in self._resume_on_release and t.trial_id not in self._interrupted]
             if fixed is None:
                 candidates = [t for t in candidates if self.executor.has_resources_for(t.resources)]
             trial = self.scheduler.choose_trial_to_run(candidates) if candidates else None
@@ -406,6 +511,21 @@ class TrialRunner:
                     self._exploit(trial, exploit)
                     continue
             self._launch(trial)
+
+    def _relaunch_interrupted(self, limit: float) -> None:
+        """Restart the trials the previous driver was running or had chosen, before any new choice."""
+        for trial_id, exploit in list(self._interrupted.items()):
+            trial = self.trials[trial_id]
+            if self._out_of_time or self.executor.running() >= limit:
+                return
+            if trial.status.is_finished():  # ended meanwhile
+                del self._interrupted[trial_id]
+            elif self.executor.has_resources_for(trial.resources):
+                del self._interrupted[trial_id]
+                if exploit is not None:
+                    self._exploit(trial, exploit)
+                else:
+                    self._launch(trial)
 
     def _journal_choice(self, trial: Trial | None) -> None:
         """The resume replay repeats every choice (choosing may change the scheduler's state);
@@ -531,7 +651,7 @@ class TrialRunner:
     def _rollback(self, trial: Trial, iteration: int) -> None:
         """Forget results past ``iteration``: the trial restarts from there."""
         trial.rollback(iteration)
-        self.storage.event(journal.Rollback(trial.trial_id, iteration))
+        self.storage.rollback(trial, iteration)
 
     # --- consuming batches -----------------------------------------------------------------
     def _process(self, trial: Trial, batch: Batch) -> None:
@@ -571,10 +691,10 @@ class TrialRunner:
         results = [r for r, _ in batch.results]
         trial.history.extend(results)
         trial.last_result = results[-1]
-        self.storage.append_results(trial, results)
-        for result, path in batch.results:
-            if path is not None:
-                self._record_checkpoint(trial, path, int(result.get("training_iteration", 0)), result)
+        paths = [path for _, path in batch.results]
+        for result, path, metrics in zip(results, paths, self.storage.append_results(trial, results, paths)):
+            if path is not None:  # journaled in the results' write: a crash never splits the pair
+                self._add_checkpoint(trial, path, int(result.get("training_iteration", 0)), metrics)
         if not self._warned_stop_keys:
             self._warn_missing_keys(results[0])
         for result, path in batch.results:
@@ -621,7 +741,10 @@ class TrialRunner:
     def _record_checkpoint(self, trial: Trial, path: str, iteration: int, metrics_from: dict[str, Any]) -> None:
         """A worker published a checkpoint of ``iteration`` at ``path``: journal it with the metrics
         it was reported with."""
-        metrics = self.storage.checkpoint_saved(trial, path, iteration, metrics_from)
+        self._add_checkpoint(trial, path, iteration, self.storage.checkpoint_saved(trial, path, iteration, metrics_from))
+
+    def _add_checkpoint(self, trial: Trial, path: str, iteration: int, metrics: dict[str, Any]) -> None:
+        """A journaled checkpoint becomes the trial's latest."""
         trial.add_checkpoint(path, iteration, metrics)
         trial.checkpoint_scores[path] = _checkpoint_goodness(iteration, metrics, self.settings.checkpoint_score_attr)
 
@@ -651,6 +774,7 @@ class TrialRunner:
         """Where the trainable next waits for the driver: the scheduler's next decision point,
         or every result when a driver-side ``Stopper`` must see each one first."""
         point = self.scheduler.next_decision_point(trial, after)
+        self._sent_points[trial.trial_id] = (after, point)  # snapshotted: a resume decides a point it missed
         if not self._every_result:
             return point
         self._scheduler_points[trial.trial_id] = point
@@ -783,14 +907,19 @@ class TrialRunner:
         donor = self.trials[decision.donor_id]
         if donor.checkpoint_path is None:
             raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
+        iteration = int((trial.last_result or {}).get("training_iteration", 0))
+        destination = ckpt_lib.directory_for(trial.path, iteration)
+        if destination in trial.checkpoints:  # its own of that iteration: never replaced (a crash midway would lose it)
+            destination = f"{destination}-from-{donor.trial_id}-{secrets.token_hex(3)}"
+        path = ckpt_lib.copy(donor.checkpoint_path, destination)
+        metrics = donor.checkpoint_metrics.get(donor.checkpoint_path) or {}
         old = trial.config
         trial.config = decision.config
-        self.storage.config_changed(trial, donor, old, decision.info)
+        # The new config and the copied state in one journal write: a crash never leaves one without the other.
+        self.storage.config_changed(trial, donor, old, decision.info, checkpoint=(path, iteration, metrics))
+        self._add_checkpoint(trial, path, iteration, metrics)
         for cb in self.callbacks:
             cb.on_trial_config_change(trial, old, donor.trial_id)
-        iteration = int((trial.last_result or {}).get("training_iteration", 0))
-        path = ckpt_lib.copy(donor.checkpoint_path, ckpt_lib.directory_for(trial.path, iteration))
-        self._record_checkpoint(trial, path, iteration, donor.checkpoint_metrics.get(donor.checkpoint_path) or {})
         self._prune_checkpoints(trial)
         return path
 

@@ -69,6 +69,13 @@ def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, An
     return out
 
 
+def write_spec(path: str, spec: dict[str, Any]) -> None:
+    """``experiment.json`` (atomically), written before the journal is created: a journal always has
+    its spec beside it (a driver killed in between left an experiment nothing could resume)."""
+    fs.makedirs(path)
+    jsonutil.write_atomic(fs.join(path, SPEC), spec)
+
+
 class ExperimentStorage:
     """Appends events and writes trial files for one experiment directory.
 
@@ -90,12 +97,10 @@ class ExperimentStorage:
         self._csv_fields: dict[str, list[str]] = {}
         self._unwritten: dict[str, Trial] = {}  # object store: trials whose views are written at their end
         self._decisions: dict[str, list[str]] = {}  # object store: each trial's decisions.jsonl lines
+        self._current: set[str] = set()  # trials whose local views this driver wrote or rewrote (= the journal)
         self.lineage: list[journal.ConfigChanged | journal.DecisionMade] = []  # as the journal's replay has it
 
     # --- experiment level ---------------------------------------------------------------
-    def write_spec(self, spec: dict[str, Any]) -> None:
-        jsonutil.write_atomic(fs.join(self.path, SPEC), spec)
-
     def write_state(self, state: dict[str, Any]) -> None:
         """Scheduler and searcher snapshots for resume (atomic: never half a file)."""
         jsonutil.write_atomic(fs.join(self.path, STATE), state)
@@ -121,22 +126,46 @@ class ExperimentStorage:
         self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
                                       name=trial.name, dirname=dirname))
 
-    def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any]) -> None:
+    def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any],
+                       checkpoint: tuple[str, int, dict[str, Any]] | None = None) -> None:
         """A new current config adopted from ``donor``'s latest checkpoint (PBT exploit); the
-        lineage lives in these events."""
+        lineage lives in these events. ``checkpoint``: (path, iteration, metrics) of the donor's state
+        copied to the trial, journaled in the same write (a crash never leaves one without the other)."""
         if self.trial_files:
             jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config)
         record = journal.ConfigChanged(
             trial.trial_id, trial.config, time=time.time(), iteration=_iteration(trial), donor_id=donor.trial_id,
             old_config=old_config, donor_checkpoint=donor.checkpoint_path,
             donor_iteration=donor.checkpoint_iteration, info=info)
-        self.event(record)
+        records: list[journal.Record] = [record]
+        if checkpoint is not None:
+            path, iteration, metrics = checkpoint
+            records.append(journal.Checkpoint(trial.trial_id, iteration, path, metrics))
+        self.journal.write_many(records)
         self.lineage.append(record)
 
-    def append_results(self, trial: Trial, results: list[dict[str, Any]]) -> None:
-        """Journal first (the truth), then the trial's own views."""
+    def append_results(self, trial: Trial, results: list[dict[str, Any]],
+                       checkpoints: list[str | None] | None = None) -> list[dict[str, Any] | None]:
+        """Journal first (the truth), then the trial's own views. ``checkpoints``: the path each result
+        was published with (or None); their records go into the same write as the results, so a crash
+        never leaves a result journaled without the checkpoint saved with it. Returns each checkpoint's
+        metrics (see ``checkpoint_saved``)."""
         tid = trial.trial_id
-        self.journal.write_many(journal.Result(tid, r) for r in results)
+        records: list[journal.Record] = []
+        saved: list[dict[str, Any] | None] = []
+        for result, path in zip(results, checkpoints or [None] * len(results)):
+            records.append(journal.Result(tid, result))
+            metrics = None
+            if path is not None:
+                metrics = {k: v for k, v in result.items() if is_number(v)}
+                records.append(journal.Checkpoint(tid, int(result.get("training_iteration", 0)), path, metrics))
+            saved.append(metrics)
+        self.journal.write_many(records)
+        self._views(trial, results)
+        return saved
+
+    def _views(self, trial: Trial, results: list[dict[str, Any]]) -> None:
+        tid = trial.trial_id
         if not self.trial_files:
             return
         if self.remote:
@@ -152,6 +181,10 @@ class ExperimentStorage:
 
     def _append_views(self, trial: Trial, results: list[dict[str, Any]]) -> None:
         tid = trial.trial_id
+        if tid not in self._current and trial.history[:-len(results)]:
+            self.rewrite_views(trial)  # this driver's first write: the files may lag the journal (a crash)
+            return
+        self._current.add(tid)
         jsonl, progress = self._open(trial)
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]
@@ -163,6 +196,45 @@ class ExperimentStorage:
             self._rewrite_csv(trial)
         else:
             csv.writer(progress).writerows([row.get(k, "") for k in fields] for row in rows)
+        # To the OS after each batch, as the journal is: a SIGKILL of the driver loses no row.
+        jsonl.flush()
+        self._files[tid][1].flush()
+
+    def rollback(self, trial: Trial, iteration: int) -> None:
+        """``trial`` forgot its results past ``iteration`` (``Trial.rollback``, already applied): journal it,
+        and make its result.jsonl and progress.csv say the same (the rows come again)."""
+        self.event(journal.Rollback(trial.trial_id, iteration))
+        self.rewrite_views(trial)
+
+    def rewrite_views(self, trial: Trial) -> None:
+        """result.jsonl and progress.csv rewritten from the trial's history (the journal's view), atomically;
+        on an object store they are written whole when the trial ends, from its history, anyway."""
+        if not self.trial_files or trial.path is None:
+            return
+        if self.remote:
+            self._unwritten[trial.trial_id] = trial
+            return
+        self.close_trial(trial.trial_id)
+        os.makedirs(trial.path, exist_ok=True)
+        rows = [flatten(r) for r in trial.history]
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+        buf = io.StringIO(newline="")
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        for name, text in (("result.jsonl", "".join(jsonutil.dumps(r) + "\n" for r in trial.history)),
+                           ("progress.csv", buf.getvalue())):
+            target = os.path.join(trial.path, name)
+            tmp = f"{target}.{os.getpid()}.tmp"
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, target)
+        if rows:
+            self._csv_fields[trial.trial_id] = fields
+        else:
+            self._csv_fields.pop(trial.trial_id, None)
+        self._current.add(trial.trial_id)
 
     def _open(self, trial: Trial) -> tuple[io.TextIOBase, io.TextIOBase]:
         files = self._files.get(trial.trial_id)

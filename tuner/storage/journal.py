@@ -188,6 +188,7 @@ class Resumed(Record):
     event: ClassVar[Event] = Event.RESUMED
     time: float
     trials: int
+    time_used: float | None = None  # seconds of the experiment's time budget the earlier runs used
 
 
 @dataclasses.dataclass
