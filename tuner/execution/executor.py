@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -217,21 +218,58 @@ class RayExecutor:
         return out
 
     def _death_cause(self, trial_id: str, exc: BaseException) -> str:
-        """Why a trial's worker is gone; a lost node is named as such (not the user's code)."""
+        """Why a trial's worker is gone: a lost node is named as such (not the user's code); else how the
+        process ended (``tuner.runtime.exit_note``: its exit code, a fatal signal, an out-of-memory kill)."""
         worker = self._busy.get(trial_id)
-        node = None
+        where: dict[str, Any] = {}
         if worker is not None and worker.where is not None:
             try:
-                node = self._ray.get(worker.where, timeout=1.0).get("node_id")
+                where = self._ray.get(worker.where, timeout=1.0) or {}
             except Exception:  # noqa: BLE001 - the worker died before it answered
-                node = None
+                where = {}
+        node, pid = where.get("node_id"), where.get("pid")
         if node is not None:
             self._refresh()
             if node not in self._alive:
                 return (f"The worker running trial {trial_id} was lost with its node {node} (the node died or "
                         f"was removed); the trial restarts from its latest checkpoint if max_failures allows. "
                         f"Ray said: {exc!r}")
-        return f"The worker running trial {trial_id} died: {exc!r}"
+        said = " ".join(str(exc).split())
+        ip = re.search(r"\bip: (\S+)", str(exc))
+        return (f"The worker running trial {trial_id} (PID {pid or '?'} on node "
+                f"{ip.group(1) if ip else '?'} {node or ''}) died: {self._how_it_ended(pid, node, exc)}. "
+                f"Ray said: {type(exc).__name__}: {said[:600]}")
+
+    def _discard_exit_note(self, worker: _Worker) -> None:
+        """A worker the driver ends itself leaves its (empty) exit note behind: remove it (on this node)."""
+        from tuner.runtime import exit_note
+
+        try:
+            if worker.where is None or not self._ray.wait([worker.where], timeout=0)[0]:
+                return
+            where = self._ray.get(worker.where) or {}
+            if where.get("pid") and where.get("node_id") == self._ray.get_runtime_context().get_node_id():
+                exit_note.discard(where["pid"])
+        except Exception:  # noqa: BLE001 - a dead worker's ping may raise: nothing to tidy then
+            return
+
+    def _how_it_ended(self, pid: int | None, node: str | None, exc: BaseException) -> str:
+        from tuner.runtime import exit_note
+
+        if "OutOfMemoryError" in type(exc).__name__ or "memory monitor" in str(exc).lower():
+            return "Ray's memory monitor killed it: its node ran out of memory"
+        here = node is not None and node == self._ray.get_runtime_context().get_node_id()
+        if not (here and pid):
+            return ("it ended without a word (on another node its own note cannot be read here: see that "
+                    "node's logs)")
+        noted = exit_note.read(pid)
+        if noted:
+            return noted
+        oom = exit_note.kernel_oom_kill(pid)
+        if oom:
+            return f"the kernel's OOM killer killed it (out of memory): {oom}"
+        return ("it was killed by a signal it could not note: SIGKILL (`kill -9`, the kernel's OOM killer "
+                "where dmesg cannot be read, or `ray stop --force`)")
 
     def running(self) -> int:
         return len(self._busy)
@@ -286,6 +324,7 @@ class RayExecutor:
             return
         worker.killed = True
         self._take(worker.resources, -1)
+        self._discard_exit_note(worker)
         try:
             self._ray.kill(worker.actor, no_restart=True)
             if worker.placement_group is not None:

@@ -81,6 +81,10 @@ class TrialWorker:
     """One process that runs trials, one at a time (a Ray actor, made by the executor)."""
 
     def __init__(self, chdir: bool = True) -> None:
+        if _ray_placement():  # a worker process of its own (not a test's in-process worker): note its end
+            from tuner.runtime import exit_note
+
+            exit_note.install()
         self._session: session_lib.Session | None = None
         self._thread: threading.Thread | None = None
         self._home = os.getcwd()
