@@ -27,6 +27,8 @@ from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root,
 from tuner.storage.lock import ExperimentLock
 from tuner.stopper import Stopper
 from tuner.import_path import import_path
+from tuner.resume_policy import resume_policy
+from tuner.stop_record import STOPPER, describe_stop
 from tuner.integrations.adapted import resolve_trainable
 from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
 from tuner.space import config as space_lib
@@ -196,7 +198,6 @@ def run(
     callbacks = _check_callbacks(callbacks)
     _check_picklable(trainable, trainable_name)
     _check_config_picklable(config)
-    from tuner.resuming import resume_policy
 
     policy = resume_policy(resume)
     if policy is not None and name is None:
@@ -497,25 +498,6 @@ def _check_runtime_env(runtime_env: Any) -> dict[str, Any] | None:
     return env
 
 
-#: experiment.json's ``stop`` for a driver-side Stopper: ``{STOPPER: components.describe(...)}``.
-STOPPER = "__stopper__"
-
-
-def _describe_stop(stop: Any) -> Any:
-    """``stop`` for experiment.json: a dict as it is, a Stopper by its class and constructor
-    arguments (``tune.resume`` rebuilds it), a plain function by its repr (it must be passed again)."""
-    if stop is None or isinstance(stop, Mapping):
-        return stop
-    if isinstance(stop, Stopper):
-        try:
-            if type(stop).__module__ == "__main__" or "<" in type(stop).__qualname__:
-                raise AttributeError("defined where it cannot be imported again")
-            return {STOPPER: components.describe(stop)}
-        except AttributeError as exc:
-            return {STOPPER: {components.NOT_JSON: f"{stop!r} ({exc})"}}
-    return repr(stop)
-
-
 def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, searcher) -> dict[str, Any]:
     from tuner.space import config as space
 
@@ -523,7 +505,7 @@ def _spec(trainable, trainable_name, config, settings: RunSettings, scheduler, s
         "version": 1, "trainable": trainable_name, "trainable_import": import_path(trainable),
         "metric": settings.metric, "mode": settings.mode,
         "num_samples": settings.num_samples, "space": space.space_to_json(config),
-        "stop": _describe_stop(settings.stop),
+        "stop": describe_stop(settings.stop),
         "resources_per_trial": settings.resources.to_json(), "seed": settings.seed,
         "max_concurrent_trials": settings.max_concurrent_trials, "time_budget_s": settings.time_budget_s,
         "max_failures": settings.max_failures, "checkpoint_freq": settings.checkpoint_freq,

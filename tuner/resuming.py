@@ -8,10 +8,11 @@ journal and ``state.json`` then restore trials and scheduler/searcher state.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 from tuner import components
+from tuner.resume_policy import resume_pair
+from tuner.stop_record import recorded_stop
 from tuner.import_path import import_object
 from tuner.storage import fs
 from tuner.storage import jsonio as jsonutil
@@ -20,38 +21,6 @@ from tuner.storage.experiment import SPEC, SPEC_FIX
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
              "runtime_env", "trial_files")
-
-
-_SUFFIXES = {"": ("resume", "keep"), "+ERRORED": ("resume", "resume"), "+RESTART_ERRORED": ("resume", "restart"),
-             "+ERRORED_ONLY": ("skip", "resume"), "+RESTART_ERRORED_ONLY": ("skip", "restart")}
-
-
-def resume_policy(resume: Any) -> tuple[str, str] | None:
-    """``tune.run``'s ``resume`` as (what to do with unfinished trials, with failed ones), or None
-    for a new experiment. Takes Ray Tune's values: True/False, ``"AUTO"`` and its suffixes
-    ``+ERRORED``, ``+RESTART_ERRORED``, ``+ERRORED_ONLY``, ``+RESTART_ERRORED_ONLY``; or the
-    pair itself: (``"resume"``/``"skip"``, ``"keep"``/``"resume"``/``"restart"``)."""
-    if resume is False or resume is None:
-        return None
-    if resume is True:
-        return _SUFFIXES[""]
-    if isinstance(resume, str) and resume.upper().startswith("AUTO") and resume.upper()[4:] in _SUFFIXES:
-        return _SUFFIXES[resume.upper()[4:]]
-    if (isinstance(resume, tuple) and len(resume) == 2 and resume[0] in ("resume", "skip")
-            and resume[1] in ("keep", "resume", "restart")):
-        return resume
-    raise ValueError(f"The value of `resume` is {resume!r}, but must be True, False, 'AUTO' or 'AUTO' with one of "
-                     f"{', '.join(repr(k) for k in _SUFFIXES if k)} (e.g. 'AUTO+ERRORED').")
-
-
-def resume_pair(resume_unfinished: bool = True, resume_errored: bool = False,
-                restart_errored: bool = False) -> tuple[str, str]:
-    """Ray Tune's ``Tuner.restore`` flags as a ``resume`` value of ``tune.run``."""
-    if resume_errored and restart_errored:
-        raise ValueError("`resume_errored` and `restart_errored` are both True; pass one: resume failed trials from "
-                         "their latest checkpoints, or restart them from scratch.")
-    return ("resume" if resume_unfinished else "skip",
-            "resume" if resume_errored else "restart" if restart_errored else "keep")
 
 
 def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = None, *,
@@ -105,27 +74,6 @@ def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = Non
     return run(trainable, config, storage_path=fs.dirname(path), name=fs.basename(path),
                resume=resume_pair(resume_unfinished, resume_errored, restart_errored), allow_changes=allow_changes,
                **kwargs)
-
-
-def recorded_stop(recorded: Any, path: str) -> Any:
-    """``stop`` as experiment.json recorded it: a dict, or a Stopper rebuilt from its constructor
-    arguments (its calls are then replayed from the journal); a function cannot come back."""
-    from tuner.api import STOPPER
-
-    if isinstance(recorded, dict) and STOPPER in recorded:
-        record = recorded[STOPPER]
-        if components.NOT_JSON in record:
-            raise components.NotRebuildableError(
-                f"The experiment {path} stopped trials with {record[components.NOT_JSON]}, which tune.resume cannot "
-                "rebuild from experiment.json; pass it again: tune.resume(path, stop=...) or Tuner.restore(path, "
-                "trainable, run_config=tune.RunConfig(stop=...)). Its state comes back from the journal.")
-        return components.rebuild(record, "stop")
-    if isinstance(recorded, str):
-        warnings.warn(f"The experiment {path} was run with stop={recorded}, a function experiment.json cannot "
-                      "hold; this run has no stop criterion unless you pass it again: tune.resume(path, stop=...).",
-                      stacklevel=3)
-        return None
-    return recorded
 
 
 def _resources(recorded: Any, path: str) -> Any:

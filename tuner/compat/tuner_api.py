@@ -86,7 +86,7 @@ class Tuner:
         from their latest checkpoints) or ``restart_errored`` (from scratch, their checkpoints
         deleted). The searcher may still add new trials. ``param_space`` is needed only when the
         space holds ``sample_from`` functions; ``run_config`` gives callbacks, stop, verbose again."""
-        from tuner.resuming import resume_pair
+        from tuner.resume_policy import resume_pair
 
         flags = {"resume_unfinished": resume_unfinished, "resume_errored": resume_errored,
                  "restart_errored": restart_errored}
