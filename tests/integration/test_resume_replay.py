@@ -24,7 +24,7 @@ import tuner as tune
 from schedulers import ASHAScheduler
 from searchers import OptunaSearch
 from tests.integration.trainables import slow_quadratic
-tune.run(slow_quadratic, config={{"x": tune.uniform(0, 6), "steps": 9}}, num_samples={trials}, metric="loss",
+tune.run(slow_quadratic, config={{"x": tune.uniform(0, 6), "steps": 9, "sleep": 0.1}}, num_samples={trials}, metric="loss",
          mode="min", scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
          search_alg=OptunaSearch(seed=0), max_concurrent_trials=1, seed=0, storage_path={storage!r},
          name="killed", verbose=0, log_to_tensorboard=False)
@@ -49,7 +49,7 @@ def _decisions(results):
 
 
 def test_kill_between_snapshots_resumes_to_the_uninterrupted_decisions(ray_local, storage):
-    whole = tune.run(tr.slow_quadratic, config={"x": tune.uniform(0, 6), "steps": 9}, num_samples=TRIALS,
+    whole = tune.run(tr.slow_quadratic, config={"x": tune.uniform(0, 6), "steps": 9, "sleep": 0.1}, num_samples=TRIALS,
                      metric="loss", mode="min", scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
                      search_alg=OptunaSearch(seed=0), max_concurrent_trials=1, seed=0, storage_path=storage,
                      name="whole", verbose=0, log_to_tensorboard=False)

@@ -34,7 +34,7 @@ from schedulers import ASHAScheduler, SearcherPruningScheduler
 from searchers import ConcurrencyLimiter, OptunaSearch, Repeater
 from tests.integration.trainables import slow_quadratic
 SEARCH = OptunaSearch(seed=0, use_pruner=True)
-tune.run(slow_quadratic, config={{"x": tune.uniform(0, 6), "steps": 6}}, num_samples={trials}, metric="loss",
+tune.run(slow_quadratic, config={{"x": tune.uniform(0, 6), "steps": 6, "sleep": 0.05}}, num_samples={trials}, metric="loss",
          mode="min", scheduler={scheduler}, search_alg={search}, max_concurrent_trials=1, seed=0,
          storage_path={storage!r}, name="killed", verbose=0, log_to_tensorboard=False)
 """
@@ -50,7 +50,7 @@ def test_wrapper_components_resume_after_sigkill_to_the_uninterrupted_decisions(
     names = {"ASHAScheduler": ASHAScheduler, "SearcherPruningScheduler": SearcherPruningScheduler,
              "ConcurrencyLimiter": ConcurrencyLimiter, "OptunaSearch": OptunaSearch, "Repeater": Repeater}
     names["SEARCH"] = OptunaSearch(seed=0, use_pruner=True)
-    whole = tune.run(tr.slow_quadratic, config={"x": tune.uniform(0, 6), "steps": 6}, num_samples=TRIALS,
+    whole = tune.run(tr.slow_quadratic, config={"x": tune.uniform(0, 6), "steps": 6, "sleep": 0.05}, num_samples=TRIALS,
                      metric="loss", mode="min", scheduler=eval(scheduler_src, names),
                      search_alg=eval(search_src, names), max_concurrent_trials=1, seed=0, storage_path=storage,
                      name="whole", verbose=0, log_to_tensorboard=False)

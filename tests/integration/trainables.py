@@ -104,7 +104,7 @@ def two_objectives(config):
 
 def slow_quadratic(config):
     for step in range(1, config.get("steps", 10) + 1):
-        time.sleep(0.02)
+        time.sleep(config.get("sleep", 0.02))
         tune.report({"loss": (config["x"] - 3) ** 2 + 10 / step, "start": time.time()})
 
 
