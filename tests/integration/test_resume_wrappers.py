@@ -1,6 +1,7 @@
-"""Wrapper components (ConcurrencyLimiter, Repeater, a scheduler holding the searcher) are
-rebuilt from experiment.json after a SIGKILL of the driver, and the resumed sweep makes the
-decisions an uninterrupted one makes (issue 11's resume contract, through a real tune.resume)."""
+"""Wrapper components (ConcurrencyLimiter, Repeater, a scheduler holding the searcher) and
+HyperOptSearch are rebuilt from experiment.json after a SIGKILL of the driver, and the resumed
+sweep makes the decisions an uninterrupted one makes (issue 11's resume contract, through a
+real tune.resume; tests/reliability/test_resume_exact.py does the same for the schedulers)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 import tuner as tune
 from schedulers import ASHAScheduler, SearcherPruningScheduler
-from searchers import ConcurrencyLimiter, OptunaSearch, Repeater
+from searchers import ConcurrencyLimiter, HyperOptSearch, OptunaSearch, Repeater
 from tests.integration import trainables as tr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,11 +28,12 @@ SETUPS = {
     "repeater": ("ASHAScheduler(max_t=6, grace_period=1, reduction_factor=3)",
                  "Repeater(OptunaSearch(seed=0), repeat=2)"),
     "pruning": ("SearcherPruningScheduler(SEARCH)", "SEARCH"),
+    "hyperopt": ("ASHAScheduler(max_t=6, grace_period=1, reduction_factor=3)", "HyperOptSearch(seed=0)"),
 }
 SWEEP = """
 import tuner as tune
 from schedulers import ASHAScheduler, SearcherPruningScheduler
-from searchers import ConcurrencyLimiter, OptunaSearch, Repeater
+from searchers import ConcurrencyLimiter, HyperOptSearch, OptunaSearch, Repeater
 from tests.integration.trainables import slow_quadratic
 SEARCH = OptunaSearch(seed=0, use_pruner=True)
 tune.run(slow_quadratic, config={{"x": tune.uniform(0, 6), "steps": 6, "sleep": 0.05}}, num_samples={trials}, metric="loss",
@@ -48,7 +50,8 @@ def decisions(results):
 def test_wrapper_components_resume_after_sigkill_to_the_uninterrupted_decisions(setup, ray_local, storage):
     scheduler_src, search_src = SETUPS[setup]
     names = {"ASHAScheduler": ASHAScheduler, "SearcherPruningScheduler": SearcherPruningScheduler,
-             "ConcurrencyLimiter": ConcurrencyLimiter, "OptunaSearch": OptunaSearch, "Repeater": Repeater}
+             "ConcurrencyLimiter": ConcurrencyLimiter, "OptunaSearch": OptunaSearch, "Repeater": Repeater,
+             "HyperOptSearch": HyperOptSearch}
     names["SEARCH"] = OptunaSearch(seed=0, use_pruner=True)
     whole = tune.run(tr.slow_quadratic, config={"x": tune.uniform(0, 6), "steps": 6, "sleep": 0.05}, num_samples=TRIALS,
                      metric="loss", mode="min", scheduler=eval(scheduler_src, names),
