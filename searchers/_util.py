@@ -43,6 +43,12 @@ def require_metric_mode(searcher: Any) -> None:
                          f"{name}, or pass them to tune.run(metric=..., mode=...).")
 
 
+def require_space(searcher: Any) -> None:
+    """Raises the error that tells the fix when no search space was given."""
+    if searcher.space is None:
+        raise ValueError(f"{type(searcher).__name__} has no search space: pass `space=` or tune.run(config=...).")
+
+
 def objective(result: dict[str, Any] | None, metric: str) -> float | None:
     """The finite value of ``metric`` in ``result`` (nested keys as ``a/b``), None when absent."""
     if not result:

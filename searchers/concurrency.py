@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from searchers._wrapper import WrapperSearcher
 from searchers.base import Searcher
 from tuner.components import check_state_version
 from tuner.validation import BadValueError
 
 
-class ConcurrencyLimiter(Searcher):
+class ConcurrencyLimiter(WrapperSearcher):
     """Wraps ``searcher`` so that at most ``max_concurrent`` of its trials are live.
 
     Sequential model-based searchers (TPE, GP) learn only from finished trials:
@@ -30,22 +31,12 @@ class ConcurrencyLimiter(Searcher):
     """
 
     def __init__(self, searcher: Searcher, max_concurrent: int) -> None:
-        if not isinstance(searcher, Searcher):
-            raise BadValueError("searcher", searcher, "a Searcher instance")
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise BadValueError("max_concurrent", max_concurrent, "an integer "
                                 "`max_concurrent >= 1`")
-        super().__init__(searcher.metric, searcher.mode)
-        self.searcher = searcher
+        super().__init__(searcher)
         self.max_concurrent = max_concurrent
         self._live: set[str] = set()
-
-    def set_search_properties(self, metric: Any, mode: Any, space: dict[str, Any] | None, **spec: Any) -> None:
-        self.searcher.set_search_properties(metric, mode, space, **spec)
-        self.metric, self.mode, self.space = self.searcher.metric, self.searcher.mode, self.searcher.space
-
-    def max_trials(self, num_samples: int) -> int | None:
-        return self.searcher.max_trials(num_samples)
 
     def suggest(self, trial_id: str) -> Any:
         if len(self._live) >= self.max_concurrent:

@@ -24,6 +24,7 @@ from searchers._util import (
     objective,
     point_values,
     require_metric_mode,
+    require_space,
     resolve_seed,
 )
 from searchers.base import Searcher
@@ -115,8 +116,7 @@ class HyperOptSearch(Searcher):
             return
         hyperopt = self._hyperopt
         require_metric_mode(self)
-        if self.space is None:
-            raise ValueError("HyperOptSearch has no search space: pass `space=` or tune.run(config=...).")
+        require_space(self)
         exprs, self._params = to_hyperopt(self.space)
         self._domain = hyperopt.Domain(lambda config: config, exprs)
         self._trials = hyperopt.Trials()

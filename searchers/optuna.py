@@ -15,6 +15,7 @@ from searchers._util import (
     objective,
     point_values,
     require_metric_mode,
+    require_space,
     resolve_seed,
 )
 from searchers.base import Searcher
@@ -135,8 +136,7 @@ class OptunaSearch(Searcher):
             return
         optuna = self._optuna
         require_metric_mode(self)
-        if self.space is None:
-            raise ValueError("OptunaSearch has no search space: pass `space=` or tune.run(config=...).")
+        require_space(self)
         metrics = as_list(self.metric)
         modes = as_list(self.mode) if isinstance(self.mode, (list, tuple)) else [self.mode] * len(metrics)
         if self._multi and self.use_pruner:

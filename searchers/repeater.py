@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from searchers._util import as_list, objective
+from searchers._wrapper import WrapperSearcher
 from searchers.base import Searcher
 from tuner.components import check_state_version
 from tuner.validation import BadValueError
@@ -25,7 +26,7 @@ def mean_result(results: list[dict[str, Any]], metrics: list[str]) -> dict[str, 
     return out if found else None
 
 
-class Repeater(Searcher):
+class Repeater(WrapperSearcher):
     """Hands out each of ``searcher``'s configs ``repeat`` times.
 
     Every repetition is its own trial (the run loop gives each trial a distinct
@@ -44,24 +45,14 @@ class Repeater(Searcher):
     """
 
     def __init__(self, searcher: Searcher, repeat: int = 1, set_index: bool = True) -> None:
-        if not isinstance(searcher, Searcher):
-            raise BadValueError("searcher", searcher, "a Searcher instance")
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise BadValueError("repeat", repeat, "an integer `repeat >= 1`")
-        super().__init__(searcher.metric, searcher.mode)
-        self.searcher = searcher
+        super().__init__(searcher)
         self.repeat = repeat
         self.set_index = set_index
         self._groups: dict[str, dict[str, Any]] = {}  # inner id -> {"config", "trials", "results", "errors"}
         self._open: str | None = None  # the group still handing out repetitions
         self._group_of: dict[str, str] = {}  # trial id -> inner id
-
-    def set_search_properties(self, metric: Any, mode: Any, space: dict[str, Any] | None, **spec: Any) -> None:
-        self.searcher.set_search_properties(metric, mode, space, **spec)
-        self.metric, self.mode, self.space = self.searcher.metric, self.searcher.mode, self.searcher.space
-
-    def max_trials(self, num_samples: int) -> int | None:
-        return self.searcher.max_trials(num_samples)
 
     def suggest(self, trial_id: str) -> Any:
         if self._open is None:
