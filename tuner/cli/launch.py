@@ -105,6 +105,7 @@ def exit_codes(path: str, label: str) -> Iterator[None]:
     from tuner.storage.lock import ExperimentLockedError, StorageNotWritableError
 
     _terminate_as_interrupt()
+    _second_interrupt_exits(path)
     try:
         yield
     except KeyboardInterrupt:
@@ -131,6 +132,59 @@ def _terminate_as_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+
+
+def _second_interrupt_exits(path: str) -> None:
+    """Ctrl-C once: the sweep stops gracefully (KeyboardInterrupt: trials stopped, files closed). Ctrl-C
+    again while that runs: stop now. The processes this driver started (a local Ray: its raylet, GCS,
+    agents, workers) are killed and it exits 130, without a traceback; the journal is flushed record by
+    record and the next driver takes the lock over, so the experiment stays resumable."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    interrupts = {"n": 0}
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupts["n"] += 1
+        if interrupts["n"] == 1:
+            raise KeyboardInterrupt
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"\nInterrupted again: stopping now. Continue the sweep with:\n"
+                             f"  tuner resume {shlex.quote(path)}\n")
+            sys.stderr.flush()
+            sys.stdout.flush()
+        kill_descendants()
+        os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process below this one (read from /proc; nothing to do where there is none)."""
+    import signal
+
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def next_steps(path: str) -> None:
