@@ -52,6 +52,8 @@ class BasicVariantGenerator(Searcher):
         self._given = 0
         self._live: set[str] = set()
         self._variants: Iterator[Any] | None = None
+        self._rng: np.random.Generator | None = None
+        self._rng_state: dict[str, Any] | None = None  # from a snapshot: where the stream stood
 
     def set_search_properties(self, metric: Any, mode: Any, space: dict[str, Any] | None, **spec: Any) -> None:
         super().set_search_properties(metric, mode, space, **spec)
@@ -61,12 +63,20 @@ class BasicVariantGenerator(Searcher):
     def max_trials(self, num_samples: int) -> int | None:
         return None  # it enumerates grid x samples itself and answers FINISHED
 
-    def _stream(self) -> Iterator[Any]:
-        rng = np.random.default_rng(self._seed)
+    def _stream(self, skip: int = 0) -> Iterator[Any]:
+        """The variants from number ``skip`` on; ``self._rng`` is where the first ``skip`` left it."""
+        rng = self._rng
         config = self.space or {}
         for point in self.points_to_evaluate:
-            yield from sp.generate_variants(sp.merge(config, point), 1, rng)
-        yield from sp.generate_variants(config, max(self._num_samples - len(self.points_to_evaluate), 0), rng)
+            merged = sp.merge(config, point)
+            count = sp.count_variants(merged)
+            if skip >= count:
+                skip -= count
+                continue
+            yield from sp.generate_variants(merged, 1, rng, start=skip)
+            skip = 0
+        yield from sp.generate_variants(config, max(self._num_samples - len(self.points_to_evaluate), 0), rng,
+                                        start=skip)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None | Any:
         if self.max_concurrent and len(self._live) >= self.max_concurrent:
@@ -74,9 +84,14 @@ class BasicVariantGenerator(Searcher):
         if self._variants is None:
             if self._seed is None:
                 self._seed = resolve_seed(self.seed, {"seed": self._spec_seed})
-            self._variants = self._stream()
-            for _ in range(self._given):  # after a resume: the same stream, past what was handed out
-                next(self._variants, None)
+            self._rng = np.random.default_rng(self._seed)
+            if self._rng_state is not None:  # resumed: the stream goes on where it stood, nothing redrawn
+                self._rng.bit_generator.state = self._rng_state
+                self._variants = self._stream(self._given)
+            else:
+                self._variants = self._stream()
+                for _ in range(self._given):  # a state without the stream's position: draw up to it again
+                    next(self._variants, None)
         config = next(self._variants, FINISHED)
         if config is FINISHED:
             return FINISHED
@@ -88,11 +103,16 @@ class BasicVariantGenerator(Searcher):
         self._live.discard(trial_id)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"version": 1, "seed": self._seed, "given": self._given, "live": sorted(self._live)}
+        """The seed, how many configs were handed out and the random stream's state there (a resume
+        goes on from it instead of drawing every earlier config again)."""
+        rng = self._rng.bit_generator.state if self._rng is not None else self._rng_state
+        return {"version": 1, "seed": self._seed, "given": self._given, "live": sorted(self._live), "rng": rng}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_version(self, state)
         self._seed = state["seed"]
         self._given = int(state["given"])
         self._live = set(state.get("live", []))
+        self._rng_state = state.get("rng")
+        self._rng = None
         self._variants = None

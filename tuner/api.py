@@ -453,7 +453,8 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
     replay = ComponentReplay(scheduler, searcher, start, stopper, points=points)
     if not fs.is_uri(path):
         replay.last_write = os.path.getmtime(journal.journal_path(path))  # before this driver writes to it
-    replayed = journal.replay(path, observer=replay)  # read once: the earlier run's lineage comes with it
+    # read once: the earlier run's lineage comes with it; markers before the snapshot are not decoded
+    replayed = journal.replay(path, observer=replay, markers_from=start)
     replay.trials, replay.lineage = replayed.trials, replayed.lineage
     if stopper is not None and state is not None and state.get("stopper") is not None:
         stopper.load_state_dict(state["stopper"])

@@ -186,13 +186,14 @@ class ExperimentResults:
             for r in self._lineage if isinstance(r, journal.ConfigChanged)
         ]
 
-    def rows(self, all_results: bool = False) -> list[dict[str, Any]]:
+    def rows(self, all_results: bool = False, first: int | None = None) -> list[dict[str, Any]]:
         """Flat dicts, one per trial (its last result) or per result: ``trial_id``, ``status``,
-        ``config/<key>`` and the result's keys (nested ones as ``a/b``)."""
+        ``config/<key>`` and the result's keys (nested ones as ``a/b``); of the ``first`` trials
+        only, when given."""
         from tuner.storage.experiment import flatten
 
         rows = []
-        for trial in self.trials:
+        for trial in self.trials if first is None else self.trials[:first]:
             base = {"trial_id": trial.trial_id, "status": trial.status.value,
                     **{f"config/{k}": v for k, v in flatten(trial.config).items()}}
             results = trial.history if all_results else [trial.last_result or {}]

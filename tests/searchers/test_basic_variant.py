@@ -72,6 +72,37 @@ def test_state_after_a_resume_skips_what_was_handed_out():
     assert rest == suggest_all(first)
 
 
+def test_a_resume_at_any_position_goes_on_without_drawing_the_earlier_configs_again():
+    """The state holds the random stream where it stood: a resumed generator draws only what it
+    hands out (a 100,000-trial resume used to draw 100,000 configs again), and the configs are
+    those of an uninterrupted run, points with grids included. A state without the stream (an
+    older snapshot) still resumes by drawing up to its position."""
+    drawn = []
+
+    def space():
+        return {**GRID_SPACE, "tag": tune.sample_from(lambda spec: drawn.append(1) or len(drawn))}
+
+    def generator():
+        g = BasicVariantGenerator(points_to_evaluate=[{"a": 2}, {"lr": 0.01, "a": 1, "b": "x"}], seed=3)
+        g.set_search_properties(None, None, space(), num_samples=4)
+        return g
+
+    whole = [{k: v for k, v in c.items() if k != "tag"} for c in suggest_all(generator())]
+    assert len(whole) == 2 + 1 + 4 * 2
+    for position in range(len(whole) + 1):
+        first = generator()
+        for i in range(position):
+            first.suggest(f"t{i}")
+        state = json_round_trip(first.state_dict())
+        for old_format in (False, True):
+            second = generator()
+            second.load_state_dict({k: v for k, v in state.items() if not (old_format and k == "rng")})
+            del drawn[:]
+            rest = [{k: v for k, v in c.items() if k != "tag"} for c in suggest_all(second)]
+            assert rest == whole[position:]
+            assert len(drawn) == (len(whole) if old_format else len(whole) - position)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"max_concurrent": -1}, r"The value of `max_concurrent` is -1, but must be an integer `max_concurrent >= 0`"),
     ({"seed": "1"}, r"The value of `seed` is '1', but must be an integer or None"),

@@ -118,9 +118,10 @@ class Experiment:
             "best_value": best.metric(self.metric) if best else None,
         }
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat row per trial: id, status, config/*, the last result, stop reason, checkpoint, error."""
-        rows = self.results.rows()
+    def rows(self, first: int | None = None) -> list[dict[str, Any]]:
+        """One flat row per trial (the ``first`` ones only, when given): id, status, config/*, the
+        last result, stop reason, checkpoint, error."""
+        rows = self.results.rows(first=first)
         for row, trial in zip(rows, self.results.trials):
             row["resources"] = str(trial.resources) if trial.resources is not None else None
             row["stop_reason"] = trial.stop_reason
@@ -304,7 +305,10 @@ def render(exp: Experiment, view: str | None, sort_key: str | None, columns: lis
             console.print(table(rows, cols, title=f"PBT lineage of {exp.name}: {len(rows)} exploits"))
         return
 
-    rows = exp.rows()
+    # A table without --sort shows the first `limit` trials: only their rows are built (and their
+    # columns chosen), not 100,000 of them.
+    first = limit if fmt == "table" and not sort_key and limit else None
+    rows = exp.rows(first)
     if sort_key:
         descending = sort_key.startswith("-")
         key = sort_key.lstrip("-")
@@ -328,7 +332,8 @@ def render(exp: Experiment, view: str | None, sort_key: str | None, columns: lis
                 else ""
             console.print(f"  {s['trials']} trials ({counts}){best}")
         shown = table(rows[:limit] if limit else rows, cols)
-        if limit and len(rows) > limit:  # drawing 100,000 rows takes minutes and fills no screen
-            shown.caption = f"... and {len(rows) - limit} more trials (--limit 0 shows all; --format csv lists all)"
+        total = len(exp.results.trials)
+        if limit and total > limit:  # drawing 100,000 rows takes minutes and fills no screen
+            shown.caption = f"... and {total - limit} more trials (--limit 0 shows all; --format csv lists all)"
         console.print(shown)
 

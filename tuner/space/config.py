@@ -356,19 +356,21 @@ def _sample_rest(config: Any, rng: np.random.Generator) -> Any:
     return config
 
 
-def generate_variants(config: Any, num_samples: int, rng: np.random.Generator) -> Iterator[Any]:
+def generate_variants(config: Any, num_samples: int, rng: np.random.Generator, start: int = 0) -> Iterator[Any]:
     """Concrete configs: the grid's cross product, repeated ``num_samples`` times.
 
     Each variant samples every other domain anew; with the same ``rng`` seed the
     sequence is the same every time. With no grid, this yields ``num_samples``
-    random configs.
+    random configs. ``start``: begin at that variant, drawing nothing for the ones
+    before it (``rng`` is already where they left it: a resumed stream).
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
         raise ValueError(f"The value of `num_samples` is {num_samples!r}, but must be an integer `num_samples >= 0`.")
     grids = [(p, d) for p, d in walk(config) if d.kind == "grid"]
     combos = _grid_combinations(grids)
-    for _ in range(num_samples):
-        for combo in combos:
+    first_round, first_combo = divmod(start, len(combos))
+    for round_ in range(first_round, num_samples):
+        for combo in combos[first_combo if round_ == first_round else 0:]:
             variant = _copy(config)
             for (path, _), value in zip(grids, combo):
                 variant = assign(variant, path, _copy(value))

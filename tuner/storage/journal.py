@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import gc
 import json
+import math
 import os
 import re
 import shutil
@@ -260,6 +263,7 @@ RECORDS: dict[Event, type[Record]] = {cls.event: cls for cls in (
     DecisionPoint, Chosen, StopsPolled, StopperCalled, LockTakenOver)}
 _FIELDS: dict[type[Record], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in RECORDS.values()}
+_RECORD_OF: dict[Any, type[Record]] = {event.value: cls for event, cls in RECORDS.items()}
 # The experiment-level events that say how a run of the driver ended (``tuner ls``).
 ENDINGS = (Event.EXPERIMENT_END, Event.INTERRUPTED, Event.RESUMED)
 
@@ -390,13 +394,13 @@ def _header_version(path: str, line: str, complete: bool) -> None:
 
 
 def decode(line: dict[str, Any], where: str = "journal") -> Record:
-    """One record from its JSON object."""
-    try:
-        cls = RECORDS[Event(line.get("event"))]
-    except ValueError:
+    """One record from its JSON object (which it takes: ``event`` is removed from it)."""
+    cls = _RECORD_OF.get(line.get("event"))  # a dict lookup: Event(value) costs a micro-second per line
+    if cls is None:
         raise JournalError(f"{where}: unknown event {line.get('event')!r}; known: "
-                           f"{', '.join(e.value for e in Event)}.") from None
-    fields = {k: v for k, v in line.items() if k != "event"}
+                           f"{', '.join(e.value for e in Event)}.")
+    fields = line
+    del fields["event"]
     try:
         return cls(**fields)
     except TypeError as exc:
@@ -410,10 +414,14 @@ def read(experiment_dir: str) -> list[Record]:
     return [record for _, record in read_with_offsets(experiment_dir)]
 
 
-def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = ()) -> list[tuple[int, Record]]:
+def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = (),
+                      skip_before: int | None = None) -> list[tuple[int, Record]]:
     """``read``, each record with the byte offset where its line starts; lines of the events in
-    ``skip`` are passed over undecoded (``tune.load`` has no use for the resume markers)."""
+    ``skip`` are passed over undecoded (``tune.load`` has no use for the resume markers), those
+    lines before byte ``skip_before`` only, when it is given (a resume needs the markers past
+    its snapshot)."""
     skipped = tuple(b'{"event":"%s"' % e.value.encode() for e in skip)
+    skip_until = len(skipped) and (math.inf if skip_before is None else skip_before)
     path = journal_path(experiment_dir)
     try:
         data = append.read_bytes(path)
@@ -430,7 +438,7 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = ()) -> list[t
         if number == 1:
             _header_version(path, line.decode("utf-8", "replace"), complete)
             continue
-        if not line or (skipped and line.startswith(skipped)):
+        if not line or (start < skip_until and line.startswith(skipped)):
             continue
         try:
             obj = _json_decode(line.decode())  # str: json.loads spends a third of its time detecting bytes' encoding
@@ -505,19 +513,23 @@ class Replay:
 
 def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None:
     """Apply one record to ``trials`` exactly as the run loop changed them when it wrote it."""
-    if isinstance(record, TrialAdded):
+    kind = type(record)  # the common records first, by type: this runs once per journal line
+    if kind is Result:
+        trial = trials.get(record.trial_id)
+        if trial is not None:
+            trial.history.append(record.result)
+            trial.last_result = record.result
+        return
+    if kind is TrialAdded:
         trials[record.trial_id] = Trial(record.trial_id, record.config, record.resources, seed=record.seed,
                                         name=record.name,
-                                        path=fs.join(experiment_dir, "trials", record.dirname or record.trial_id))
+                                        path=_trials_dir(experiment_dir) + (record.dirname or record.trial_id))
         return
     trial = trials.get(getattr(record, "trial_id", None) or "")
     if trial is None:
         return
-    if isinstance(record, Result):
-        trial.history.append(record.result)
-        trial.last_result = record.result
-    elif isinstance(record, Status):
-        trial.status = TrialStatus(record.status)
+    if kind is Status:
+        trial.status = _STATUS_OF[record.status]
         trial.error = record.error
         trial.stop_reason = record.stop_reason
         trial.num_failures = record.num_failures
@@ -531,15 +543,43 @@ def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None
         trial.config = record.config
 
 
-def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], int], None] | None = None) -> Replay:
+_STATUS_OF = {status.value: status for status in TrialStatus}
+
+
+@functools.lru_cache(maxsize=16)
+def _trials_dir(experiment_dir: str) -> str:
+    """``<experiment>/trials/`` with its separator, joined once per experiment, not per trial."""
+    return fs.join(experiment_dir, "trials", "")
+
+
+def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], int], None] | None = None,
+           markers_from: int = 0) -> Replay:
     """Rebuild every trial of ``experiment_dir`` from its journal.
 
     ``observer(record, trials, offset)`` is called after each record was applied
     (``offset``: where its line starts), for the resume replay of scheduler and
-    searcher calls (``tuner.execution.replay``).
+    searcher calls (``tuner.execution.replay``); it sees the markers from byte
+    ``markers_from`` on (``stopper_called`` from the start).
+
+    The garbage collector is paused while the trials are rebuilt: the records are all kept, so
+    its passes over a growing heap find nothing and cost a third of a large journal's replay.
     """
     experiment_dir = fs.normalize(experiment_dir)
-    records = read_with_offsets(experiment_dir, skip=() if observer is not None else MARKERS)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(experiment_dir, observer, markers_from)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _replay(experiment_dir: str, observer: Any, markers_from: int) -> Replay:
+    if observer is None:
+        records = read_with_offsets(experiment_dir, skip=MARKERS)
+    else:
+        records = read_with_offsets(experiment_dir, skip=[m for m in MARKERS if m is not Event.STOPPER_CALLED],
+                                    skip_before=markers_from)
     trials: dict[str, Trial] = {}
     lineage: list[ConfigChanged | DecisionMade] = []
     for offset, record in records:
