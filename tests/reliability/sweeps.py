@@ -133,11 +133,33 @@ def die_after_record(n: int) -> None:
     journal.JournalWriter.write_many = counted(None, write_many)
 
 
-def main(kind: str, storage: str, name: str, resume_path: str | None = None, die_after: int = 0) -> None:
+def die_at_ask(n: int) -> None:
+    """SIGKILL this process inside OptunaSearch's ``n``-th suggestion, between Optuna's ask and the note of
+    the tuner's trial id on it (two writes to Optuna's own journal)."""
+    import signal
+
+    import optuna
+
+    calls = {"n": 0}
+    note = optuna.trial.Trial.set_user_attr
+
+    def dying_note(self, key, value):
+        calls["n"] += 1
+        if key == "trial_id" and calls["n"] >= n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        note(self, key, value)
+
+    optuna.trial.Trial.set_user_attr = dying_note
+
+
+def main(kind: str, storage: str, name: str, resume_path: str | None = None, die_after: int = 0,
+         die_at_optuna_ask: int = 0) -> None:
     """A driver: start the sweep, or resume the one at ``resume_path``; with ``die_after``, it
     SIGKILLs itself after writing that many journal records."""
     if die_after:
         die_after_record(die_after)
+    if die_at_optuna_ask:
+        die_at_ask(die_at_optuna_ask)
     if resume_path:
         resume(resume_path)
     else:
