@@ -10,7 +10,7 @@ from typing import Any
 from schedulers import _rungs
 from schedulers.base import Decision, TrialDecision, TrialScheduler
 from tuner.trial import Trial, TrialStatus
-from tuner.validation import BadValueError, check_number, check_seed, show_value
+from tuner.validation import BadValueError, check_int, check_number, check_seed, show_value
 from tuner.components import check_state_version
 
 STOP, PROMOTE = "stop", "promote"
@@ -59,8 +59,7 @@ class ASHAScheduler(TrialScheduler):
         check_number(max_t, "max_t", "max_t > 0", lambda v: v > 0)
         check_number(grace_period, "grace_period", "0 < grace_period <= max_t", lambda v: 0 < v <= max_t)
         check_number(reduction_factor, "reduction_factor", "reduction_factor > 1", lambda v: v > 1)
-        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise BadValueError("brackets", brackets, "an integer >= 1")
+        check_int(brackets, "brackets", 1)
         if stop_or_promote not in (STOP, PROMOTE):
             raise BadValueError("stop_or_promote", stop_or_promote, "'stop' or 'promote'")
         check_seed(seed)

@@ -9,7 +9,7 @@ import numpy as np
 from searchers._util import check_points, resolve_seed
 from searchers.base import FINISHED, Searcher
 from tuner.space import config as sp
-from tuner.validation import BadValueError, check_seed
+from tuner.validation import check_int, check_seed
 from tuner.components import check_state_version
 
 
@@ -40,9 +40,7 @@ class BasicVariantGenerator(Searcher):
                  max_concurrent: int = 0) -> None:
         super().__init__()
         check_seed(seed)
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 0:
-            raise BadValueError("max_concurrent", max_concurrent, "an integer "
-                                "`max_concurrent >= 0` (0: no limit)")
+        check_int(max_concurrent, "max_concurrent", 0, "an integer `max_concurrent >= 0` (0: no limit)")
         self.points_to_evaluate = check_points(points_to_evaluate)
         self.seed = seed
         self.max_concurrent = max_concurrent

@@ -7,7 +7,7 @@ from typing import Any
 from searchers._wrapper import WrapperSearcher
 from searchers.base import Searcher
 from tuner.components import check_state_version
-from tuner.validation import BadValueError
+from tuner.validation import check_int
 
 
 class ConcurrencyLimiter(WrapperSearcher):
@@ -31,9 +31,7 @@ class ConcurrencyLimiter(WrapperSearcher):
     """
 
     def __init__(self, searcher: Searcher, max_concurrent: int) -> None:
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise BadValueError("max_concurrent", max_concurrent, "an integer "
-                                "`max_concurrent >= 1`")
+        check_int(max_concurrent, "max_concurrent", 1, "an integer `max_concurrent >= 1`")
         super().__init__(searcher)
         self.max_concurrent = max_concurrent
         self._live: set[str] = set()

@@ -31,7 +31,7 @@ from searchers.base import Searcher
 from searchers.hyperopt_native import from_native, is_native
 from searchers.hyperopt_space import import_hyperopt, reshape, to_hyperopt
 from tuner.space import config as sp
-from tuner.validation import BadValueError, check_seed
+from tuner.validation import BadValueError, check_int, check_seed
 from tuner.components import check_state_version
 
 DOCS_FILE = "hyperopt_docs.jsonl"
@@ -76,9 +76,7 @@ class HyperOptSearch(Searcher):
         check_seed(seed)
         if space is not None and not isinstance(space, dict):
             raise BadValueError("space", space, "a dict of tune.* domains")
-        if isinstance(n_initial_points, bool) or not isinstance(n_initial_points, int) or n_initial_points < 0:
-            raise BadValueError("n_initial_points", n_initial_points, "an integer "
-                                "`n_initial_points >= 0`")
+        check_int(n_initial_points, "n_initial_points", 0, "an integer `n_initial_points >= 0`")
         super().__init__(metric, mode)
         self.space = from_native(space) if is_native(space) else space
         self.points_to_evaluate = check_points(points_to_evaluate)

@@ -8,7 +8,7 @@ from searchers._util import as_list, objective
 from searchers._wrapper import WrapperSearcher
 from searchers.base import Searcher
 from tuner.components import check_state_version
-from tuner.validation import BadValueError
+from tuner.validation import check_int
 
 TRIAL_INDEX = "__trial_index__"
 
@@ -45,8 +45,7 @@ class Repeater(WrapperSearcher):
     """
 
     def __init__(self, searcher: Searcher, repeat: int = 1, set_index: bool = True) -> None:
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise BadValueError("repeat", repeat, "an integer `repeat >= 1`")
+        check_int(repeat, "repeat", 1, "an integer `repeat >= 1`")
         super().__init__(searcher)
         self.repeat = repeat
         self.set_index = set_index

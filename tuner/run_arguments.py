@@ -13,7 +13,7 @@ from tuner.execution.runner import RunSettings
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.space import config as space_lib
 from tuner.stopper import Stopper
-from tuner.validation import BadValueError, check_mode, check_seed
+from tuner.validation import BadValueError, check_int, check_mode, check_seed
 
 
 def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = None, mode: Any = None,
@@ -26,8 +26,7 @@ def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = N
     if config is not None and not isinstance(config, Mapping):
         raise BadValueError("config", config, "a dict (the search space)")
     space_lib.check_keys(config or {})
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise BadValueError("num_samples", num_samples, "an integer >= 1")
+    check_int(num_samples, "num_samples", 1)
     metrics = metric if isinstance(metric, (list, tuple)) else [metric]
     modes = mode if isinstance(mode, (list, tuple)) else [mode]
     for m in modes:

@@ -26,7 +26,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 from tuner.components import check_state_version, constructor_params
-from tuner.validation import MODES, check_number, is_number
+from tuner.validation import MODES, check_int, check_number, is_number
 
 
 class Stopper(abc.ABC):
@@ -79,8 +79,7 @@ class MaximumIterationStopper(Stopper):
     """Ends a trial at ``max_iter`` iterations (its ``training_iteration``)."""
 
     def __init__(self, max_iter: int) -> None:
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ValueError(f"The value of `max_iter` is {max_iter!r}, but must be an integer >= 1.")
+        check_int(max_iter, "max_iter", 1)
         self.max_iter = max_iter
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -142,10 +141,8 @@ class ExperimentPlateauStopper(Stopper):
         if mode not in MODES:
             raise ValueError(f"The value of `mode` is {mode!r}, but must be 'min' or 'max'.")
         check_number(std, "std", "std >= 0", lambda v: v >= 0)
-        if isinstance(top, bool) or not isinstance(top, int) or top < 2:
-            raise ValueError(f"The value of `top` is {top!r}, but must be an integer >= 2.")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"The value of `patience` is {patience!r}, but must be an integer >= 0.")
+        check_int(top, "top", 2)
+        check_int(patience, "patience", 0)
         self.metric = metric
         self.std = std
         self.top = top

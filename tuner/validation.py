@@ -52,6 +52,12 @@ def check_number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) 
         raise BadValueError(name, value, f"`{rule}`")
 
 
+def check_int(value: Any, name: str, low: int, rule: str | None = None) -> None:
+    """Raise the standard error unless ``value`` is an int (not a bool) ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise BadValueError(name, value, rule or f"an integer >= {low}")
+
+
 def check_seed(seed: Any) -> None:
     """A seed is an integer or None (a bool is not a seed)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):

@@ -37,6 +37,7 @@ from tuner.execution.resources import PlacementGroupFactory
 from tuner.runtime import session as session_lib
 from tuner.runtime.messages import Command
 from tuner.storage import checkpoint as ckpt_lib
+from tuner.validation import check_int
 
 BACKENDS = ("gloo", "nccl")
 _WATCH_S = 0.5  # how often rank 0's monitor looks at its peers
@@ -81,8 +82,7 @@ class DistributedTrainable:
                  strategy: str = "PACK", timeout_s: float = 1800.0) -> None:
         if not callable(train_loop):
             raise TypeError(f"The train_loop {train_loop!r} is not callable; pass a function train_loop(config).")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-            raise ValueError(f"The value of `num_workers` is {num_workers!r}, but must be an integer >= 1.")
+        check_int(num_workers, "num_workers", 1)
         if backend is not None and backend not in BACKENDS:
             raise ValueError(f"The value of `backend` is {backend!r}, but must be 'gloo', 'nccl' or None (automatic).")
         if not isinstance(timeout_s, (int, float)) or timeout_s <= 0:

@@ -35,6 +35,7 @@ from tuner.storage import jsonio as jsonutil
 from tuner.storage import relay as relay_lib
 from tuner.trial import Trial
 from tuner.validation import is_number
+from tuner.space.config import flatten_dict
 
 #: Where experiments go when neither ``storage_path`` nor $TUNER_STORAGE_PATH says.
 DEFAULT_STORAGE = "~/tuner_results"
@@ -55,18 +56,12 @@ STATE_FIX = ("It holds the scheduler's and searcher's snapshot; delete it and re
              "from journal.jsonl.")
 
 
-def flatten(d: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
-    """Nested dicts become "a/b" keys (the common flat result is returned as is)."""
-    if not prefix and not any(isinstance(v, dict) for v in d.values()):
+def flatten(d: dict[str, Any], sep: str = "/") -> dict[str, Any]:
+    """Nested dicts become "a/b" keys (``tuner.space.flatten_dict``); the common flat result
+    is returned as is, without a copy (this runs for every result)."""
+    if not any(isinstance(v, dict) for v in d.values()):
         return d
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name, sep))
-        else:
-            out[name] = value
-    return out
+    return flatten_dict(d, sep)
 
 
 def write_spec(path: str, spec: dict[str, Any]) -> None:
