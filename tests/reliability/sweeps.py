@@ -13,7 +13,7 @@ import os
 import time
 
 import tuner as tune
-from schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
+from schedulers import PB2, ASHAScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
 from searchers import OptunaSearch
 from tests.fakes import InProcessExecutor
 
@@ -89,6 +89,11 @@ SWEEPS = {
         mode="max", stop={"training_iteration": 12},
         scheduler=PopulationBasedTraining(perturbation_interval=3, quantile_fraction=0.5, seed=0,
                                           hyperparam_mutations={"lr": [0.5, 1.0, 2.0, 3.0]})),
+    "pb2": lambda: dict(
+        trainable=counter, config={"lr": tune.uniform(0.5, 3.0)}, num_samples=4, metric="count",
+        mode="max", stop={"training_iteration": 12},
+        scheduler=PB2(perturbation_interval=3, quantile_fraction=0.5, seed=0,
+                      hyperparam_bounds={"lr": [0.5, 3.0]})),
 }
 
 

@@ -18,7 +18,7 @@ from tests.fakes import InProcessExecutor
 from tests.reliability import crash, sweeps
 from tuner.storage import journal
 
-KINDS = ["asha_promote", "hyperband", "median", "pbt"]
+KINDS = ["asha_promote", "hyperband", "median", "pbt", "pb2"]
 
 
 def outcome(results) -> dict:
