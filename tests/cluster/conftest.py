@@ -44,6 +44,14 @@ class RayStartCluster:
         return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
+def can_hide_directories() -> bool:
+    """Whether this machine lets a process start in a mount namespace of its own and mount a
+    tmpfs there (root with CAP_SYS_ADMIN; a plain container may refuse)."""
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, text=True)
+    return probe.returncode == 0
+
+
 def _ray(args: list[str], env: dict[str, str], attempts: int = 2, hide: tuple[str, ...] = ()) -> None:
     """``ray start``; once more if a node misses Ray's fixed 30 s registration window (busy machine).
     ``hide``: directories this node's processes must not see: the node starts in a mount namespace of

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 import tuner as tune
-from tests.cluster.conftest import ROOT, ray_start
+from tests.cluster.conftest import ROOT, can_hide_directories, ray_start
 from tuner.storage import checkpoint as ckpt_lib
 
 pytestmark = pytest.mark.cluster
@@ -43,8 +43,8 @@ def _raylet_pid(port: int) -> int:
 
 
 def test_a_node_that_cannot_see_the_storage_path_goes_through_the_relay(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("hiding the storage from a node needs a mount namespace (root)")
+    if os.geteuid() != 0 or not can_hide_directories():
+        pytest.skip("hiding the storage from a node needs a mount namespace and tmpfs mounts (root, CAP_SYS_ADMIN)")
     storage = str(tmp_path / "results")
     os.makedirs(storage)
     with ray_start(workers={"hidden": {"cpus": 2, "gpus": 0, "hide": [storage]}}, head_cpus=0) as cluster:
@@ -87,8 +87,8 @@ print("STATUS", results.trials[0].status.value)
 
 
 def test_a_node_that_joined_after_the_start_and_cannot_see_the_storage_fails_its_trial_naming_the_fix(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("hiding the storage from a node needs a mount namespace (root)")
+    if os.geteuid() != 0 or not can_hide_directories():
+        pytest.skip("hiding the storage from a node needs a mount namespace and tmpfs mounts (root, CAP_SYS_ADMIN)")
     from tests.cluster.conftest import add_worker
     from tests.reliability.helpers import wait_for
     from tuner.storage import journal
