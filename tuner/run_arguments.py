@@ -13,7 +13,7 @@ from tuner.execution.runner import RunSettings
 from tuner.runtime.stopping import StopCriteria, validate_stop
 from tuner.space import config as space_lib
 from tuner.stopper import Stopper
-from tuner.validation import BadValueError, check_int, check_mode, check_seed
+from tuner.validation import BadValueError, check_int, check_mode, check_seed, is_finite_number
 
 
 def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = None, mode: Any = None,
@@ -22,7 +22,6 @@ def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = N
                     checkpoint_freq: Any = 0, **_checked_elsewhere: Any) -> RunSettings:
     """Check the sweep's own arguments (named as tune.run names them) and gather them. Other
     tune.run arguments may be passed too (a sweep file's whole set): they are checked where used."""
-    resources, max_concurrent = resources_per_trial, max_concurrent_trials
     if config is not None and not isinstance(config, Mapping):
         raise BadValueError("config", config, "a dict (the search space)")
     space_lib.check_keys(config or {})
@@ -38,18 +37,18 @@ def check_arguments(*, config: Any = None, num_samples: Any = 1, metric: Any = N
     if metric is not None and len(metrics) != len(modes):
         raise ValueError(f"`metric` has {len(metrics)} entries but `mode` has {len(modes)}; give one mode per metric.")
     validate_stop(stop)
-    for label, value, low in (("max_concurrent_trials", max_concurrent, 1), ("max_failures", max_failures, 0),
+    for label, value, low in (("max_concurrent_trials", max_concurrent_trials, 1), ("max_failures", max_failures, 0),
                               ("checkpoint_freq", checkpoint_freq, 0), ("verbose", verbose, 0)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise ValueError(f"The value of `{label}` is {value!r}, but must be an integer >= {low}.")
-    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
+        if value is not None:
+            check_int(value, label, low)
+    if time_budget_s is not None and (not is_finite_number(time_budget_s) or time_budget_s <= 0):
         raise BadValueError("time_budget_s", time_budget_s, "a number > 0")
     check_seed(seed)
     return RunSettings(
         metric=metric, mode=mode, num_samples=num_samples, stop=stop,
         stopper=StopCriteria(stop, metric, mode) if stop is not None and not isinstance(stop, Stopper) else None,
         driver_stopper=stop if isinstance(stop, Stopper) else None,
-        resources=resource_request(resources), max_concurrent_trials=max_concurrent,
+        resources=resource_request(resources_per_trial), max_concurrent_trials=max_concurrent_trials,
         time_budget_s=time_budget_s, max_failures=max_failures, seed=seed, checkpoint_freq=checkpoint_freq,
     )
 

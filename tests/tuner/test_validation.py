@@ -33,6 +33,9 @@ def run(**kwargs):
         ({"stop": "iter"}, r"The value of `stop` is 'iter', but must be a dict"),
         ({"max_concurrent_trials": 0}, r"`max_concurrent_trials` is 0, but must be an integer >= 1"),
         ({"time_budget_s": -5}, r"`time_budget_s` is -5, but must be a number > 0"),
+        ({"time_budget_s": True}, r"`time_budget_s` is True, but must be a number > 0"),
+        ({"time_budget_s": float("nan")}, r"`time_budget_s` is nan, but must be a number > 0"),
+        ({"max_failures": True}, r"`max_failures` is True, but must be an integer >= 0"),
         ({"scheduler": "asha"}, r"The value of `scheduler` is 'asha', but must be a TrialScheduler"),
     ],
 )

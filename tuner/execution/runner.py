@@ -156,8 +156,13 @@ class TrialRunner:
         self._unmet_request: dict[str, dict[str, Any]] = {}  # should_checkpoint on a result it did not wait at
         # Every result waits for the driver when a driver-side Stopper must see it, or when a callback may
         # ask a class trainable for a checkpoint at it (only a waiting trainable can still save that state).
+        self._checkpoint_requests = any(getattr(cb, "may_request_checkpoints", False) for cb in callbacks)
         self._every_result = settings.driver_stopper is not None or (
-            settings.class_trainable and any(getattr(cb, "may_request_checkpoints", False) for cb in callbacks))
+            settings.class_trainable and self._checkpoint_requests)
+        # The step hooks the callbacks really have, found once: the loop calls them every turn.
+        self._step_hooks = {hook: [getattr(cb, hook) for cb in callbacks
+                                   if getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook)]
+                            for hook in ("on_step_begin", "on_step_end")}
         self.iteration = 0  # turns of the run loop (Ray Tune's callback ``iteration``)
         self.start_time = time.time()
 
@@ -412,10 +417,8 @@ class TrialRunner:
 
     def _step_hook(self, hook: str) -> None:
         """``on_step_begin`` / ``on_step_end`` of the callbacks that have them, with every trial."""
-        for cb in self.callbacks:
-            method = getattr(cb, hook)
-            if getattr(method, "__func__", None) is not getattr(Callback, hook):
-                method(self.iteration, self._trial_list)
+        for method in self._step_hooks[hook]:
+            method(self.iteration, self._trial_list)
 
     def _close(self, failing: bool) -> None:
         """Stop the workers, end the callbacks, close the files: every step runs even when one
@@ -705,11 +708,17 @@ class TrialRunner:
                     cb.on_trial_save(trial, path)
             self.searcher.on_trial_result(trial.trial_id, result)
         self._prune_checkpoints(trial)  # after the callbacks: each saw its checkpoint still in storage
+        if self._checkpoint_requests:  # only a Ray-style callback sets should_checkpoint
+            self._note_checkpoint_requests(trial, batch)
+
+    def _note_checkpoint_requests(self, trial: Trial, batch: Batch) -> None:
+        """A callback set ``should_checkpoint`` in results of this batch: the last one, where a class
+        trainable waits, gets a checkpoint before the decision; any other is warned about."""
         unmet = self._unmet_request.pop(trial.trial_id, None)
         if unmet is not None:  # the trainable went on past a result a callback wanted a checkpoint of
             self._warn_unmet_checkpoint(trial, unmet)
         asked = [r for r, p in batch.results if p is None and r.get("should_checkpoint")]
-        last, path = batch.results[-1]
+        last = batch.results[-1][0]
         went_on = [r for r in asked if r is not last or not self.settings.class_trainable]
         if went_on:  # nothing saves a function's state; a class trainable went on past those results
             self._warn_unmet_checkpoint(trial, went_on[0])

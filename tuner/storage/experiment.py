@@ -176,7 +176,8 @@ class ExperimentStorage:
 
     def _append_views(self, trial: Trial, results: list[dict[str, Any]]) -> None:
         tid = trial.trial_id
-        if tid not in self._current and trial.history[:-len(results)]:
+        earlier = len(trial.history) > len(results)  # results before this batch (no copy of the history)
+        if tid not in self._current and earlier:
             self.rewrite_views(trial)  # this driver's first write: the files may lag the journal (a crash)
             return
         self._current.add(tid)
@@ -184,7 +185,7 @@ class ExperimentStorage:
         jsonl.write("".join(jsonutil.dumps(r) + "\n" for r in results))
         rows = [flatten(r) for r in results]
         fields = self._csv_fields.get(tid)
-        if fields is None and not trial.history[:-len(results)]:
+        if fields is None and not earlier:
             fields = self._csv_fields[tid] = list(dict.fromkeys(k for row in rows for k in row))
             csv.writer(progress).writerow(fields)
         if fields is None or any(k not in fields for row in rows for k in row):
