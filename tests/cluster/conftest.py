@@ -38,9 +38,11 @@ class RayStartCluster:
     env: dict[str, str]  # the token and PYTHONPATH every client needs
     worker_raylet_ports: list[int] = field(default_factory=list)
 
-    def pids(self) -> list[int]:
-        """Every process of this cluster: their command lines name its temp dir or its GCS port."""
-        out = subprocess.run(["pgrep", "-f", f"{self.temp_dir}|{self.gcs}"], capture_output=True, text=True).stdout
+    def pids(self, head_only: bool = False) -> list[int]:
+        """Every process of this cluster (their command lines name its temp dir or its GCS port), or
+        only the head's (the processes started under its temp dir: GCS, raylet, dashboard, workers)."""
+        pattern = self.temp_dir if head_only else f"{self.temp_dir}|{self.gcs}"
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
         return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 

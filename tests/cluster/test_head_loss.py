@@ -35,12 +35,6 @@ def histories(path: str) -> dict[str, list[int]]:
     return {t.trial_id: [r["training_iteration"] for r in t.history] for t in tune.load(path).trials}
 
 
-def head_pids(cluster) -> list[int]:
-    """The head's processes: the ones started under its temp dir (GCS, raylet, dashboard, its workers)."""
-    out = subprocess.run(["pgrep", "-f", cluster.temp_dir], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split() if int(p) != os.getpid()]
-
-
 def test_head_node_killed_then_resumed_on_a_new_head(tmp_path):
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     storage, path = str(tmp_path / "results"), str(tmp_path / "results" / "exp")
@@ -55,7 +49,7 @@ def test_head_node_killed_then_resumed_on_a_new_head(tmp_path):
             time.sleep(0.5)
         # The head goes down with the driver that ran on it: SIGKILL, no chance to clean up.
         driver.kill()
-        for pid in head_pids(first):
+        for pid in first.pids(head_only=True):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
