@@ -1,17 +1,28 @@
 """PBT on RLlib's PPO (CartPole-v1 or Acrobot-v1): this tuner against Ray Tune's PBT and random search, same env steps.
 
 Every method runs the same RLlib algorithm with the settings of
-``examples/rllib_pbt_cartpole.py`` (1 CPU a trial, ``num_env_runners=0``, greedy
-evaluation episodes after every ``algo.train()``), a population of
+``examples/rllib_pbt_cartpole.py`` (``num_env_runners=0``), a population of
 ``--population`` trials, ``--budget-steps`` environment steps in all (the same
 number of iterations per trial), ``lr`` log-uniform in [1e-4, 3e-3] and
-``entropy_coeff`` uniform in [0, 0.01]:
+``entropy_coeff`` uniform in [0, 0.01]. Two settings differ from the example, the
+same for every method:
+
+* ``--cpus-per-trial`` (default 0.5): RLlib's own resource request, which both
+  tools read, so that the whole population of 4 runs at once on 2 CPUs in both
+  (no time-sharing, no pause or resume in either);
+* ``--eval-steps`` (default 1000): the greedy evaluation after every
+  ``algo.train()`` plays a fixed number of env steps instead of 5 episodes, so a
+  better policy (longer episodes) costs no more evaluation time.
 
 * tuner PBT (asynchronous; perturbation every 3 iterations, quantile 0.25), the
   trainable given as the ``PPOConfig`` (exploits in place);
 * tuner random search (FIFO: the same seeded configs, left alone);
-* Ray Tune's ``PopulationBasedTraining`` with the same settings on ``"PPO"``
-  (``reuse_actors=True``), held to the same budget.
+* Ray Tune's ``PopulationBasedTraining`` with the same settings on ``"PPO"``, held
+  to the same budget. ``reuse_actors=False`` (Ray Tune's default): RLlib's
+  ``Algorithm`` has no ``reset_config``, so with ``reuse_actors=True`` every trial
+  that Ray Tune tries to start on a cached actor fails with "Trainable runner reuse
+  requires reset_config() to be implemented and return True" (that is why only 1-2
+  of 4 trials ran in the runs of 2026-12-02).
 
 Per method, medians over ``--seeds`` seeds of: the best trial's final evaluation
 return, the population's mean final evaluation return, the wall time, the
@@ -19,7 +30,7 @@ seconds from the start of the sweep to the first evaluation return >= 450, and
 the env steps run.
 
     python benchmarks/rllib_pbt.py [--seeds 3] [--budget-steps 160000] [--population 4] [--env Acrobot-v1]
-    python benchmarks/rllib_pbt.py --quick     # 1 seed, 2 trials x 2 iterations of 200 steps: a smoke run
+    python benchmarks/rllib_pbt.py --quick     # 1 seed, 4 trials x 4 iterations of 200 steps: a smoke run
 """
 
 from __future__ import annotations
@@ -52,17 +63,55 @@ PERTURBATION_INTERVAL = 3
 LR, ENTROPY = (1e-4, 3e-3), (0.0, 0.01)
 
 
+TRAIN_STEPS = "env_runners/num_env_steps_sampled"  # this iteration's training env steps
+EVAL_STEPS = "evaluation/env_runners/num_env_steps_sampled"  # this iteration's evaluation env steps
+
+
 def summarize(histories: list[list[dict[str, Any]]], started: float) -> dict[str, Any]:
     """``histories``: per trial, its results in order (RLlib's flattened keys, ``timestamp`` in seconds)."""
     finals = [h[-1].get(ex.EVAL_RETURN, float("nan")) for h in histories if h]
     reached = [r["timestamp"] for h in histories for r in h if r.get(ex.EVAL_RETURN, -math.inf) >= TARGET]
+
+    def steps(key: str) -> float:
+        return sum(r.get(key, 0) for h in histories for r in h if r.get(key) == r.get(key))  # NaN: none
+
     return {"best_final": max(finals), "mean_final": statistics.mean(finals),
             "to_target": min(reached) - started if reached else None,
-            "env_steps": sum(h[-1].get(ex.STEPS, 0) for h in histories if h),
+            "env_steps": steps(TRAIN_STEPS), "eval_steps": steps(EVAL_STEPS),
             "ran": (min(map(len, histories)), max(map(len, histories)))}
 
 
-def run_tuner(seed: int, population: int, iterations: int, method: str, settings: dict[str, Any]) -> dict[str, Any]:
+def algo_config(settings: dict[str, Any], cpus: float, eval_steps: int) -> Any:
+    """The example's ``PPOConfig`` with this benchmark's CPUs per trial and fixed-length evaluation."""
+    config = ex.ppo_config(**settings)
+    # RLlib's request for num_env_runners=0, num_learners=0 is max(main process, local learner) CPUs.
+    config.resources(num_cpus_for_main_process=cpus).learners(num_cpus_per_learner=cpus)
+    if eval_steps:
+        config.evaluation(evaluation_duration=eval_steps, evaluation_duration_unit="timesteps")
+    return config
+
+
+def _tuner_budget_stopper(iterations: int, total_iterations: int) -> Any:
+    """The rule of ``benchmarks.pbt._budget_stopper`` for this tuner: a trial ends at ``iterations``,
+    the whole run once ``total_iterations`` results came in (a PBT exploit that goes back to a
+    donor's earlier iteration would otherwise buy a trial extra iterations)."""
+    from tuner.stopper import Stopper
+
+    class BudgetStopper(Stopper):
+        def __init__(self, iterations: int, total_iterations: int) -> None:
+            self.iterations, self.total_iterations, self.seen = iterations, total_iterations, 0
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            self.seen += 1
+            return result["training_iteration"] >= self.iterations
+
+        def stop_all(self) -> bool:
+            return self.seen >= self.total_iterations
+
+    return BudgetStopper(iterations, total_iterations)
+
+
+def run_tuner(seed: int, population: int, iterations: int, method: str, config: Any) -> dict[str, Any]:
     import tuner as tune
     from schedulers import FIFOScheduler, PopulationBasedTraining
 
@@ -74,14 +123,16 @@ def run_tuner(seed: int, population: int, iterations: int, method: str, settings
             hyperparam_mutations={"lr": tune.loguniform(*LR), "entropy_coeff": tune.uniform(*ENTROPY)})
     started = time.time()
     seconds, results = timed(lambda: tune.run(
-        ex.ppo_config(**settings), num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=scheduler,
-        stop={"training_iteration": iterations}, checkpoint_freq=1, keep_checkpoints_num=2, seed=seed, verbose=0,
+        config, num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=scheduler,
+        stop=_tuner_budget_stopper(iterations, population * iterations), checkpoint_freq=1, keep_checkpoints_num=2, seed=seed, verbose=0,
         log_to_tensorboard=False, storage_path=scratch_dir(f"rllib_pbt_tuner_{method}")))
     histories = [t.history for t in results.trials]
-    return {**summarize(histories, started), "wall": seconds, "exploits": len(results.pbt_lineage())}
+    failed = sum(t.status == "ERROR" for t in results.trials)
+    return {**summarize(histories, started), "wall": seconds, "exploits": len(results.pbt_lineage()),
+            "failed": failed}
 
 
-def run_ray_tune(seed: int, population: int, iterations: int, settings: dict[str, Any]) -> dict[str, Any]:
+def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> dict[str, Any]:
     import random
 
     import pandas as pd
@@ -93,7 +144,7 @@ def run_ray_tune(seed: int, population: int, iterations: int, settings: dict[str
     mutations = {"lr": rtune.loguniform(*LR), "entropy_coeff": rtune.uniform(*ENTROPY)}
     pbt = RayPBT(time_attr="training_iteration", perturbation_interval=PERTURBATION_INTERVAL,
                  hyperparam_mutations=mutations, quantile_fraction=0.25)
-    space = ex.ppo_config(**settings).to_dict()
+    space = config.to_dict()
     space.update(mutations)
     started = time.time()
 
@@ -101,7 +152,7 @@ def run_ray_tune(seed: int, population: int, iterations: int, settings: dict[str
         tuner = rtune.Tuner(
             "PPO", param_space=space,
             tune_config=rtune.TuneConfig(num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=pbt,
-                                         reuse_actors=True, search_alg=BasicVariantGenerator(random_state=seed)),
+                                         reuse_actors=False, search_alg=BasicVariantGenerator(random_state=seed)),
             run_config=rtune.RunConfig(storage_path=scratch_dir("rllib_pbt_raytune"), verbose=0,
                                        stop=_budget_stopper(iterations, population * iterations),
                                        checkpoint_config=rtune.CheckpointConfig(checkpoint_frequency=1,
@@ -111,11 +162,11 @@ def run_ray_tune(seed: int, population: int, iterations: int, settings: dict[str
 
     seconds, grid = timed(go)
     # progress.csv keeps one row per iteration run, with RLlib's keys flattened by "/" as here.
-    # A trial that never started has no progress.csv: with more trials than CPUs, Ray Tune's PBT
-    # keeps exploiting among the running ones and the waiting ones may never get a turn.
+    # A trial that failed before its first result has none; it is counted under "failed".
     histories = [pd.read_csv(os.path.join(r.path, "progress.csv")).to_dict("records")
                  if os.path.exists(os.path.join(r.path, "progress.csv")) else [] for r in grid]
-    return {**summarize(histories, started), "wall": seconds, "exploits": None}
+    failed = sum(r.error is not None for r in grid)
+    return {**summarize(histories, started), "wall": seconds, "exploits": None, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,8 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-steps", type=int, default=4 * 20 * ex.BATCH,
                         help="environment steps for the whole population (default 160000)")
     parser.add_argument("--population", type=int, default=4)
+    parser.add_argument("--cpus-per-trial", type=float, default=0.5,
+                        help="RLlib's CPU request per trial, read by both tools (default 0.5: 4 trials at once on 2 CPUs)")
+    parser.add_argument("--eval-steps", type=int, default=1000,
+                        help="greedy evaluation env steps after each iteration (0: the example's 5 episodes)")
     parser.add_argument("--env", choices=sorted(TASKS), default="CartPole-v1")
-    parser.add_argument("--quick", action="store_true", help="1 seed, 2 trials x 2 iterations of 200 steps")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 4 trials x 4 iterations of 200 steps")
     args = parser.parse_args(argv)
     global TARGET
     task = TASKS[args.env]
@@ -133,30 +188,37 @@ def main(argv: list[str] | None = None) -> None:
     settings: dict[str, Any] = {"env": args.env, "model": task["model"], **task["settings"]}
     batch = ex.BATCH
     if args.quick:
-        args.seeds, args.population = 1, ex.QUICK["population"]
+        args.seeds = 1
         settings.update({k: v for k, v in ex.QUICK.items() if k not in ("population", "max_steps")})
-        batch, args.budget_steps = settings["train_batch_size"], ex.QUICK["population"] * ex.QUICK["max_steps"]
+        batch, args.budget_steps = settings["train_batch_size"], args.population * 4 * settings["train_batch_size"]
+        args.eval_steps = min(args.eval_steps, 200)
     iterations = max(1, args.budget_steps // (args.population * batch))
+    config = algo_config(settings, args.cpus_per_trial, args.eval_steps)
     start_ray(2)
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(ex)  # `examples` is no installed package: ship its code
     runners = {
-        "tuner PBT (async)": lambda s: run_tuner(s, args.population, iterations, "pbt", settings),
-        "tuner random search (FIFO)": lambda s: run_tuner(s, args.population, iterations, "random", settings),
+        "tuner PBT (async)": lambda s: run_tuner(s, args.population, iterations, "pbt", config),
+        "tuner random search (FIFO)": lambda s: run_tuner(s, args.population, iterations, "random", config),
     }
     if ray_tune_available():
-        runners["Ray Tune PBT (reuse_actors=True)"] = lambda s: run_ray_tune(s, args.population, iterations, settings)
+        runners["Ray Tune PBT"] = lambda s: run_ray_tune(s, args.population, iterations, config)
     measured = run_seeds(runners, args.seeds, lambda m: (
         f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} s to {TARGET:g}: "
-        f"{m['to_target']} env steps {m['env_steps']:.0f} exploits {m['exploits']} iterations per trial {m['ran']}"))
+        f"{m['to_target']} env steps {m['env_steps']:.0f} eval steps {m['eval_steps']:.0f} exploits "
+        f"{m['exploits']} failed trials {m['failed']} iterations per trial {m['ran']}"))
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
              _median([m["wall"] for m in ms], ".0f"), _median([m["to_target"] for m in ms], ".0f"),
-             _median([m["env_steps"] for m in ms], ".0f"), _median([m["exploits"] for m in ms], ".0f", "n/a"),
+             _median([m["env_steps"] for m in ms], ".0f"), _median([m["eval_steps"] for m in ms], ".0f"),
+             _median([m["exploits"] for m in ms], ".0f", "n/a"), str(sum(m["failed"] for m in ms)),
              f"{min(m['ran'][0] for m in ms)}-{max(m['ran'][1] for m in ms)}"] for name, ms in measured.items()]
-    header = [f"method ({args.env}, {args.population} trials x {iterations} iterations of {batch} steps)",
+    evaluation = f"{args.eval_steps} env steps" if args.eval_steps else "5 episodes"
+    header = [f"method ({args.env}, {args.population} trials x {iterations} iterations of {batch} steps, "
+              f"{args.cpus_per_trial:g} CPU a trial, eval {evaluation})",
               "best final eval return", "mean final eval return", "wall time (s)",
-              f"seconds to first eval >= {TARGET:g}", "env steps run", "exploits", "iterations run by one trial"]
+              f"seconds to first eval >= {TARGET:g}", "training env steps run", "eval env steps run", "exploits",
+              "failed trials (all seeds)", "results of one trial"]
     print(markdown_table(header, rows))
     print(f"\nMedians over {args.seeds} seeds; same 2 CPUs, one local Ray.")
 
