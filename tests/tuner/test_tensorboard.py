@@ -149,6 +149,7 @@ def run_trial(cb, trial, n=3, end="complete"):
         cb.on_trial_complete(trial)
     elif end == "error":
         cb.on_trial_error(trial)
+    cb.flush()  # an ended session is written by the flushing thread; now, for the assertions
 
 
 # --- arguments -----------------------------------------------------------------------------------
@@ -266,6 +267,16 @@ def test_session_start_and_results_are_on_disk_within_flush_secs(cb, tb):
     assert session_end(os.path.join(tb, "t1")) is None  # still running
 
 
+def test_an_ended_session_is_written_by_the_flushing_thread_within_flush_secs(cb, tb):
+    trial = Trial("t1", config())
+    cb.on_trial_start(trial)
+    cb.on_trial_result(trial, result(1, acc=0.5))
+    cb.on_trial_complete(trial)  # no flush(): the thread writes it, off the run loop
+    run = flushed(os.path.join(tb, "t1"), tag=hp_metadata.SESSION_END_INFO_TAG)
+    assert session_end(run).status == api_pb2.STATUS_SUCCESS
+    assert scalars(run, "acc") == [(1, pytest.approx(0.5))]
+
+
 def test_every_numeric_metric_is_a_scalar_at_its_training_iteration(cb, tb):
     trial = Trial("t1", config())
     run_trial(cb, trial, n=3)
@@ -280,6 +291,7 @@ def test_results_without_training_iteration_count_steps(cb, tb):
     cb.on_trial_result(trial, {"acc": 1.0})  # no on_trial_start: started lazily
     cb.on_trial_result(trial, {"acc": 2.0})
     cb.on_trial_complete(trial)
+    cb.flush()
     assert scalars(os.path.join(tb, "t1"), "acc") == [(1, 1.0), (2, 2.0)]
     assert session_start(os.path.join(tb, "t1"))
 
@@ -315,6 +327,7 @@ def test_restart_after_pause_keeps_one_session(cb, tb):
     cb.on_trial_start(trial)  # resumed after a PAUSE
     cb.on_trial_result(trial, result(3, acc=0.9))
     cb.on_trial_complete(trial)
+    cb.flush()
     run = os.path.join(tb, "t1")
     assert len(values(run, hp_metadata.SESSION_START_INFO_TAG)) == 1
     assert [s for s, _ in scalars(run, "acc")] == [1, 2, 3]
@@ -367,6 +380,7 @@ def test_exploit_starts_a_new_segment_with_the_current_config_and_lineage(cb, tb
     cb.on_trial_start(trial)  # the run loop relaunches the trial from the donor's checkpoint
     cb.on_trial_result(trial, result(3, acc=0.8))
     cb.on_trial_complete(trial)
+    cb.flush()
 
     first, second = os.path.join(tb, "t"), os.path.join(tb, "t", "pbt_1")
     assert (hparams_of(first)["lr"], hparams_of(first)[PBT_DONOR], hparams_of(first)[PBT_SEGMENT]) == (0.002, "", 0)
