@@ -1,8 +1,9 @@
 """A running trial's own files, on whatever node runs it: working directory, logs, checkpoints.
 
 Layout in storage (``trials/<id>/``): ``artifacts/`` (the trainable's working
-directory, ``tune.get_context().trial_dir``), ``stdout.log``, ``stderr.log`` and
-``checkpoints/<iteration>/``.
+directory, ``tune.get_context().trial_dir``), ``stdout.log``, ``stderr.log`` (each
+created at the trial's first write to it: a quiet trial leaves none, which counts
+at 100,000 short trials) and ``checkpoints/<iteration>/``.
 
 Where the worker sees the storage as a local directory (the driver's own disk,
 or a shared mount), the trial works in it directly. Elsewhere (an ``s3://``
@@ -85,7 +86,7 @@ class TrialFiles:
     def capture_output(self, echo: bool) -> Iterator[None]:
         """Send this process's Python-level stdout/stderr to the trial's log files (and to the
         console too when ``echo``) while the trial runs."""
-        files = [open(os.path.join(self.root, name), "a", encoding="utf-8", buffering=1) for name in LOGS]
+        files = [_LazyLog(os.path.join(self.root, name)) for name in LOGS]
         saved = sys.stdout, sys.stderr
         sys.stdout = _Tee(files[0], saved[0] if echo else None)
         sys.stderr = _Tee(files[1], saved[1] if echo else None)
@@ -106,10 +107,36 @@ def _walk(root: str) -> Iterator[tuple[str, tuple[int, float]]]:
                 yield os.path.relpath(path, root), (stat.st_size, stat.st_mtime)
 
 
+class _LazyLog:
+    """A line-buffered log file opened at its first write."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._file: io.TextIOBase | None = None
+        self._lock = threading.Lock()  # sys.stdout is the whole process's: other threads may print
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            if not text:
+                return 0
+            with self._lock:
+                if self._file is None:
+                    self._file = open(self._path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class _Tee(io.TextIOBase):
     """A text stream that writes to a log file and, optionally, to the original stream."""
 
-    def __init__(self, log: io.TextIOBase, echo: io.TextIOBase | None) -> None:
+    def __init__(self, log: _LazyLog, echo: io.TextIOBase | None) -> None:
         self._log, self._echo = log, echo
 
     def write(self, text: str) -> int:

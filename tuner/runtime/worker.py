@@ -77,11 +77,21 @@ def _ray_placement() -> dict[str, Any]:
         return {}
 
 
+def _in_ray_actor() -> bool:
+    """This process is a Ray actor's (a driver that runs trials in-process, as tests do, is not)."""
+    try:
+        import ray
+
+        return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
 class TrialWorker:
     """One process that runs trials, one at a time (a Ray actor, made by the executor)."""
 
     def __init__(self, chdir: bool = True) -> None:
-        if _ray_placement():  # a worker process of its own (not a test's in-process worker): note its end
+        if _in_ray_actor():  # a worker process of its own (not an in-process worker): note its end
             from tuner.runtime import exit_note
 
             exit_note.install()
