@@ -194,11 +194,13 @@ class RayExecutor:
             time.sleep(min(timeout, 0.05))
             return []
         refs = list(self._pending)
-        ready, _ = self._ray.wait(refs, num_returns=1, timeout=timeout)
+        # Whatever is ready now, in one call: when the run loop is the busy side (many short
+        # trials) something usually is. Only otherwise block until the first one comes.
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         if not ready:
-            return []
-        if len(refs) > 1:  # everything else that is ready too (one call fewer with a single trial out)
-            ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=timeout)
+            if not ready:
+                return []
         try:
             batches = self._ray.get(ready)  # one call for all: the common case, every worker alive
         except Exception:  # noqa: BLE001 - one of them died: fetched one by one below
