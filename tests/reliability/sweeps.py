@@ -157,14 +157,37 @@ def die_at_ask(n: int) -> None:
     optuna.trial.Trial.set_user_attr = dying_note
 
 
+def die_at_params(n: int) -> None:
+    """SIGKILL this process as it writes the ``n``-th new trial's params.json: after the searcher
+    suggested (and OptunaSearch noted the trial id in its own journal), between the trial's journal
+    record and its files."""
+    import signal
+
+    from tuner.storage import jsonio
+
+    calls = {"n": 0}
+    write = jsonio.write_atomic
+
+    def dying_write(path, value, parent_exists=False):
+        if path.endswith("params.json"):
+            calls["n"] += 1
+            if calls["n"] >= n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        write(path, value, parent_exists)
+
+    jsonio.write_atomic = dying_write
+
+
 def main(kind: str, storage: str, name: str, resume_path: str | None = None, die_after: int = 0,
-         die_at_optuna_ask: int = 0) -> None:
+         die_at_optuna_ask: int = 0, die_at_trial_files: int = 0) -> None:
     """A driver: start the sweep, or resume the one at ``resume_path``; with ``die_after``, it
-    SIGKILLs itself after writing that many journal records."""
+    SIGKILLs itself after writing that many journal records (``die_at_*``: at other points)."""
     if die_after:
         die_after_record(die_after)
     if die_at_optuna_ask:
         die_at_ask(die_at_optuna_ask)
+    if die_at_trial_files:
+        die_at_params(die_at_trial_files)
     if resume_path:
         resume(resume_path)
     else:

@@ -53,12 +53,8 @@ def test_killed_at_varied_points_then_resumed_decides_as_the_uninterrupted_sweep
         proc = crash.driver(crash.sweep_script(kind, storage, "killed", resume=attempt > 0, die_after=records))
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == -9, f"driver {attempt} was not killed (exit {proc.returncode}): {err[-3000:]}"
-    # OptunaSearch: with kills at random moments its resumed study once (in ~40 chains) suggested another
-    # config for one trial, cause not found (docs/reliability.md); that sweep is killed only between the
-    # tuner's records here, and inside an Optuna suggestion by the test below.
-    if kind != "asha_promote":
-        crash.kill_at(crash.sweep_script(kind, storage, "killed", resume=True), path,
-                      crash.journal_lines(path) + rng.randint(5, total // 4))
+    crash.kill_at(crash.sweep_script(kind, storage, "killed", resume=True), path,
+                  crash.journal_lines(path) + rng.randint(5, total // 4))
     assert not crash.finished(path)
 
     resumed = sweeps.resume(path)
@@ -69,18 +65,25 @@ def test_killed_at_varied_points_then_resumed_decides_as_the_uninterrupted_sweep
 
 
 @pytest.mark.parametrize("ask", [3, 11])  # a random suggestion, and one of TPE's (after its 10 random ones)
-def test_killed_inside_an_optuna_suggestion_resumes_to_the_same_configs(storage, ask):
+@pytest.mark.parametrize("where", ["optuna", "trial_files"])
+def test_killed_inside_an_optuna_suggestion_resumes_to_the_same_configs(storage, ask, where):
     """Killed between Optuna's ask and the note of the trial id on it (two writes to Optuna's own journal):
-    the resumed study fails that orphan ask and suggests the same config again, so every config and
-    decision is the same."""
+    the resumed study fails that orphan ask and suggests the same config again. Killed after the note,
+    as the new trial's files are written (after its journal record): the trial keeps its id and config,
+    and its params.json is written on resume. Either way every config and decision is the same."""
     whole = sweeps.run("asha_promote", storage, "whole")
+    args = f"{ask}, 0" if where == "optuna" else f"0, {ask}"
     script = (f"from tests.reliability.sweeps import main; "
-              f"main('asha_promote', {storage!r}, 'killed', None, 0, {ask})")
+              f"main('asha_promote', {storage!r}, 'killed', None, 0, {args})")
     proc = crash.driver(script)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == -9, err[-3000:]
     resumed = sweeps.resume(os.path.join(storage, "killed"))
     assert outcome(resumed) == outcome(whole)
+    assert_views_match_journal(os.path.join(storage, "killed"))
+    for trial in resumed.trials:
+        with open(os.path.join(trial.path, "params.json")) as f:
+            assert json.load(f) == trial.config
 
 
 def test_views_match_the_journal_after_a_failure_between_checkpoints(storage):

@@ -206,6 +206,8 @@ class TrialRunner:
         self.trials = dict(trials)
         self._trial_list = list(self.trials.values())
         self._next_index = journal.next_trial_index(self.storage.path, self.trials)
+        if self._trial_list:
+            self.storage.restore_trial_files(self._trial_list[-1])
         self.by_status = StatusIndex()
         for trial in self.trials.values():
             self.by_status.add(trial)

@@ -113,13 +113,25 @@ class ExperimentStorage:
 
     # --- trial level --------------------------------------------------------------------
     def add_trial(self, trial: Trial, dirname: str | None = None) -> None:
-        """Record a new trial; its directory is ``trials/<dirname or trial_id>``."""
+        """Record a new trial; its directory is ``trials/<dirname or trial_id>``.
+
+        The journal first, then the directory: a driver killed in between leaves a journaled trial
+        whose files ``restore_trial_files`` makes on resume. The other order left a directory with no
+        record, whose id a resume never reuses (``journal.next_trial_index``), so the resumed sweep
+        gave the next config another id (and a seeded searcher that had noted the id, another config)."""
         trial.path = self.trial_dir(dirname or trial.trial_id)
+        self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
+                                      name=trial.name, dirname=dirname))
         if self.trial_files:
             fs.makedirs(trial.path)
             jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config, parent_exists=True)
-        self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
-                                      name=trial.name, dirname=dirname))
+
+    def restore_trial_files(self, trial: Trial) -> None:
+        """The directory and params.json of a journaled trial whose driver died before making them
+        (``add_trial``); the resume calls it for the last trial added, the only one that can lack them."""
+        if self.trial_files and trial.path is not None and not fs.exists(fs.join(trial.path, "params.json")):
+            fs.makedirs(trial.path)
+            jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config, parent_exists=True)
 
     def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any],
                        checkpoint: tuple[str, int, dict[str, Any]] | None = None) -> None:
