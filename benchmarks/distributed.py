@@ -205,6 +205,14 @@ def _summary(seconds: float, watch: Watch, finals: list[float], iterations: list
             "best_acc": max(finals), "mean_acc": statistics.fmean(finals), "epochs_run": sum(iterations)}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=9)
@@ -213,9 +221,22 @@ def main() -> None:
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    # address="local": a fresh Ray, never a `ray start` cluster someone else left on this machine
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    # address="local": a fresh Ray, never a `ray start` cluster someone else left on this machine.
+    # include_dashboard=True (Ray's default) for both sides: Ray Train V2 frees a killed trainer's
+    # worker placement group through its PlacementGroupCleaner, which polls the controller's state
+    # through the State API, served by the dashboard. Without it, every trial Ray Tune stops leaks its
+    # 1.8-CPU worker group and the next trial's TorchTrainer waits for CPUs forever (why stop 21's run
+    # never got past its second trial).
+    # The cleaner's State API client finds its cluster by RAY_ADDRESS, else by scanning for running GCS
+    # processes, and on this shared machine another engineer's Ray is often running too ("Found multiple
+    # active Ray instances": the cleaner then never removes anything). So this Ray's GCS gets a port
+    # chosen here, and every worker process of the job (detached ones included) gets RAY_ADDRESS naming it.
+    from ray._private.services import get_node_ip_address
+
+    os.environ["RAY_GCS_SERVER_PORT"] = str(_free_port())
+    address = f"{get_node_ip_address()}:{os.environ['RAY_GCS_SERVER_PORT']}"
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=True, log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": {"RAY_ADDRESS": address}})
     rows = []
     if args.only in (None, "tuner"):
         rows.append(("tuner (tune.distributed)", run_tuner(args.epochs)))
