@@ -20,7 +20,7 @@ from tuner.storage import relay as relay_lib
 from tuner.callbacks import Callback
 from tuner.results import ExperimentResults
 from tuner.execution.replay import ComponentReplay
-from tuner.execution.resources import Resources
+from tuner.execution.resources import Resources, trainable_resources
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.storage import journal
 from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root, write_spec
@@ -163,13 +163,8 @@ def run(
     trainable_name = validate_trainable(trainable)
     if isinstance(verbose, bool):  # Ray Tune code writes verbose=False / True
         verbose = int(verbose)
-    if resources_per_trial is None:
-        from tuner.compat.wrappers import resources_of
-
-        resources_per_trial = resources_of(trainable)
+    resources_per_trial = trainable_resources(trainable, resources_per_trial)
     runtime_env = _check_runtime_env(runtime_env)
-    if resources_per_trial is None:
-        resources_per_trial = getattr(trainable, "default_resources_per_trial", None)
     settings = check_arguments(config=config, num_samples=num_samples, metric=metric, mode=mode, stop=stop,
                                resources_per_trial=resources_per_trial,
                                max_concurrent_trials=max_concurrent_trials, time_budget_s=time_budget_s,

@@ -90,11 +90,13 @@ def uses_data(config, data, offset):
 
 
 class UsesData(tune.Trainable):
+    default_resources_per_trial = {"cpu": 2}  # the class's own request, carried through with_parameters
+
     def setup(self, config, data=None):
         self.total = float(data.sum())
 
     def step(self):
-        return {"total": self.total, "done": True}
+        return {"total": self.total, "done": True, "cpus": tune.get_context().resources.get("CPU")}
 
 
 def test_with_parameters_and_with_resources(storage):
@@ -106,3 +108,9 @@ def test_with_parameters_and_with_resources(storage):
     grid = tune.Tuner(tune.with_parameters(UsesData, data=data),
                       run_config=tune.RunConfig(storage_path=storage, verbose=0)).fit()
     assert grid[0].metrics["total"] == data.sum()
+    assert grid[0].metrics["cpus"] == 2.0, "the class attribute is the trial's request under the Tuner"
+    # with_parameters keeps the request of what it wraps, whichever way round: with_resources' or a gang's
+    outer = tune.with_parameters(tune.with_resources(uses_data, {"cpu": 2}), data=data, offset=0)
+    assert outer.default_resources_per_trial == {"cpu": 2}
+    gang = tune.with_parameters(tune.distributed(uses_data, num_workers=2), data=data, offset=0)
+    assert [dict(b) for b in gang.default_resources_per_trial.bundles] == [{"cpu": 1}, {"cpu": 1}]

@@ -141,6 +141,17 @@ def pbt_counter(config):
         tune.report({"count": count, "inc": config["inc"], "node": node}, checkpoint={"count": count})
 
 
+def pbt_counter_shaped(config):
+    """``pbt_counter`` that also reports the CPUs its trial was given (per-trial resources)."""
+    count = (tune.get_checkpoint() or {"count": 0})["count"]
+    cpus = tune.get_context().resources.get("CPU")
+    wait_side_by_side(config)
+    while True:
+        time.sleep(config.get("sleep", 0.0))
+        count += config["inc"]
+        tune.report({"count": count, "inc": config["inc"], "cpus_given": cpus}, checkpoint={"count": count})
+
+
 class PBTCounter(tune.Trainable):
     """``pbt_counter`` as a class; ``reset_config`` switches ``inc`` in place (PBT's fast path)."""
 

@@ -86,3 +86,52 @@ def test_resources_column_only_when_shapes_differ_or_are_gangs():
     assert str(normalize_resources([{"cpu": 1}, {"cpu": 1}, {"cpu": 2}])) == "{CPU=1} x2 + {CPU=2} PACK"
     assert resources_worth_showing([str(normalize_resources([{"cpu": 1}, {"cpu": 1}]))])
     assert resources_worth_showing(["{CPU=1} SPREAD"])
+
+
+def _train(config):
+    tune.report({"x": 1.0})
+
+
+class _BigModel(tune.Trainable):
+    default_resources_per_trial = {"cpu": 2}
+
+    def step(self):
+        return {"x": 1.0, "done": True}
+
+
+def test_a_trainables_own_request_has_one_path():
+    """tune.with_resources, tune.distributed and a Trainable class attribute are all the trainable's
+    ``default_resources_per_trial``; ``resources_per_trial`` given to the run replaces it."""
+    from tuner.execution.resources import trainable_resources
+
+    assert trainable_resources(_train) is None
+    wrapped = tune.with_resources(_train, {"cpu": 2})
+    assert wrapped.default_resources_per_trial == {"cpu": 2} == trainable_resources(wrapped)
+    assert trainable_resources(wrapped, [{"cpu": 1}]) == [{"cpu": 1}], "resources_per_trial wins"
+    gang = tune.distributed(_train, num_workers=3)
+    assert normalize_resources(trainable_resources(gang)).bundles == normalize_resources([{"cpu": 1}] * 3).bundles
+    regang = tune.with_resources(gang, tune.PlacementGroupFactory([{"cpu": 1}] * 2, strategy="SPREAD"))
+    assert normalize_resources(trainable_resources(regang)).strategy == "SPREAD", "with_resources replaces the gang"
+    assert trainable_resources(_BigModel) == {"cpu": 2}
+    smaller = tune.with_resources(_BigModel, {"cpu": 1})
+    assert issubclass(smaller, _BigModel) and trainable_resources(smaller) == {"cpu": 1}
+    assert trainable_resources(_BigModel) == {"cpu": 2}, "the class itself is untouched"
+
+
+@pytest.mark.parametrize("trainable, expected", [
+    (tune.with_resources(_train, {"cpu": 2}), "{CPU=2}"),
+    (_BigModel, "{CPU=2}"),
+    (tune.with_resources(_BigModel, [{"cpu": 1}, {"cpu": 1}]), "{CPU=1} x2 PACK"),
+    (tune.with_resources(_train, lambda config: {"cpu": config["cpus"]}), "{CPU=3}"),
+], ids=["with_resources", "class_attribute", "with_resources_on_class", "per_trial"])
+def test_tune_run_and_sweep_files_read_the_same_request(trainable, expected, tmp_path):
+    from tests.fakes import InProcessExecutor
+    from tuner.cli.launch import resolve_adapted
+
+    space = {"cpus": 3}
+    results = tune.run(trainable, config=space, storage_path=str(tmp_path), verbose=0, log_to_tensorboard=False,
+                       _executor=InProcessExecutor())
+    assert [str(t.resources) for t in results.trials] == [expected]
+    kwargs = {"config": space}
+    resolve_adapted(trainable, kwargs, "sweep.yaml")  # what `tuner sweep` passes on to tune.run
+    assert str(resources_for(resource_request(kwargs["resources_per_trial"]), space)) == expected

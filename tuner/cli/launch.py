@@ -71,7 +71,9 @@ def resolve_adapted(trainable: Any, kwargs: dict[str, Any], label: str) -> Any:
             trainable, kwargs.get("config"), kwargs.get("resources_per_trial"))
     except (ValueError, TypeError, ImportError) as exc:
         raise BadInput(f"{label}: trainable: {exc}") from None
-    resources = resources if resources is not None else getattr(trainable, "default_resources_per_trial", None)
+    from tuner.execution.resources import trainable_resources
+
+    resources = trainable_resources(trainable, resources)
     if resources is not None:
         kwargs["resources_per_trial"] = resources
     return trainable

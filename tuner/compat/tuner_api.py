@@ -7,7 +7,7 @@ from typing import Any
 
 from tuner.compat.configs import RunConfig, TuneConfig
 from tuner.compat.result_grid import ResultGrid
-from tuner.compat.wrappers import resources_of
+from tuner.execution.resources import trainable_resources
 from tuner.storage import fs, journal
 from tuner.storage.experiment import SPEC
 from tuner.storage.journal import JOURNAL
@@ -42,7 +42,7 @@ class Tuner:
 
     def _run_kwargs(self) -> dict[str, Any]:
         kwargs = {**self.tune_config.run_kwargs(), **self.run_config.run_kwargs(), "raise_on_failed_trial": False}
-        resources = resources_of(self.trainable)
+        resources = trainable_resources(self.trainable)
         if resources is not None:
             kwargs["resources_per_trial"] = resources
         return kwargs

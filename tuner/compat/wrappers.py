@@ -3,8 +3,10 @@
 ``with_parameters`` puts each large object into Ray's object store once, on the
 driver; every trial fetches it from there (a zero-copy read for numpy arrays on
 the same node) instead of unpickling its own copy with the trainable.
-``with_resources`` attaches what ``resources_per_trial`` would say, so the
-trainable carries it into ``tune.run`` or ``Tuner``.
+``with_resources`` attaches what ``resources_per_trial`` would say as the
+trainable's ``default_resources_per_trial`` (the attribute ``tune.distributed``
+and Trainable classes use too), so the trainable carries it into ``tune.run``,
+``Tuner`` or a sweep file.
 """
 
 from __future__ import annotations
@@ -12,30 +14,25 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-_RESOURCES = "_tuner_resources"
-
-
-def resources_of(trainable: Any) -> Any:
-    """The request ``with_resources`` attached to ``trainable`` (None if none)."""
-    return getattr(trainable, _RESOURCES, None)
+from tuner.execution.resources import TRAINABLE_RESOURCES, resource_request, trainable_resources
 
 
 def with_resources(trainable: Any, resources: Any) -> Any:
     """``trainable`` with a resource request: a dict (``{"cpu": 2, "gpu": 1}``), a list of
     bundles, a ``PlacementGroupFactory``, or a callable ``config -> request`` for each trial.
-    ``resources_per_trial`` given to ``tune.run`` still wins."""
-    from tuner.execution.resources import resource_request
-
+    It replaces the trainable's own ``default_resources_per_trial`` (``tune.distributed``'s gang, a
+    Trainable class's attribute); ``resources_per_trial`` given to ``tune.run`` still wins."""
     resource_request(resources)  # a bad request fails here, naming its key
     if inspect.isclass(trainable):
-        return type(trainable.__name__, (trainable,), {_RESOURCES: resources, "__module__": trainable.__module__,
-                                                       "__qualname__": f"with_resources.<{trainable.__qualname__}>"})
+        return type(trainable.__name__, (trainable,), {
+            TRAINABLE_RESOURCES: resources, "__module__": trainable.__module__,
+            "__qualname__": f"with_resources.<{trainable.__qualname__}>"})
 
     def with_resources_of(config):
         return trainable(config)
 
     _rename(with_resources_of, trainable, "with_resources")
-    setattr(with_resources_of, _RESOURCES, resources)
+    setattr(with_resources_of, TRAINABLE_RESOURCES, resources)
     return with_resources_of
 
 
@@ -57,7 +54,7 @@ def with_parameters(trainable: Any, **parameters: Any) -> Any:
     if not ray.is_initialized():
         ray.init(include_dashboard=False, configure_logging=False)
     refs = {name: ray.put(value) for name, value in parameters.items()}
-    resources = resources_of(trainable)
+    resources = trainable_resources(trainable)
     if inspect.isclass(trainable):
         def setup(self, config):
             trainable.setup(self, config, **_fetch(refs))
@@ -69,8 +66,8 @@ def with_parameters(trainable: Any, **parameters: Any) -> Any:
             return trainable(config, **_fetch(refs))
 
         _rename(wrapped, trainable, "with_parameters")
-    if resources is not None:
-        setattr(wrapped, _RESOURCES, resources)
+    if resources is not None and not inspect.isclass(trainable):  # a subclass inherits it
+        setattr(wrapped, TRAINABLE_RESOURCES, resources)
     return wrapped
 
 

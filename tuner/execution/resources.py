@@ -118,8 +118,8 @@ class Resources:
 class PerTrialResources:
     """``resources_per_trial`` given as a callable: each trial's shape comes from its config.
 
-    Called once per trial, when the trial is created; the shape then stays the
-    trial's for its whole life (a PBT exploit changes the config, not the gang).
+    Called when the trial is created, and again when a PBT exploit gives it a new
+    config: the next launch reserves the new config's shape.
     """
 
     function: Callable[[dict[str, Any]], Any]
@@ -153,6 +153,22 @@ def resource_request(request: Any) -> ResourceRequest:
     if _is_per_trial(request):
         return PerTrialResources(request)
     return normalize_resources(request)
+
+
+TRAINABLE_RESOURCES = "default_resources_per_trial"
+
+
+def trainable_resources(trainable: Any, resources_per_trial: Any = None) -> Any:
+    """What a trial of ``trainable`` asks for: ``resources_per_trial`` when given, else the request the
+    trainable carries in its ``default_resources_per_trial`` attribute, else None (one CPU).
+
+    That attribute is the one path for a trainable's own request: ``tune.with_resources`` sets it,
+    ``tune.distributed`` and the RLlib adapter set it, and a Trainable class may declare it.
+    Wrappers (``tune.with_parameters``) carry it over. ``tune.run``, ``Tuner`` and the sweep-file
+    launcher all read it here."""
+    if resources_per_trial is not None:
+        return resources_per_trial
+    return getattr(trainable, TRAINABLE_RESOURCES, None)
 
 
 def resources_for(request: ResourceRequest, config: dict[str, Any]) -> Resources:

@@ -843,9 +843,9 @@ class TrialRunner:
             self.executor.decide(trial.trial_id, Command.CONTINUE, self._next_point(trial, after))
             return
         self.storage.decision(trial, action.value, decision.reason, decision.info)
-        if action is Decision.EXPLOIT and self.settings.class_trainable:
+        if action is Decision.EXPLOIT and self.settings.class_trainable and not self._reshapes(trial, decision.config):
             # In place on the warm worker: reset_config() (or a fresh object) and the donor's state.
-            path = self._adopt_donor_state(trial, decision)
+            path, _ = self._adopt_donor_state(trial, decision)  # the shape is unchanged (_reshapes)
             after = trial.last_result.get(self.scheduler.time_attr, 0)
             self.executor.decide(trial.trial_id, Command.EXPLOIT, self._next_point(trial, after),
                                  (trial.config, path))
@@ -908,13 +908,34 @@ class TrialRunner:
         self._finish(trial, TrialStatus.TERMINATED)
 
     def _exploit(self, trial: Trial, decision: TrialDecision) -> None:
-        """Restart ``trial`` from the donor's latest checkpoint with the explored config."""
-        self._adopt_donor_state(trial, decision)
-        self._launch(trial)
+        """Restart ``trial`` from the donor's latest checkpoint with the explored config. With
+        per-trial resources the new config's shape is reserved: a shape that does not fit now
+        waits (PENDING) like a retry; one that can never fit fails the trial."""
+        old_shape = trial.resources
+        _, unplaceable = self._adopt_donor_state(trial, decision)
+        if unplaceable:
+            trial.error = unplaceable
+            self._finish(trial, TrialStatus.ERROR)
+        elif trial.resources != old_shape and not self.executor.has_resources_for(trial.resources):
+            self.by_status.set(trial, TrialStatus.PENDING)
+            self.storage.status(trial)
+        else:
+            self._launch(trial)
 
-    def _adopt_donor_state(self, trial: Trial, decision: TrialDecision) -> str:
+    def _reshapes(self, trial: Trial, config: dict[str, Any]) -> bool:
+        """Whether per-trial resources give ``config`` another shape than the trial has now (or none:
+        the callable fails), so an exploit cannot happen in place on the trial's worker."""
+        if not isinstance(self.settings.resources, PerTrialResources):
+            return False
+        try:
+            return resources_for(self.settings.resources, config) != trial.resources
+        except ValueError:
+            return True
+
+    def _adopt_donor_state(self, trial: Trial, decision: TrialDecision) -> tuple[str, str | None]:
         """Record the new config and copy the donor's latest checkpoint, in storage, to the
-        recipient's own (so that pruning the donor's cannot remove it); returns its path."""
+        recipient's own (so that pruning the donor's cannot remove it). Returns its path, and
+        why the new config's shape can never run (None if it can: ``trial.resources`` is now it)."""
         donor = self.trials[decision.donor_id]
         if donor.checkpoint_path is None:
             raise RuntimeError(f"EXPLOIT chose donor {donor.trial_id}, which has no checkpoint yet.")
@@ -924,15 +945,19 @@ class TrialRunner:
             destination = f"{destination}-from-{donor.trial_id}-{secrets.token_hex(3)}"
         path = ckpt_lib.copy(donor.checkpoint_path, destination)
         metrics = donor.checkpoint_metrics.get(donor.checkpoint_path) or {}
-        old = trial.config
+        old, old_shape = trial.config, trial.resources
         trial.config = decision.config
+        unplaceable = self._resolve_resources(trial) if isinstance(self.settings.resources, PerTrialResources) else None
+        if unplaceable:
+            trial.resources = old_shape
         # The new config and the copied state in one journal write: a crash never leaves one without the other.
-        self.storage.config_changed(trial, donor, old, decision.info, checkpoint=(path, iteration, metrics))
+        self.storage.config_changed(trial, donor, old, decision.info, checkpoint=(path, iteration, metrics),
+                                    resources=str(trial.resources) if trial.resources != old_shape else None)
         self._add_checkpoint(trial, path, iteration, metrics)
         for cb in self.callbacks:
             cb.on_trial_config_change(trial, old, donor.trial_id)
         self._prune_checkpoints(trial)
-        return path
+        return path, unplaceable
 
     def _trial_failed(self, trial: Trial, batch: Batch) -> None:
         self._closing.pop(trial.trial_id, None)

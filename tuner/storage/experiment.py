@@ -134,16 +134,18 @@ class ExperimentStorage:
             jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config, parent_exists=True)
 
     def config_changed(self, trial: Trial, donor: Trial, old_config: dict[str, Any], info: dict[str, Any],
-                       checkpoint: tuple[str, int, dict[str, Any]] | None = None) -> None:
+                       checkpoint: tuple[str, int, dict[str, Any]] | None = None,
+                       resources: str | None = None) -> None:
         """A new current config adopted from ``donor``'s latest checkpoint (PBT exploit); the
         lineage lives in these events. ``checkpoint``: (path, iteration, metrics) of the donor's state
-        copied to the trial, journaled in the same write (a crash never leaves one without the other)."""
+        copied to the trial, journaled in the same write (a crash never leaves one without the other).
+        ``resources``: the trial's new shape, when per-trial resources re-shaped it."""
         if self.trial_files:
             jsonutil.write_atomic(fs.join(trial.path, "params.json"), trial.config)
         record = journal.ConfigChanged(
             trial.trial_id, trial.config, time=time.time(), iteration=_iteration(trial), donor_id=donor.trial_id,
             old_config=old_config, donor_checkpoint=donor.checkpoint_path,
-            donor_iteration=donor.checkpoint_iteration, info=info)
+            donor_iteration=donor.checkpoint_iteration, info=info, resources=resources)
         records: list[journal.Record] = [record]
         if checkpoint is not None:
             path, iteration, metrics = checkpoint

@@ -154,7 +154,8 @@ class Rollback(Record):
 @dataclasses.dataclass
 class ConfigChanged(Record):
     """A PBT exploit: ``trial_id`` took ``donor_id``'s checkpoint (from the donor's
-    ``donor_iteration``) at its own ``iteration`` and now trains with ``config``."""
+    ``donor_iteration``) at its own ``iteration`` and now trains with ``config``; with per-trial
+    resources that give the new config another shape, ``resources`` is it (as TrialAdded keeps it)."""
 
     event: ClassVar[Event] = Event.CONFIG
     trial_id: str
@@ -166,6 +167,7 @@ class ConfigChanged(Record):
     donor_checkpoint: str | None = None
     donor_iteration: int | None = None
     info: dict[str, Any] | None = None
+    resources: str | None = None
 
 
 @dataclasses.dataclass
@@ -541,6 +543,8 @@ def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None
         trial.rollback(record.iteration)
     elif isinstance(record, ConfigChanged):
         trial.config = record.config
+        if record.resources is not None:
+            trial.resources = record.resources
 
 
 _STATUS_OF = {status.value: status for status in TrialStatus}
