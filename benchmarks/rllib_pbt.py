@@ -61,6 +61,9 @@ TASKS: dict[str, dict[str, Any]] = {
 TARGET = ex.TARGET  # set from --env in main()
 PERTURBATION_INTERVAL = 3
 LR, ENTROPY = (1e-4, 3e-3), (0.0, 0.01)
+#: Checkpoints kept per trial, both tools. With 2, Ray Tune's PBT (which warns about it) failed a
+#: trial whose donor's checkpoint had been deleted before the exploit restored it.
+KEEP = 4
 
 
 TRAIN_STEPS = "env_runners/num_env_steps_sampled"  # this iteration's training env steps
@@ -124,7 +127,7 @@ def run_tuner(seed: int, population: int, iterations: int, method: str, config: 
     started = time.time()
     seconds, results = timed(lambda: tune.run(
         config, num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=scheduler,
-        stop=_tuner_budget_stopper(iterations, population * iterations), checkpoint_freq=1, keep_checkpoints_num=2, seed=seed, verbose=0,
+        stop=_tuner_budget_stopper(iterations, population * iterations), checkpoint_freq=1, keep_checkpoints_num=KEEP, seed=seed, verbose=0,
         log_to_tensorboard=False, storage_path=scratch_dir(f"rllib_pbt_tuner_{method}")))
     histories = [t.history for t in results.trials]
     failed = sum(t.status == "ERROR" for t in results.trials)
@@ -156,7 +159,7 @@ def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> di
             run_config=rtune.RunConfig(storage_path=scratch_dir("rllib_pbt_raytune"), verbose=0,
                                        stop=_budget_stopper(iterations, population * iterations),
                                        checkpoint_config=rtune.CheckpointConfig(checkpoint_frequency=1,
-                                                                                num_to_keep=2)),
+                                                                                num_to_keep=KEEP)),
         )
         return tuner.fit()
 
