@@ -127,7 +127,8 @@ def run_tuner(seed: int, population: int, iterations: int, method: str, config: 
     started = time.time()
     seconds, results = timed(lambda: tune.run(
         config, num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=scheduler,
-        stop=_tuner_budget_stopper(iterations, population * iterations), checkpoint_freq=1, keep_checkpoints_num=KEEP, seed=seed, verbose=0,
+        stop=_tuner_budget_stopper(iterations, population * iterations), checkpoint_freq=1,
+        keep_checkpoints_num=KEEP, seed=seed, verbose=0,
         log_to_tensorboard=False, storage_path=scratch_dir(f"rllib_pbt_tuner_{method}")))
     histories = [t.history for t in results.trials]
     failed = sum(t.status == "ERROR" for t in results.trials)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="environment steps for the whole population (default 160000)")
     parser.add_argument("--population", type=int, default=4)
     parser.add_argument("--cpus-per-trial", type=float, default=0.5,
-                        help="RLlib's CPU request per trial, read by both tools (default 0.5: 4 trials at once on 2 CPUs)")
+                        help="RLlib's CPU request per trial, read by both tools (0.5: 4 trials at once on 2 CPUs)")
     parser.add_argument("--eval-steps", type=int, default=1000,
                         help="greedy evaluation env steps after each iteration (0: the example's 5 episodes)")
     parser.add_argument("--env", choices=sorted(TASKS), default="CartPole-v1")
