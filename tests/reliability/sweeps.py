@@ -16,6 +16,7 @@ import tuner as tune
 from schedulers import PB2, ASHAScheduler, HyperBandScheduler, MedianStoppingRule, PopulationBasedTraining
 from searchers import OptunaSearch
 from tests.fakes import InProcessExecutor
+from tuner.stopper import TrialPlateauStopper
 
 STEPS = 9
 
@@ -84,6 +85,11 @@ SWEEPS = {
     "median": lambda: dict(
         trainable=curve, config={"x": tune.uniform(-2, 4)}, num_samples=10, metric="loss", mode="min",
         scheduler=MedianStoppingRule(grace_period=2, min_samples_required=2)),
+    # A driver-side Stopper beside the scheduler: it sees every result first, the scheduler its points.
+    "median_stopper": lambda: dict(
+        trainable=curve, config={"x": tune.uniform(-2, 4)}, num_samples=10, metric="loss", mode="min",
+        stop=TrialPlateauStopper("loss", std=0.05, num_results=3, grace_period=3),
+        scheduler=MedianStoppingRule(grace_period=2, min_samples_required=2)),
     "pbt": lambda: dict(
         trainable=counter, config={"lr": tune.choice([0.5, 1.0, 2.0, 3.0])}, num_samples=4, metric="count",
         mode="max", stop={"training_iteration": 12},
@@ -138,6 +144,26 @@ def die_after_record(n: int) -> None:
     journal.JournalWriter.write_many = counted(None, write_many)
 
 
+def die_after_result(n: int) -> None:
+    """SIGKILL this process right after the journal write that holds its ``n``-th result: the driver
+    dies before any Stopper, searcher or scheduler saw that result."""
+    import signal
+
+    from tuner.storage import journal
+
+    seen = {"n": 0}
+    write_many = journal.JournalWriter.write_many
+
+    def dying(self, records):
+        records = list(records)
+        write_many(self, records)
+        seen["n"] += sum(isinstance(r, journal.Result) for r in records)
+        if seen["n"] >= n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    journal.JournalWriter.write_many = dying
+
+
 def die_at_ask(n: int) -> None:
     """SIGKILL this process inside OptunaSearch's ``n``-th suggestion, between Optuna's ask and the note of
     the tuner's trial id on it (two writes to Optuna's own journal)."""
@@ -179,7 +205,7 @@ def die_at_params(n: int) -> None:
 
 
 def main(kind: str, storage: str, name: str, resume_path: str | None = None, die_after: int = 0,
-         die_at_optuna_ask: int = 0, die_at_trial_files: int = 0) -> None:
+         die_at_optuna_ask: int = 0, die_at_trial_files: int = 0, die_at_result: int = 0) -> None:
     """A driver: start the sweep, or resume the one at ``resume_path``; with ``die_after``, it
     SIGKILLs itself after writing that many journal records (``die_at_*``: at other points)."""
     if die_after:
@@ -188,6 +214,8 @@ def main(kind: str, storage: str, name: str, resume_path: str | None = None, die
         die_at_ask(die_at_optuna_ask)
     if die_at_trial_files:
         die_at_params(die_at_trial_files)
+    if die_at_result:
+        die_after_result(die_at_result)
     if resume_path:
         resume(resume_path)
     else:
@@ -227,3 +255,39 @@ def dies(config):
 
         ctypes.string_at(0)  # reads address 0: SIGSEGV
     time.sleep(600)  # "sigkill": the test kills it by its PID
+
+
+def memory_hog(config):
+    """Reports its PID, then takes memory in 50 MB steps (each page written) up to ``config["mb"]``
+    (bounded: the machine is shared); a memory monitor or OOM killer should end it before that."""
+    import numpy as np
+
+    tune.report({"pid": os.getpid()})
+    chunks = []
+    for _ in range(config["mb"] // 50):
+        chunks.append(np.ones(50 * 2**20, dtype=np.uint8))
+        time.sleep(0.05)
+    time.sleep(5)  # the monitor's time to notice the last step
+
+
+def memory_monitor_run(storage: str, threshold: float, mb: int) -> None:
+    """A driver with a Ray of its own whose memory monitor kills workers once the node uses more than
+    ``threshold`` of its memory (checked every 100 ms); runs ``memory_hog`` and prints how its trial ended."""
+    import json
+    import shutil
+    import tempfile
+
+    os.environ["RAY_memory_usage_threshold"] = str(threshold)  # read by the raylet this driver starts
+    os.environ["RAY_memory_monitor_refresh_ms"] = "100"
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="tuner_oom_")
+    ray.init(num_cpus=1, include_dashboard=False, _temp_dir=temp, configure_logging=False)
+    try:
+        results = tune.run(memory_hog, config={"mb": mb}, storage_path=storage, name="oom", verbose=0,
+                           raise_on_failed_trial=False, log_to_tensorboard=False)
+        (trial,) = results.trials
+        print(json.dumps({"status": trial.status.value, "error": trial.error}))
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)

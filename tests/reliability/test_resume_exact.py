@@ -86,6 +86,24 @@ def test_killed_inside_an_optuna_suggestion_resumes_to_the_same_configs(storage,
             assert json.load(f) == trial.config
 
 
+@pytest.mark.parametrize("result", [6, 14])  # where the Stopper ends trial_00000; where the median rule stops trial_00002
+def test_killed_before_a_driver_side_stopper_saw_a_result_resumes_to_the_same_decisions(storage, result):
+    """The driver dies right after journaling a result that neither its Stopper nor its scheduler saw:
+    the resume shows it to the Stopper and then, at a decision point, to the scheduler, as the run loop
+    would have; so every trial stops where and why it did uninterrupted."""
+    whole = sweeps.run("median_stopper", storage, "whole")
+    reasons = {t.stop_reason.split(" ")[0] for t in whole.trials}
+    assert {"TrialPlateauStopper", "running"} <= reasons  # both the Stopper and the scheduler end trials
+    script = (f"from tests.reliability.sweeps import main; "
+              f"main('median_stopper', {storage!r}, 'killed', None, 0, 0, 0, {result})")
+    proc = crash.driver(script)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -9, err[-3000:]
+    resumed = sweeps.resume(os.path.join(storage, "killed"))
+    assert outcome(resumed) == outcome(whole)
+    assert [t.stop_reason for t in resumed.trials] == [t.stop_reason for t in whole.trials]
+
+
 def test_views_match_the_journal_after_a_failure_between_checkpoints(storage):
     """A worker failing between two checkpoints rolls the trial back; its files forget the rows too."""
     results = tune.run(sweeps.fails_once, config={"every": 3}, max_failures=1, storage_path=storage, name="retry",

@@ -237,7 +237,7 @@ class RayExecutor:
                         f"was removed); the trial restarts from its latest checkpoint if max_failures allows. "
                         f"Ray said: {exc!r}")
         said = " ".join(str(exc).split())
-        ip = re.search(r"\bip: (\S+)", str(exc))
+        ip = re.search(r"\bip: ([^\s,)]+)", str(exc), re.IGNORECASE)  # "ip: x" (connection), "IP: x," (memory)
         return (f"The worker running trial {trial_id} (PID {pid or '?'} on node "
                 f"{ip.group(1) if ip else '?'} {node or ''}) died: {self._how_it_ended(pid, node, exc)}. "
                 f"Ray said: {type(exc).__name__}: {said[:600]}")

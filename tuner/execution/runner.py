@@ -211,8 +211,9 @@ class TrialRunner:
         self.by_status = StatusIndex()
         for trial in self.trials.values():
             self.by_status.add(trial)
+        saw = dict(stopper_saw or {})
         if unfinished == "resume":
-            self._take_over_running(stopping, due, previous)
+            self._take_over_running(stopping, due, previous, saw)
         self.storage.event(journal.Resumed(time.time(), len(trials), self.time_used_before))
         for trial_id, reason in stopping.items():
             trial = self.trials[trial_id]
@@ -234,15 +235,25 @@ class TrialRunner:
             for trial in self._with(TrialStatus.ERROR):
                 self._run_again(trial, from_scratch=errored == "restart")
         if self.settings.driver_stopper is not None:
-            saw = stopper_saw or {}
             for trial in self._with(TrialStatus.PENDING) + self._with(TrialStatus.PAUSED):
-                iteration = (trial.last_result or {}).get("training_iteration")
-                if trial.last_result and iteration != saw.get(trial.trial_id) and self._stopper_ends(trial):
+                if self._stopper_missed(trial, saw):
                     self._finish(trial, TrialStatus.TERMINATED)
 
-    def _take_over_running(self, stopping: dict[str, str], due: dict[str, Any], previous: Any) -> None:
+    def _stopper_missed(self, trial: Trial, saw: dict[str, Any]) -> bool:
+        """Show the driver-side Stopper ``trial``'s latest result if it never saw it (``saw``: trial id ->
+        the training_iteration it saw last, updated); True when it stopped the trial."""
+        iteration = (trial.last_result or {}).get("training_iteration")
+        if not trial.last_result or iteration == saw.get(trial.trial_id):
+            return False
+        saw[trial.trial_id] = iteration
+        return self._stopper_ends(trial)
+
+    def _take_over_running(self, stopping: dict[str, str], due: dict[str, Any], previous: Any,
+                           stopper_saw: dict[str, Any]) -> None:
         """The trials the dead driver left RUNNING: their views made equal to the journal, rolled back to
-        where they restart, then ended, decided on, or queued to restart first (``_interrupted``)."""
+        where they restart, then ended, decided on, or queued to restart first (``_interrupted``).
+        A result the driver died on is decided as the run loop would have: shown to a driver-side
+        Stopper it had not reached (``stopper_saw``), then, at a decision point, to the scheduler."""
         running = [t for t in self._with(TrialStatus.RUNNING) if t.trial_id not in stopping and t.trial_id not in due]
         for trial in self._with(TrialStatus.RUNNING):  # their views may lag the journal by a batch
             self.storage.rewrite_views(trial)
@@ -253,8 +264,10 @@ class TrialRunner:
         for trial in running:
             if self._ended_in_worker(trial):
                 continue
-            if (previous is None or self.settings.driver_stopper is not None
-                    or not self._decide_missed_point(trial, previous.points.get(trial.trial_id))):
+            if self.settings.driver_stopper is not None and self._stopper_missed(trial, stopper_saw):
+                self._finish(trial, TrialStatus.TERMINATED)
+                continue
+            if previous is None or not self._decide_missed_point(trial, previous.points.get(trial.trial_id)):
                 self.by_status.set(trial, TrialStatus.PENDING)  # journaled by the Resumed record
                 self._interrupted[trial.trial_id] = None
 
