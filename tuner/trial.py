@@ -8,6 +8,8 @@ import enum
 import math
 from typing import Any
 
+from tuner.result_history import ResultHistory
+
 
 class TrialStatus(str, enum.Enum):
     """Where a trial is in its life.
@@ -42,7 +44,8 @@ class Trial:
         resources: what the trial asked for, normalized (see ``tuner.execution.resources``).
         status: see ``TrialStatus``.
         last_result: the latest result dict, or None before the first one.
-        history: every result in order.
+        history: every result in order (a ``ResultHistory``: where a local journal holds them, they
+            are read back from it on demand; see ``tuner.result_history``). A list given is held in memory.
         error: the full traceback text of the last failure, if any.
         num_failures: how many times the trainable raised.
         stop_reason: why it stopped early (scheduler decision or stop criterion).
@@ -64,7 +67,7 @@ class Trial:
     resources: Any = None
     status: TrialStatus = TrialStatus.PENDING
     last_result: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    history: ResultHistory = dataclasses.field(default_factory=ResultHistory)
     error: str | None = None
     num_failures: int = 0
     stop_reason: str | None = None
@@ -77,6 +80,10 @@ class Trial:
     seed: int | None = None
     name: str | None = None
     trainable_name: str | None = dataclasses.field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.history, ResultHistory):
+            self.history = ResultHistory(results=self.history)
 
     def add_checkpoint(self, path: str, iteration: int, metrics: dict[str, Any] | None = None) -> None:
         """``path`` (holding ``iteration``, saved with ``metrics``) is now the latest checkpoint. One
@@ -105,7 +112,7 @@ class Trial:
     def rollback(self, iteration: int) -> None:
         """Forget results past ``iteration``: the trial restarts from there (its checkpoint, or 0).
         The run loop applies it and journals it; the journal's replay applies it again."""
-        self.history = [r for r in self.history if r.get("training_iteration", 0) <= iteration]
+        self.history.keep_through(iteration)
         self.last_result = self.history[-1] if self.history else None
 
     def metric(self, name: str, default: float = math.nan) -> Any:
@@ -116,10 +123,7 @@ class Trial:
 
     def best_value(self, name: str, mode: str) -> float:
         """The best value of ``name`` over the whole history (nan if never reported)."""
-        values = [r[name] for r in self.history if _is_number(r.get(name))]
-        if not values:
-            return math.nan
-        return max(values) if mode == "max" else min(values)
+        return self.history.best(name, mode)
 
     @property
     def local_path(self) -> str | None:
@@ -131,7 +135,3 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial({self.trial_id}, {self.status.value})"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)

@@ -707,9 +707,8 @@ class TrialRunner:
 
     def _record_results(self, trial: Trial, batch: Batch) -> None:
         results = [r for r, _ in batch.results]
-        trial.history.extend(results)
         trial.last_result = results[-1]
-        paths = [path for _, path in batch.results]
+        paths = [path for _, path in batch.results]  # the storage appends the results to the trial's history
         for result, path, metrics in zip(results, paths, self.storage.append_results(trial, results, paths)):
             if path is not None:  # journaled in the results' write: a crash never splits the pair
                 self._add_checkpoint(trial, path, int(result.get("training_iteration", 0)), metrics)
@@ -757,10 +756,13 @@ class TrialRunner:
     @staticmethod
     def _result_at(trial: Trial, iteration: int) -> dict[str, Any]:
         """The trial's result of ``iteration`` (the latest one, usually)."""
+        last = trial.last_result or {}
+        if int(last.get("training_iteration", 0)) == iteration:
+            return last  # without reading the history back from the journal
         for result in reversed(trial.history):
             if int(result.get("training_iteration", 0)) == iteration:
                 return result
-        return trial.last_result or {}
+        return last
 
     def _record_checkpoint(self, trial: Trial, path: str, iteration: int, metrics_from: dict[str, Any]) -> None:
         """A worker published a checkpoint of ``iteration`` at ``path``: journal it with the metrics

@@ -33,6 +33,7 @@ from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import fs, journal
 from tuner.storage import jsonio as jsonutil
 from tuner.storage import relay as relay_lib
+from tuner.result_history import ResultBudget, ResultHistory
 from tuner.trial import Trial
 from tuner.validation import is_number
 from tuner.space.config import flatten_dict
@@ -87,6 +88,9 @@ class ExperimentStorage:
         self.trial_files = trial_files
         fs.makedirs(fs.join(self.path, "trials"))
         self.journal = journal.JournalWriter(self.path)
+        # Trials' results: held up to a budget, then read back from a local journal (``tuner.result_history``).
+        self._results = None if self.remote else journal.ResultReader(self.path)
+        self._budget = ResultBudget()
         self.token = relay_lib.write_token(self.path)  # lets a worker tell whether it sees this directory
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}
@@ -120,6 +124,7 @@ class ExperimentStorage:
         record, whose id a resume never reuses (``journal.next_trial_index``), so the resumed sweep
         gave the next config another id (and a seeded searcher that had noted the id, another config)."""
         trial.path = self.trial_dir(dirname or trial.trial_id)
+        trial.history = ResultHistory(self._results, trial.trial_id, budget=self._budget)
         self.event(journal.TrialAdded(trial.trial_id, trial.config, trial.seed, str(trial.resources),
                                       name=trial.name, dirname=dirname))
         if self.trial_files:
@@ -155,10 +160,10 @@ class ExperimentStorage:
 
     def append_results(self, trial: Trial, results: list[dict[str, Any]],
                        checkpoints: list[str | None] | None = None) -> list[dict[str, Any] | None]:
-        """Journal first (the truth), then the trial's own views. ``checkpoints``: the path each result
-        was published with (or None); their records go into the same write as the results, so a crash
-        never leaves a result journaled without the checkpoint saved with it. Returns each checkpoint's
-        metrics (see ``checkpoint_saved``)."""
+        """Journal first (the truth), then the trial's history (where each result lies in the journal)
+        and its own views. ``checkpoints``: the path each result was published with (or None); their
+        records go into the same write as the results, so a crash never leaves a result journaled
+        without the checkpoint saved with it. Returns each checkpoint's metrics (see ``checkpoint_saved``)."""
         tid = trial.trial_id
         records: list[journal.Record] = []
         saved: list[dict[str, Any] | None] = []
@@ -169,7 +174,10 @@ class ExperimentStorage:
                 metrics = {k: v for k, v in result.items() if is_number(v)}
                 records.append(journal.Checkpoint(tid, int(result.get("training_iteration", 0)), path, metrics))
             saved.append(metrics)
-        self.journal.write_many(records)
+        where = self.journal.write_many(records)
+        if where is not None and len(where) > len(results):  # a checkpoint's record follows its result's
+            where = [w for w, r in zip(where, records) if type(r) is journal.Result]
+        trial.history.extend(results, where if trial.history.in_journal else None)
         self._views(trial, results)
         return saved
 

@@ -32,10 +32,11 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from tuner.storage import append, fs, jsonio
+from tuner.result_history import ResultBudget, ResultHistory
 from tuner.trial import Trial, TrialStatus
 
 JOURNAL = "journal.jsonl"
@@ -306,20 +307,33 @@ class JournalWriter:
                 _cut_torn_tail(self.path)
             fresh = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         self._out = append.Appender(self.path)
+        self._end = self._out.size()  # where the next line starts (a local journal's lines are ASCII)
         self.records_written = 0  # by this writer
         if fresh:
             self.write(SchemaHeader())
             self.sync()
 
     def write(self, record: Record) -> None:
-        self._append(jsonio.dumps(record.to_dict()) + "\n")
+        line = jsonio.dumps(record.to_dict()) + "\n"
+        self._append(line)
+        self._end += len(line) if line.isascii() else len(line.encode())
         self.records_written += 1
 
-    def write_many(self, records: Iterable[Record]) -> None:
-        """Several records in one write (a batch of results)."""
+    def write_many(self, records: Iterable[Record]) -> list[tuple[int, int]] | None:
+        """Several records in one write (a batch of results). Returns where each line lies in a
+        local journal, (offset, length without the newline), for ``ResultReader``; None on an
+        object store (its segments are not read back one line at a time)."""
         lines = [jsonio.dumps(r.to_dict()) + "\n" for r in records]
         self._append("".join(lines))
         self.records_written += len(lines)
+        if self.remote:
+            return None
+        where = []
+        for line in lines:
+            size = len(line) if line.isascii() else len(line.encode())  # json.dumps escapes: ASCII
+            where.append((self._end, size - 1))
+            self._end += size
+        return where
 
     def _append(self, text: str) -> None:
         failure = None
@@ -422,6 +436,12 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = (),
     ``skip`` are passed over undecoded (``tune.load`` has no use for the resume markers), those
     lines before byte ``skip_before`` only, when it is given (a resume needs the markers past
     its snapshot)."""
+    return [(start, record) for start, _, record in _records(experiment_dir, skip, skip_before)]
+
+
+def _records(experiment_dir: str, skip: Iterable[Event] = (),
+             skip_before: int | None = None) -> Iterator[tuple[int, int, Record]]:
+    """``read_with_offsets``, one record at a time, each with its line's length (without the newline)."""
     skipped = tuple(b'{"event":"%s"' % e.value.encode() for e in skip)
     skip_until = len(skipped) and (math.inf if skip_before is None else skip_before)
     path = journal_path(experiment_dir)
@@ -429,7 +449,6 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = (),
         data = append.read_bytes(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{experiment_dir} is not an experiment directory (no {JOURNAL} in it).") from None
-    out: list[tuple[int, Record]] = []
     offset, number = 0, 0
     while offset < len(data):
         end = data.find(b"\n", offset)
@@ -450,8 +469,57 @@ def read_with_offsets(experiment_dir: str, skip: Iterable[Event] = (),
             raise JournalError(f"{path}, line {number}: not a JSON record ({exc}); the journal is damaged. "
                                f"`tuner repair {experiment_dir}` drops the damaged lines (it keeps a backup and "
                                "says what it drops); then load or resume it again.") from None
-        out.append((start, decode(obj, f"{path}, line {number}")))
-    return out
+        yield start, end - start, decode(obj, f"{path}, line {number}")
+
+
+class ResultReader:
+    """Reads a trial's results back from a local journal, by where their lines lie (the source of a
+    ``tuner.result_history.ResultHistory``): the driver and ``tune.load`` keep each result's offset
+    and length, not the result. Lines close together are read in one ``pread``."""
+
+    #: Lines at most this far apart are read in one go (what lies between is read and skipped).
+    GAP = 1 << 16
+
+    def __init__(self, experiment_dir: str) -> None:
+        self.experiment_dir = experiment_dir
+        self.path = journal_path(experiment_dir)
+
+    def read(self, trial_id: str, offsets: Sequence[int], lengths: Sequence[int]) -> list[dict[str, Any]]:
+        """The results of ``trial_id`` whose lines start at ``offsets`` (ascending), ``lengths`` bytes long."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{self.path}: the journal is gone, so the results of trial {trial_id} cannot be read back (only "
+                "each trial's latest result is kept in memory). Keep the experiment directory while its results "
+                "object is in use, or load it again where it now is: tune.load(<new path>).") from None
+        out: list[dict[str, Any]] = []
+        try:
+            i, n = 0, len(offsets)
+            while i < n:
+                start, j = offsets[i], i
+                while j + 1 < n and offsets[j + 1] - (offsets[j] + lengths[j]) <= self.GAP:
+                    j += 1
+                data = os.pread(fd, offsets[j] + lengths[j] - start, start)
+                for k in range(i, j + 1):
+                    at = offsets[k] - start
+                    out.append(self._result(data[at:at + lengths[k]], trial_id, offsets[k]))
+                i = j + 1
+        finally:
+            os.close(fd)
+        return out
+
+    def _result(self, line: bytes, trial_id: str, offset: int) -> dict[str, Any]:
+        try:
+            obj = _json_decode(line.decode())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            obj = None
+        if not isinstance(obj, dict) or obj.get("event") != Event.RESULT.value or obj.get("trial_id") != trial_id:
+            raise JournalError(
+                f"{self.path}: no result of trial {trial_id} at byte {offset} any more; the journal was rewritten "
+                "(`tuner repair`) or replaced since it was read. Load the experiment again: "
+                f"tune.load({self.experiment_dir!r}).")
+        return obj["result"]
 
 
 def last_ending(experiment_dir: str) -> Event | None:
@@ -513,19 +581,24 @@ class Replay:
     ending: Event | None
 
 
-def apply(record: Record, trials: dict[str, Trial], experiment_dir: str) -> None:
-    """Apply one record to ``trials`` exactly as the run loop changed them when it wrote it."""
+def apply(record: Record, trials: dict[str, Trial], experiment_dir: str, at: tuple[int, int] | None = None,
+          results: ResultReader | None = None, budget: ResultBudget | None = None) -> None:
+    """Apply one record to ``trials`` exactly as the run loop changed them when it wrote it. With
+    ``results`` (a local journal's reader) a trial's history keeps where each result lies, ``at``
+    (offset, length of its line), holds results while ``budget`` allows and reads the others back from
+    the journal (``tuner.result_history``); without, it holds them all."""
     kind = type(record)  # the common records first, by type: this runs once per journal line
     if kind is Result:
         trial = trials.get(record.trial_id)
         if trial is not None:
-            trial.history.append(record.result)
+            trial.history.append(record.result, at)
             trial.last_result = record.result
         return
     if kind is TrialAdded:
         trials[record.trial_id] = Trial(record.trial_id, record.config, record.resources, seed=record.seed,
                                         name=record.name,
-                                        path=_trials_dir(experiment_dir) + (record.dirname or record.trial_id))
+                                        path=_trials_dir(experiment_dir) + (record.dirname or record.trial_id),
+                                        history=ResultHistory(results, record.trial_id, budget=budget))
         return
     trial = trials.get(getattr(record, "trial_id", None) or "")
     if trial is None:
@@ -580,19 +653,26 @@ def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], in
 
 def _replay(experiment_dir: str, observer: Any, markers_from: int) -> Replay:
     if observer is None:
-        records = read_with_offsets(experiment_dir, skip=MARKERS)
+        records = _records(experiment_dir, skip=MARKERS)
     else:
-        records = read_with_offsets(experiment_dir, skip=[m for m in MARKERS if m is not Event.STOPPER_CALLED],
-                                    skip_before=markers_from)
+        records = _records(experiment_dir, skip=[m for m in MARKERS if m is not Event.STOPPER_CALLED],
+                           skip_before=markers_from)
+    # One record at a time, and the trials' results held up to a budget only: a load of a large
+    # journal holds the latest result of each trial, not every result (``tuner.result_history``).
+    reader = None if fs.is_uri(experiment_dir) else ResultReader(experiment_dir)
+    budget = ResultBudget()
     trials: dict[str, Trial] = {}
     lineage: list[ConfigChanged | DecisionMade] = []
-    for offset, record in records:
-        apply(record, trials, experiment_dir)
+    ended = None
+    for offset, length, record in records:
+        apply(record, trials, experiment_dir, (offset, length) if reader is not None else None, reader, budget)
         if isinstance(record, (ConfigChanged, DecisionMade)) and record.trial_id in trials:
             lineage.append(record)
+        elif record.event in ENDINGS:
+            ended = record.event
         if observer is not None:
             observer(record, trials, offset)
-    return Replay(trials, lineage, ending([r for _, r in records]))
+    return Replay(trials, lineage, ended)
 
 
 # --- trial ids and repair ---------------------------------------------------------------------
