@@ -1,7 +1,8 @@
 """Distributed trials: examples/ddp_mlp.py (DDP, 2 ranks per trial, gloo) under ASHA, 8 trials,
 this tuner against Ray Tune + Ray Train's TorchTrainer, same 2 CPUs, same training loop.
 
-Both sides run the same 8 configs (a grid over the learning rate) with
+Both sides run the same 8 configs (a grid over the learning rate), each trial from the same start
+(torch seeded with 0, the same data order), with
 ASHA(max_t=epochs, grace_period=1, reduction_factor=3), one gang at a time (a gang
 holds both CPUs). Ray's side: a Tune function trainable (0.2 CPU) starting a
 ``TorchTrainer`` (2 workers x 0.9 CPU) that reports to Tune through
@@ -104,12 +105,22 @@ def _alive(pid: int) -> bool:
 
 
 # --- this tuner ------------------------------------------------------------------------------------
+def _same_start() -> None:
+    """The same initial weights and data order on both sides (seed 0 for every trial), so that the
+    same learning rate gives the same accuracies and ASHA the same decisions."""
+    import torch
+
+    torch.manual_seed(0)
+
+
 def tuner_loop(config):
     import tuner as tune
-    from examples.ddp_mlp import train_loop
+    from examples.ddp_mlp import train_epochs
 
-    _mark(tune.get_context().trial_id, tune.get_context().world_rank)
-    train_loop(config)
+    ctx = tune.get_context()
+    _mark(ctx.trial_id, ctx.world_rank)
+    _same_start()
+    train_epochs(config, ctx.world_rank, ctx.world_size, tune.get_checkpoint(), tune.report, seed=0)
 
 
 def run_tuner(epochs: int) -> dict:
@@ -136,7 +147,7 @@ def run_tuner(epochs: int) -> dict:
         scheduler=WatchedASHA(max_t=epochs, grace_period=1, reduction_factor=3), callbacks=[Starts()],
         storage_path=scratch_dir("dist_tuner"), verbose=0, log_to_tensorboard=False))
     watch.join()
-    finals = [t.last_result["acc"] for t in results.trials]
+    finals = {t.config["lr"]: t.last_result["acc"] for t in results.trials}
     return _summary(seconds, watch, finals, [len(t.history) for t in results.trials])
 
 
@@ -148,6 +159,7 @@ def ray_train_loop(config):
 
     ctx = ray.train.get_context()
     _mark(config["bench_key"], ctx.get_world_rank())
+    _same_start()
     train_epochs(config, ctx.get_world_rank(), ctx.get_world_size(), None,
                  lambda metrics, checkpoint=None: ray.train.report(metrics), seed=0)
 
@@ -193,16 +205,18 @@ def run_ray(epochs: int) -> dict:
         run_config=rtune.RunConfig(storage_path=scratch_dir("dist_ray"), callbacks=[Starts()], verbose=0))
     seconds, grid = timed(tuner.fit)
     watch.join()
-    finals = [r.metrics.get("acc") for r in grid if r.metrics]
+    finals = {r.config["lr"]: r.metrics.get("acc") for r in grid if r.metrics}
     iterations = [r.metrics.get("training_iteration", 0) for r in grid if r.metrics]
     return _summary(seconds, watch, finals, iterations)
 
 
-def _summary(seconds: float, watch: Watch, finals: list[float], iterations: list[int]) -> dict:
+def _summary(seconds: float, watch: Watch, finals: dict[float, float], iterations: list[int]) -> dict:
     startup, freed = watch.startup(), list(watch.freed.values())
     return {"wall_s": seconds, "startup_s": statistics.median(startup) if startup else float("nan"),
             "free_s": statistics.median(freed) if freed else float("nan"), "pruned": len(freed),
-            "best_acc": max(finals), "mean_acc": statistics.fmean(finals), "epochs_run": sum(iterations)}
+            "best_acc": max(finals.values()), "mean_acc": statistics.fmean(finals.values()),
+            "epochs_run": sum(iterations), "final_acc_by_lr": dict(sorted(finals.items())),
+            "startup_all_s": sorted(startup), "free_all_s": sorted(freed)}
 
 
 def _free_port() -> int:

@@ -165,18 +165,21 @@ def test_pb2_sweep_explores_inside_its_bounds(storage):
     assert exploits and all(1.0 <= e["config"]["inc"] <= 20.0 for e in exploits)
 
 
-def test_per_trial_resources_reshape_a_trial_on_an_exploit(storage):
+@pytest.mark.parametrize("trainable", [tr.pbt_counter_shaped, tr.PBTCounterShaped], ids=["function", "class"])
+def test_per_trial_resources_reshape_a_trial_on_an_exploit(storage, trainable):
     """With ``resources_per_trial`` a callable of the config, an exploited trial's next launch reserves
     the shape of its new config (the donor's ``cpus``, not a mutated key). Here that shape (1.5 CPU) does
-    not fit beside the donor's on 2 CPUs, so the trial waits (PENDING) and the two never run together again."""
+    not fit beside the donor's on 2 CPUs, so the trial waits (PENDING) and the two never run together again.
+    A class trainable is then not exploited in place (reset_config) on its 0.5-CPU worker."""
     from searchers import BasicVariantGenerator
 
     results = tune.run(
-        tr.pbt_counter_shaped, config={"inc": tune.choice(INCS), "cpus": 0.5, "sleep": 0.02, "side_by_side": 2},
+        trainable, config={"inc": tune.choice(INCS), "cpus": 0.5, "sleep": 0.02, "side_by_side": 2},
         num_samples=2, search_alg=BasicVariantGenerator(points_to_evaluate=[{"inc": 1, "cpus": 0.5},
                                                                              {"inc": 20, "cpus": 1.5}]),
         resources_per_trial=tr.cpus_of, metric="count", mode="max", scheduler=_pbt(),
-        stop={"training_iteration": STEPS}, storage_path=storage, verbose=0, seed=0)
+        stop={"training_iteration": STEPS}, storage_path=storage, verbose=0, seed=0,
+        **({"checkpoint_freq": 1} if isinstance(trainable, type) else {}))
     small, big = results.trials
     assert (small.history[0]["cpus_given"], big.history[0]["cpus_given"]) == (0.5, 1.5)
     records = [e.to_dict() for e in journal.read(results.experiment_path)]
@@ -185,6 +188,7 @@ def test_per_trial_resources_reshape_a_trial_on_an_exploit(storage):
     assert first["resources"] == "{CPU=1.5}", "the journal records the new shape"
     after = [r for r in small.history if r["training_iteration"] > first["iteration"]]
     assert after and all(r["cpus_given"] == 1.5 for r in after), "the relaunch reserved the new config's shape"
+    assert after[0].get("resets", 0) == 0, "a fresh worker of the new shape, not reset in place on the old one"
     # From the exploit on, the statuses the run loop journaled: the recipient waited, and 1.5 + 1.5 CPUs
     # never ran at once on the 2-CPU Ray (the loop starts a trial only after the other's worker is released).
     statuses = [(i, e["trial_id"], e["status"]) for i, e in enumerate(records) if e["event"] == "status"]

@@ -175,6 +175,13 @@ class PBTCounter(tune.Trainable):
         return True
 
 
+class PBTCounterShaped(PBTCounter):
+    """``PBTCounter`` that also reports the CPUs its trial was given (per-trial resources)."""
+
+    def step(self):
+        return {**super().step(), "cpus_given": tune.get_context().resources.get("CPU")}
+
+
 def _where() -> dict:
     import ray
 
