@@ -32,6 +32,11 @@ def reporter(config):
         tune.report({"loss": config["x"] / (i + 1), "acc": 1.0 - 1.0 / (i + 2), "step": i})
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _rss_mb() -> tuple[float, float]:
     """(peak, current) RSS of this process in MB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -44,18 +49,18 @@ def child_run(path: str, trials: int, results: int, compact: bool) -> dict:
     import tuner as tune
     from tests.fakes import InProcessExecutor
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     out = tune.run(reporter, config={"x": tune.uniform(0, 1), "results": results}, num_samples=trials,
                    metric="loss", mode="min", storage_path=os.path.dirname(path), name=os.path.basename(path),
                    seed=0, verbose=0, trial_files=not compact, log_to_tensorboard=False,
                    _executor=InProcessExecutor())
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _cpu_s() - cpu
     peak, current = _rss_mb()
     start = time.perf_counter()
     rows = len(out.dataframe(all_results=True))
     frame = time.perf_counter() - start
     assert rows == trials * results, rows
-    return {"wall_s": wall, "peak_mb": peak, "rss_mb": current, "dataframe_s": frame}
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "rss_mb": current, "dataframe_s": frame}
 
 
 def child_load(path: str, trials: int, results: int) -> dict:

@@ -51,6 +51,9 @@ class ResultBudget:
 
     def _added(self, n: int) -> None:
         self.held += n
+        self._evict()
+
+    def _evict(self) -> None:
         while self.held > self.limit and self._holders:
             oldest = self._holders.popleft()
             if oldest._held is not None:
@@ -128,8 +131,29 @@ class ResultHistory(Sequence):
                 self._budget._added(1)
 
     def extend(self, results: Sequence[dict[str, Any]], at: Sequence[tuple[int, int]] | None = None) -> None:
-        for i, result in enumerate(results):
-            self.append(result, None if at is None else at[i])
+        """``append`` of each result (a batch: this runs for every result of the sweep)."""
+        if not results:
+            return
+        if self._source is not None:
+            if at is None or len(at) != len(results):
+                raise ValueError(f"Trial {self._trial_id}: its results are read back from the journal, so each "
+                                 f"is appended with where it lies there; got {len(results)} results and "
+                                 f"{'no' if at is None else len(at)} places.")
+            where = self._where
+            for result, place in zip(results, at):
+                iteration = result.get("training_iteration", 0)
+                if type(iteration) is not int or not -_NEVER_KEPT < iteration < _NEVER_KEPT:
+                    iteration = _iteration(result)
+                where.extend(place)
+                where.append(iteration)
+            self._last = results[-1]
+        if self._held is not None:
+            self._held.extend(results)
+            budget = self._budget
+            if budget is not None:
+                budget.held += len(results)
+                if budget.held > budget.limit:
+                    budget._evict()
 
     def keep_through(self, iteration: int) -> None:
         """Forget the results whose ``training_iteration`` is past ``iteration`` (a restart from there)."""
@@ -207,8 +231,14 @@ class ResultHistory(Sequence):
     def _read(self, indexes: Sequence[int]) -> list[dict[str, Any]]:
         if not indexes:
             return []
-        wanted = sorted(set(indexes))  # the reader goes through the journal forwards
         where = self._where
+        if isinstance(indexes, range) and indexes.step == 1:  # the common case: all of them, in order
+            out = self._source.read(self._trial_id, where[3 * indexes.start:3 * indexes.stop:3],
+                                    where[3 * indexes.start + 1:3 * indexes.stop:3])
+            if self._last is not None and indexes.stop == len(self):
+                out[-1] = self._last  # the object that was reported
+            return out
+        wanted = sorted(set(indexes))  # the reader goes through the journal forwards
         read = dict(zip(wanted, self._source.read(self._trial_id, [where[3 * i] for i in wanted],
                                                   [where[3 * i + 1] for i in wanted])))
         if self._last is not None:
@@ -227,6 +257,8 @@ def _iteration(result: dict[str, Any]) -> int:
     """What a rollback compares: ``training_iteration`` rounded down (``t <= i`` iff ``floor(t) <= i`` for
     an integer ``i``), 0 when missing, as ``Trial.rollback`` reads it."""
     value = result.get("training_iteration", 0)
+    if type(value) is int and -_NEVER_KEPT < value < _NEVER_KEPT:
+        return value
     if isinstance(value, int):
         return max(-_NEVER_KEPT, min(value, _NEVER_KEPT))
     if isinstance(value, float):
