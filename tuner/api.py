@@ -23,7 +23,7 @@ from tuner.execution.replay import ComponentReplay
 from tuner.execution.resources import Resources, trainable_resources
 from tuner.execution.runner import RunSettings, TrialRunner
 from tuner.storage import journal
-from tuner.storage.experiment import STATE_FIX, ExperimentStorage, storage_root, write_spec
+from tuner.storage.experiment import STATE_FIX, ExperimentStorage, metric_names, storage_root, write_spec
 from tuner.storage.lock import ExperimentLock
 from tuner.stopper import Stopper
 from tuner.import_path import import_path
@@ -223,7 +223,7 @@ def run(
         else:
             executor, trainable_ref = _executor, trainable
 
-        restored = (_read_previous_run(path, scheduler, search_alg, settings.driver_stopper)
+        restored = (_read_previous_run(path, scheduler, search_alg, settings.driver_stopper, metric)
                     if policy is not None else None)
         if restored is not None and changed_spec is not None:
             jsonutil.write_atomic(fs.join(path, "experiment.json"), changed_spec)
@@ -231,7 +231,7 @@ def run(
             spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
             write_spec(path, {**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files)})
             _warn_not_rebuildable(spec, path)
-        storage = ExperimentStorage(path, trial_files=bool(trial_files))
+        storage = ExperimentStorage(path, trial_files=bool(trial_files), metrics=metric)
         if lock.taken_over is not None:
             _note_takeover(storage, lock.taken_over)
         if log_to_tensorboard and not any(type(cb).__name__ == "TensorBoardCallback" for cb in callbacks):
@@ -429,7 +429,7 @@ def _experiment_path(storage_path: str | None, name: str | None, trainable_name:
 
 
 def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
-                       stopper: Stopper | None = None) -> ComponentReplay | None:
+                       stopper: Stopper | None = None, metric: Any = None) -> ComponentReplay | None:
     """Trials and scheduler/searcher state of an earlier run in ``path`` (None if there is none):
     the last snapshot, brought up to the end of the journal by replaying what followed it. A
     driver-side ``stopper`` sees again every call it saw, then loads its snapshot entry."""
@@ -449,7 +449,7 @@ def _read_previous_run(path: str, scheduler: TrialScheduler, searcher: Searcher,
     if not fs.is_uri(path):
         replay.last_write = os.path.getmtime(journal.journal_path(path))  # before this driver writes to it
     # read once: the earlier run's lineage comes with it; markers before the snapshot are not decoded
-    replayed = journal.replay(path, observer=replay, markers_from=start)
+    replayed = journal.replay(path, observer=replay, markers_from=start, metrics=metric_names(metric))
     replay.trials, replay.lineage = replayed.trials, replayed.lineage
     if stopper is not None and state is not None and state.get("stopper") is not None:
         stopper.load_state_dict(state["stopper"])

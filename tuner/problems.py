@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuner.validation import is_number
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import show_value
 
@@ -23,14 +22,13 @@ def trial_problems(trial: Trial, metric: Any) -> list[str]:
         return []
     problems = []
     for name in metric if isinstance(metric, (list, tuple)) else [metric] if metric else []:
-        bad = [r for r in trial.history if name in r and not is_number(r[name])]
-        missing = sum(1 for r in trial.history if name not in r)
-        if bad:
-            first = bad[0]
-            more = f" (and {len(bad) - 1} later result(s))" if len(bad) > 1 else ""
-            problems.append(f"reported {name}={_short(first[name])} at iteration {first.get('training_iteration')}"
+        summary = trial.history.summary(name)  # kept in memory for the sweep's metric: nothing read back
+        if summary.not_numbers:
+            value, iteration = summary.first
+            more = f" (and {summary.not_numbers - 1} later result(s))" if summary.not_numbers > 1 else ""
+            problems.append(f"reported {name}={_short(value)} at iteration {iteration}"
                             f"{more}: not a number, so schedulers and searchers ranked it as the worst value")
-        if missing == len(trial.history):
+        if summary.missing == len(trial.history):
             problems.append(f"never reported the metric {name!r}; it reported: "
                             f"{', '.join(sorted(trial.last_result))}")
     return problems

@@ -19,10 +19,13 @@ import math
 import os
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from tuner.validation import is_number
 
 #: Results the histories of one experiment hold in memory together, by default.
 DEFAULT_RESULTS_IN_MEMORY = 10_000
+_MISSING = object()
 # An iteration that no rollback keeps (a result whose training_iteration is NaN or infinite).
 _NEVER_KEPT = 2**62
 
@@ -34,15 +37,28 @@ class ResultSource(Protocol):
         """The results whose journal lines start at ``offsets`` and are ``lengths`` bytes long, in order."""
 
 
-class ResultBudget:
-    """How many results the histories of one experiment (a driver's run, or a ``tune.load``) hold in
-    memory together. Past ``limit``, the histories that started holding first let theirs go (the oldest
-    trials: mostly finished ones)."""
+class MetricSummary(NamedTuple):
+    """What ``problems()`` asks of a trial's results for one metric: how many reported it as something
+    other than a number (and the first such value, with its ``training_iteration``), and how many
+    did not report it."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    not_numbers: int
+    first: tuple[Any, Any] | None
+    missing: int
+
+
+class ResultBudget:
+    """What the histories of one experiment (a driver's run, or a ``tune.load``) keep in memory.
+
+    ``limit``: how many results they hold together. Past it, the histories that started holding first
+    let theirs go (the oldest trials: mostly finished ones). ``watch``: the experiment's metrics, whose
+    ``MetricSummary`` each history keeps as results arrive (``problems()`` needs no read back)."""
+
+    def __init__(self, limit: int | None = None, watch: Iterable[str] = ()) -> None:
         if limit is None:
             limit = _limit_from_env()
         self.limit = limit
+        self.watch = tuple(watch)
         self.held = 0
         self._holders: collections.deque[ResultHistory] = collections.deque()
 
@@ -85,7 +101,7 @@ class ResultHistory(Sequence):
     latest one is always the object that was reported.
     """
 
-    __slots__ = ("_source", "_trial_id", "_held", "_where", "_last", "_best", "_budget")
+    __slots__ = ("_source", "_trial_id", "_held", "_where", "_last", "_best", "_budget", "_watched", "_odd")
 
     def __init__(self, source: ResultSource | None = None, trial_id: str | None = None,
                  results: Iterable[dict[str, Any]] = (), budget: ResultBudget | None = None) -> None:
@@ -95,6 +111,9 @@ class ResultHistory(Sequence):
         self._last: dict[str, Any] | None = None  # the latest result, with a source
         self._best: dict[tuple[str, str], tuple[int, float]] | None = None  # (results seen, best) per metric
         self._budget = budget if source is not None else None
+        # The budget's metrics, summarised as results arrive (the summaries only where something was odd).
+        self._watched = self._budget.watch if self._budget is not None else ()
+        self._odd: dict[str, list[Any]] | None = None
         self._held: list[dict[str, Any]] | None = None
         if source is None:
             self._held = list(results)
@@ -125,6 +144,8 @@ class ResultHistory(Sequence):
                                  "appended with where it lies there (append(result, at=(offset, length))).")
             self._where.extend((at[0], at[1], _iteration(result)))
             self._last = result
+            if self._watched:
+                self._watch([result])
         if self._held is not None:
             self._held.append(result)
             if self._budget is not None:
@@ -147,6 +168,8 @@ class ResultHistory(Sequence):
                 where.extend(place)
                 where.append(iteration)
             self._last = results[-1]
+            if self._watched:
+                self._watch(results)
         if self._held is not None:
             self._held.extend(results)
             budget = self._budget
@@ -158,6 +181,7 @@ class ResultHistory(Sequence):
     def keep_through(self, iteration: int) -> None:
         """Forget the results whose ``training_iteration`` is past ``iteration`` (a restart from there)."""
         self._best = None
+        self._watched, self._odd = (), None  # summaries are read back from now on
         if self._held is not None:
             before = len(self._held)
             self._held[:] = [r for r in self._held if r.get("training_iteration", 0) <= iteration]
@@ -227,6 +251,34 @@ class ResultHistory(Sequence):
                 self._best = {}
             self._best[(name, mode)] = (n, best)
         return best
+
+    def summary(self, name: str) -> MetricSummary:
+        """``MetricSummary`` of ``name`` over every result: kept as results arrived for the experiment's
+        metrics, else (another metric, or after a rollback) read back from the results."""
+        if name in self._watched:
+            odd = (self._odd or {}).get(name)
+            return MetricSummary(odd[0], odd[1], odd[2]) if odd else MetricSummary(0, None, 0)
+        bad = [r for r in self if name in r and not is_number(r[name])]
+        missing = sum(1 for r in self if name not in r)
+        first = (bad[0][name], bad[0].get("training_iteration")) if bad else None
+        return MetricSummary(len(bad), first, missing)
+
+    def _watch(self, results: Sequence[dict[str, Any]]) -> None:
+        for name in self._watched:
+            for result in results:
+                value = result.get(name, _MISSING)
+                if type(value) is float and value == value or type(value) is int or (
+                        value is not _MISSING and is_number(value)):
+                    continue
+                if self._odd is None:
+                    self._odd = {}
+                odd = self._odd.setdefault(name, [0, None, 0])
+                if value is _MISSING:
+                    odd[2] += 1
+                else:
+                    odd[0] += 1
+                    if odd[1] is None:
+                        odd[1] = (value, result.get("training_iteration"))
 
     def _read(self, indexes: Sequence[int]) -> list[dict[str, Any]]:
         if not indexes:

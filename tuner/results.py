@@ -13,7 +13,7 @@ from typing import Any
 
 from tuner.storage import checkpoint as ckpt_lib
 from tuner.storage import journal, jsonio
-from tuner.storage.experiment import SPEC, SPEC_FIX
+from tuner.storage.experiment import SPEC, SPEC_FIX, metric_names
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import MODES, is_number
 
@@ -222,10 +222,10 @@ def load(path: str, metric: Any = None, mode: Any = None) -> ExperimentResults:
     from tuner.storage import fs
 
     path = fs.normalize(path)
-    replayed = journal.replay(path)
     spec = {}
     if fs.exists(fs.join(path, SPEC)):
         spec = jsonio.read(fs.join(path, SPEC), SPEC_FIX)
+    replayed = journal.replay(path, metrics=metric_names(metric or spec.get("metric")))
     space = None
     if "space" in spec:
         from tuner.space import config as space_lib

@@ -10,7 +10,9 @@ import pytest
 
 import tuner as tune
 from tests.fakes import InProcessExecutor
+from tuner.results import ExperimentResults
 from tuner.storage.journal import JournalError
+from tuner.trial import Trial
 
 STEPS = 12
 
@@ -89,3 +91,25 @@ def test_the_budget_must_be_a_count(storage, monkeypatch):
     monkeypatch.setenv("TUNER_RESULTS_IN_MEMORY", "many")
     with pytest.raises(ValueError, match=r"TUNER_RESULTS_IN_MEMORY is 'many', but must be an integer >= 0"):
         tune.load(results.experiment_path)
+
+
+def odd_metric(config):
+    for step in range(1, 6):
+        value = {2: None, 3: "bad", 4: float("nan")}.get(step, float(step)) if config["odd"] else float(step)
+        tune.report({"loss": value} if step != 5 or not config["odd"] else {"other": 1.0})
+
+
+def test_problems_come_from_what_the_histories_kept_and_match_a_full_read(storage, monkeypatch):
+    """The sweep's metric is summarised as results arrive: problems() reads nothing back, and says
+    what a reading of every result says."""
+    monkeypatch.setenv("TUNER_RESULTS_IN_MEMORY", "0")
+    results = tune.run(odd_metric, config={"odd": tune.grid_search([True, False])}, metric="loss", mode="min",
+                       storage_path=storage, name="odd", verbose=0, log_to_tensorboard=False,
+                       _executor=InProcessExecutor())
+    read_whole = ExperimentResults([Trial(t.trial_id, t.config, status=t.status, last_result=t.last_result,
+                                          history=list(t.history)) for t in results.trials],
+                                   results.experiment_path, "loss", "min")
+    os.remove(os.path.join(results.experiment_path, "journal.jsonl"))  # nothing can be read back now
+    problems = results.problems()
+    assert problems == read_whole.problems() and list(problems) == ["trial_00000"]
+    assert "reported loss=None at iteration 2 (and 2 later result(s))" in problems["trial_00000"][0]

@@ -43,9 +43,9 @@ class Result:
 
     @classmethod
     def of(cls, trial: Trial) -> Result:
-        by_iteration = {r.get("training_iteration"): r for r in trial.history}
-        kept = [(Checkpoint.from_directory(p), by_iteration.get(_iteration(p), {}))
-                for p in trial.checkpoints if os.path.isdir(p)]
+        paths = [p for p in trial.checkpoints if os.path.isdir(p)]
+        by_iteration = _results_at(trial, {_iteration(p) for p in paths}) if paths else {}
+        kept = [(Checkpoint.from_directory(p), by_iteration.get(_iteration(p), {})) for p in paths]
         latest = trial.checkpoint_path
         error = TrialError(trial.error or "the trial failed") if trial.status is TrialStatus.ERROR else None
         return cls(config=trial.config, metrics={**(trial.last_result or {}), "config": trial.config},
@@ -64,6 +64,15 @@ class Result:
     @property
     def log_dir(self) -> str | None:
         return self.path
+
+
+def _results_at(trial: Trial, iterations: set[int | None]) -> dict[Any, dict[str, Any]]:
+    """The trial's result of each of ``iterations`` (the latest one of each); the history is read back
+    from the journal only when the latest result is not the only one asked for."""
+    last = trial.last_result or {}
+    if iterations == {last.get("training_iteration")}:
+        return {last.get("training_iteration"): last}
+    return {r.get("training_iteration"): r for r in trial.history}
 
 
 def _iteration(path: str) -> int | None:
@@ -168,12 +177,12 @@ class ResultGrid:
 
 
 def _scoped(trial: Trial, metric: str, mode: str, scope: str) -> float | None:
+    if scope == "last":  # the latest result only: nothing read back from the journal
+        last = (trial.last_result or {}).get(metric)
+        return float(last) if is_number(last) else None
     values = [float(r[metric]) for r in trial.history if is_number(r.get(metric))]
     if not values:
         return None
-    if scope == "last":
-        last = (trial.last_result or {}).get(metric)
-        return float(last) if is_number(last) else None
     if scope == "all":
         return max(values) if mode == "max" else min(values)
     window = {"avg": len(values), "last-5-avg": 5, "last-10-avg": 10}[scope]

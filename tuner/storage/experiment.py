@@ -65,6 +65,13 @@ def flatten(d: dict[str, Any], sep: str = "/") -> dict[str, Any]:
     return flatten_dict(d, sep)
 
 
+def metric_names(metric: Any) -> list[str]:
+    """The sweep's metric(s) as a list of names (none when it has none)."""
+    if isinstance(metric, str):
+        return [metric]
+    return [m for m in metric if isinstance(m, str)] if isinstance(metric, (list, tuple)) else []
+
+
 def write_spec(path: str, spec: dict[str, Any]) -> None:
     """``experiment.json`` (atomically), written before the journal is created: a journal always has
     its spec beside it (a driver killed in between left an experiment nothing could resume)."""
@@ -82,7 +89,7 @@ class ExperimentStorage:
     written under ``trials/<trial_id>/``.
     """
 
-    def __init__(self, path: str, trial_files: bool = True) -> None:
+    def __init__(self, path: str, trial_files: bool = True, metrics: Any = None) -> None:
         self.path = fs.normalize(path)
         self.remote = fs.is_uri(self.path)
         self.trial_files = trial_files
@@ -90,7 +97,7 @@ class ExperimentStorage:
         self.journal = journal.JournalWriter(self.path)
         # Trials' results: held up to a budget, then read back from a local journal (``tuner.result_history``).
         self._results = None if self.remote else journal.ResultReader(self.path)
-        self._budget = ResultBudget()
+        self._budget = ResultBudget(watch=metric_names(metrics))  # summarised per trial for problems()
         self.token = relay_lib.write_token(self.path)  # lets a worker tell whether it sees this directory
         self._files: dict[str, tuple[io.TextIOBase, io.TextIOBase]] = {}
         self._csv_fields: dict[str, list[str]] = {}

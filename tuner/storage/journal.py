@@ -630,28 +630,29 @@ def _trials_dir(experiment_dir: str) -> str:
 
 
 def replay(experiment_dir: str, observer: Callable[[Record, dict[str, Trial], int], None] | None = None,
-           markers_from: int = 0) -> Replay:
+           markers_from: int = 0, metrics: Iterable[str] = ()) -> Replay:
     """Rebuild every trial of ``experiment_dir`` from its journal.
 
     ``observer(record, trials, offset)`` is called after each record was applied
     (``offset``: where its line starts), for the resume replay of scheduler and
     searcher calls (``tuner.execution.replay``); it sees the markers from byte
-    ``markers_from`` on (``stopper_called`` from the start).
+    ``markers_from`` on (``stopper_called`` from the start). ``metrics``: the names whose summary each
+    trial's history keeps in memory (``tuner.result_history.MetricSummary``).
 
-    The garbage collector is paused while the trials are rebuilt: the records are all kept, so
+    The garbage collector is paused while the trials are rebuilt: what they keep is kept, so
     its passes over a growing heap find nothing and cost a third of a large journal's replay.
     """
     experiment_dir = fs.normalize(experiment_dir)
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _replay(experiment_dir, observer, markers_from)
+        return _replay(experiment_dir, observer, markers_from, tuple(metrics))
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _replay(experiment_dir: str, observer: Any, markers_from: int) -> Replay:
+def _replay(experiment_dir: str, observer: Any, markers_from: int, metrics: tuple[str, ...]) -> Replay:
     if observer is None:
         records = _records(experiment_dir, skip=MARKERS)
     else:
@@ -660,7 +661,7 @@ def _replay(experiment_dir: str, observer: Any, markers_from: int) -> Replay:
     # One record at a time, and the trials' results held up to a budget only: a load of a large
     # journal holds the latest result of each trial, not every result (``tuner.result_history``).
     reader = None if fs.is_uri(experiment_dir) else ResultReader(experiment_dir)
-    budget = ResultBudget()
+    budget = ResultBudget(watch=metrics)
     trials: dict[str, Trial] = {}
     lineage: list[ConfigChanged | DecisionMade] = []
     ended = None
