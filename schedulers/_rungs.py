@@ -34,7 +34,12 @@ def cutoff(scores: Sequence[float], reduction_factor: float) -> float:
     never exceeds the maximum), so the first trials at a rung are not stopped
     for lack of company.
     """
-    finite = sorted(s for s in scores if s != -math.inf)
+    return sorted_cutoff(sorted(s for s in scores if s != -math.inf), reduction_factor)
+
+
+def sorted_cutoff(finite: Sequence[float], reduction_factor: float) -> float:
+    """``cutoff`` of scores already sorted ascending, -inf left out: a rung's running record, so a
+    decision costs no sort of every score recorded there (quadratic over a sweep)."""
     if not finite:
         return -math.inf
     q = 1.0 - 1.0 / reduction_factor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ class ASHAScheduler(TrialScheduler):
         self._milestones = [_rungs.rung_milestones(grace_period, reduction_factor, max_t, s) for s in range(brackets)]
         self._bracket: dict[str, int] = {}
         self._recorded: list[dict[float, dict[str, float]]] = [{m: {} for m in ms} for ms in self._milestones]
+        self._finite = self._sorted_finite()  # each rung's recorded scores but -inf, ascending
         self._promoted: list[dict[float, list[str]]] = [{m: [] for m in ms} for ms in self._milestones]
         self._rung_of: dict[str, float] = {}  # promote variant: the rung a paused trial waits at
 
@@ -101,19 +103,22 @@ class ASHAScheduler(TrialScheduler):
         if rung is None or trial.trial_id in self._recorded[bracket][rung]:
             return Decision.CONTINUE
         recorded = self._recorded[bracket][rung]
-        earlier = list(recorded.values())
+        finite = self._finite[bracket][rung]
+        earlier = len(recorded)
+        cut = _rungs.sorted_cutoff(finite, self.reduction_factor)  # of the scores recorded before it
         recorded[trial.trial_id] = own = _rungs.score(value, self.mode)
+        if own != -math.inf:
+            bisect.insort(finite, own)
         if self.stop_or_promote == PROMOTE:
             self._rung_of[trial.trial_id] = rung
             return TrialDecision.pause(f"waits at rung {rung:g} for promotion", rung=rung, value=value)
-        if _rungs.survives(own, earlier, self.reduction_factor):
+        if own != -math.inf and own >= cut:  # _rungs.survives, on the running record
             return Decision.CONTINUE
-        cut = _rungs.cutoff(earlier, self.reduction_factor)
         shown = cut if self.mode == "max" else -cut
         return TrialDecision.stop(
             f"rung {rung:g}: {self.metric}={show_value(value)} is worse than the cutoff {shown:g} "
-            f"(top 1/{self.reduction_factor:g} of the {len(earlier)} recorded before it)",
-            rung=rung, value=value, cutoff=shown, recorded=len(earlier))
+            f"(top 1/{self.reduction_factor:g} of the {earlier} recorded before it)",
+            rung=rung, value=value, cutoff=shown, recorded=earlier)
 
     def choose_trial_to_run(self, trials: Sequence[Trial]) -> Trial | None:
         """Promote variant: first a paused trial that earned promotion (highest rung first)."""
@@ -139,12 +144,17 @@ class ASHAScheduler(TrialScheduler):
             "rung_of": dict(self._rung_of),
         }
 
+    def _sorted_finite(self) -> list[dict[float, list[float]]]:
+        return [{m: sorted(s for s in scores.values() if s != -math.inf) for m, scores in rungs.items()}
+                for rungs in self._recorded]
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_version(self, state)
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self._bracket = dict(state["bracket"])
         self._recorded = [{float(m): dict(v) for m, v in rungs.items()} for rungs in state["recorded"]]
+        self._finite = self._sorted_finite()
         self._promoted = [{float(m): list(v) for m, v in rungs.items()} for rungs in state["promoted"]]
         self._rung_of = {k: float(v) for k, v in state["rung_of"].items()}
 

@@ -138,3 +138,34 @@ def test_hyperband_pauses_a_bracket_then_keeps_the_top_third():
     assert sorted(tid for tid, _ in stopped) == [f"t{i:03d}" for i in range(3, 9)]
     assert stopped[0][1].reason == "bracket 2 rung 1: not in the top 3 of 9"
     assert s.next_decision_point(chosen, 1) == 3
+
+
+def test_the_running_record_decides_as_sorting_every_score_again():
+    """ASHA keeps each rung's scores sorted as they arrive (no sort of the whole rung per decision): its
+    decisions and cutoffs equal ``_rungs.cutoff`` of every score recorded before, ties, NaN and None
+    included, also after a state round trip half way."""
+    import random
+
+    from schedulers import _rungs
+
+    rng = random.Random(7)
+    s = asha(max_t=9)
+    seen: dict[int, list[float]] = {1: [], 3: []}
+    trials = [trial(i) for i in range(300)]
+    for i, t in enumerate(trials):
+        if i == 150:
+            again = asha(max_t=9)
+            again.load_state_dict(s.state_dict())
+            s = again
+        s.on_trial_add(t)
+        for rung in (1, 3):
+            value = rng.choice([math.nan, None, 1.0, 2.0, rng.random(), rng.random() * 10])
+            got = decide(s, t, rung, value)
+            scored = _rungs.score(value, "min")
+            expected_cut = _rungs.cutoff(seen[rung], 3)
+            survives = _rungs.survives(scored, seen[rung], 3)
+            seen[rung].append(scored)
+            assert (got.action is Decision.CONTINUE) == survives
+            if not survives:
+                assert got.info["cutoff"] == -expected_cut and got.info["recorded"] == len(seen[rung]) - 1
+                break
