@@ -157,10 +157,11 @@ def die_after_result(n: int) -> None:
 
     def dying(self, records):
         records = list(records)
-        write_many(self, records)
+        out = write_many(self, records)  # where the lines lie (trial histories keep it)
         seen["n"] += sum(isinstance(r, journal.Result) for r in records)
         if seen["n"] >= n:
             os.kill(os.getpid(), signal.SIGKILL)
+        return out
 
     journal.JournalWriter.write_many = dying
 
