@@ -110,3 +110,29 @@ def test_pbt_exploit_copies_the_donors_weights(mutations, storage):
             np.testing.assert_array_equal(mine[name], donor[name], err_msg=name)
         checked += 1
     assert checked and (rebuilds > 0) == rebuilt
+
+
+def test_a_paused_trial_resumes_from_its_pause_point(storage):
+    # 3 one-CPU trials on 2 CPUs: asynchronous PBT pauses a trial at its perturbation point while another
+    # waits, which ends its algorithm; the resume builds a new one and restores the pause's checkpoint.
+    # RLlib's own lifetime step counter (restored state) must go on from the result before the pause.
+    pbt = PopulationBasedTraining(perturbation_interval=1, quantile_fraction=0.25, resample_probability=0.0,
+                                  hyperparam_mutations={"lr": [1e-3]}, seed=0)
+    config = {**TINY_PPO, "lr": tune.grid_search([1e-3, 3e-4, 1e-4])}
+    results = tune.run("PPO", config=config, scheduler=pbt, stop={"training_iteration": 2}, checkpoint_freq=1,
+                       metric="env_runners/episode_return_mean", mode="max", storage_path=storage, verbose=0,
+                       seed=0)
+
+    assert [t.status for t in results.trials] == [tune.TrialStatus.TERMINATED] * 3
+    events = _journal(results.experiment_path)
+    exploited = {(e["trial_id"], e["iteration"]) for e in events if e["event"] == "config"}
+    resumes = 0
+    for trial in results.trials:
+        mine = [e["result"] for e in events if e["event"] == "result" and e["trial_id"] == trial.trial_id]
+        for before, after in zip(mine, mine[1:]):
+            if (trial.trial_id, before["training_iteration"]) in exploited or after["iterations_since_restore"] > 1:
+                continue  # an exploit (the donor's state) or the same warm algorithm
+            resumes += 1
+            assert after["training_iteration"] == before["training_iteration"] + 1
+            assert after["num_env_steps_sampled_lifetime"] == before["num_env_steps_sampled_lifetime"] + BATCH
+    assert resumes, "no trial was paused and resumed; the test needs at least one"
