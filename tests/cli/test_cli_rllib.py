@@ -20,7 +20,10 @@ EVAL = "evaluation/env_runners/episode_return_mean"
 def test_rllib_sweep_file_runs_then_show_and_tensorboard_have_rllib_metrics(tmp_path):
     storage = str(tmp_path / "results")
     tiny = ["num_samples=2", "stop.training_iteration=2", "config.train_batch_size=64", "config.minibatch_size=32",
-            "config.num_epochs=1", "config.evaluation_duration=1", "scheduler.pbt.perturbation_interval=1"]
+            "config.num_epochs=1", "config.evaluation_duration=1", "scheduler.pbt.perturbation_interval=1",
+            # Synchronous: the exploit at iteration 1 copies the donor's iteration-1 state. Asynchronous, a
+            # donor already past iteration 2 hands over 128 steps, and the recipient ends with 192.
+            "scheduler.pbt.synch=true"]
     run = tuner_cmd("sweep", "examples/rllib_pbt_cartpole.yaml", "--storage", storage,
                     *[arg for item in tiny for arg in ("--set", item)], timeout=800)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

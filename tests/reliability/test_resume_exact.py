@@ -64,18 +64,24 @@ def test_killed_at_varied_points_then_resumed_decides_as_the_uninterrupted_sweep
     assert_views_match_journal(path)
 
 
+def killed_then_resumed(storage, kind, **where):
+    """Run sweep ``kind`` as 'killed' in a driver that SIGKILLs itself where ``where`` says
+    (``tests.reliability.sweeps.main``'s ``die_at_*`` arguments), then resume it here."""
+    args = "".join(f", {key}={value!r}" for key, value in where.items())
+    script = f"from tests.reliability.sweeps import main; main({kind!r}, {storage!r}, 'killed'{args})"
+    proc = crash.driver(script)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -9, err[-3000:]
+    return sweeps.resume(os.path.join(storage, "killed"))
+
+
 @pytest.mark.parametrize("ask", [3, 11])  # a random suggestion, and one of TPE's (after its 10 random ones)
 def test_killed_inside_an_optuna_suggestion_resumes_to_the_same_configs(storage, ask):
     """Killed between Optuna's ask and the note of the trial id on it (two writes to Optuna's own journal):
     the resumed study fails that orphan ask and suggests the same config again, so every config and
     decision is the same."""
     whole = sweeps.run("asha_promote", storage, "whole")
-    script = (f"from tests.reliability.sweeps import main; "
-              f"main('asha_promote', {storage!r}, 'killed', None, 0, {ask})")
-    proc = crash.driver(script)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == -9, err[-3000:]
-    resumed = sweeps.resume(os.path.join(storage, "killed"))
+    resumed = killed_then_resumed(storage, "asha_promote", die_at_optuna_ask=ask)
     assert outcome(resumed) == outcome(whole)
 
 
@@ -87,12 +93,7 @@ def test_killed_as_a_new_trials_files_are_written_resumes_to_the_same_trials(sto
     between left a directory without a record; the resume skipped its id, so every later trial had another
     id and OptunaSearch another config: the rare mismatches of random-moment kills.)"""
     whole = sweeps.run(kind, storage, "whole")
-    script = (f"from tests.reliability.sweeps import main; "
-              f"main({kind!r}, {storage!r}, 'killed', None, 0, 0, 4)")
-    proc = crash.driver(script)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == -9, err[-3000:]
-    resumed = sweeps.resume(os.path.join(storage, "killed"))
+    resumed = killed_then_resumed(storage, kind, die_at_trial_files=4)
     assert outcome(resumed) == outcome(whole)
     assert_views_match_journal(os.path.join(storage, "killed"))
     for trial in resumed.trials:
@@ -108,12 +109,7 @@ def test_killed_before_a_driver_side_stopper_saw_a_result_resumes_to_the_same_de
     whole = sweeps.run("median_stopper", storage, "whole")
     reasons = {t.stop_reason.split(" ")[0] for t in whole.trials}
     assert {"TrialPlateauStopper", "running"} <= reasons  # both the Stopper and the scheduler end trials
-    script = (f"from tests.reliability.sweeps import main; "
-              f"main('median_stopper', {storage!r}, 'killed', None, 0, 0, 0, {result})")
-    proc = crash.driver(script)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == -9, err[-3000:]
-    resumed = sweeps.resume(os.path.join(storage, "killed"))
+    resumed = killed_then_resumed(storage, "median_stopper", die_at_result=result)
     assert outcome(resumed) == outcome(whole)
     assert [t.stop_reason for t in resumed.trials] == [t.stop_reason for t in whole.trials]
 
