@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuner.storage.experiment import metric_names
 from tuner.trial import Trial, TrialStatus
 from tuner.validation import show_value
 
@@ -21,7 +22,7 @@ def trial_problems(trial: Trial, metric: Any) -> list[str]:
                     "yield result dicts, or return one"]
         return []
     problems = []
-    for name in metric if isinstance(metric, (list, tuple)) else [metric] if metric else []:
+    for name in metric_names(metric):
         summary = trial.history.summary(name)  # kept in memory for the sweep's metric: nothing read back
         if summary.not_numbers:
             value, iteration = summary.first

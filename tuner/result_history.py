@@ -65,10 +65,6 @@ class ResultBudget:
     def _holding(self, history: ResultHistory) -> None:
         self._holders.append(history)
 
-    def _added(self, n: int) -> None:
-        self.held += n
-        self._evict()
-
     def _evict(self) -> None:
         while self.held > self.limit and self._holders:
             oldest = self._holders.popleft()
@@ -138,18 +134,7 @@ class ResultHistory(Sequence):
     # --- growing and shrinking (the run loop and the journal's replay) ----------------------------
     def append(self, result: dict[str, Any], at: tuple[int, int] | None = None) -> None:
         """``result`` is the trial's newest; ``at``: (offset, length) of its line in the journal."""
-        if self._source is not None:
-            if at is None:
-                raise ValueError(f"Trial {self._trial_id}: its results are read back from the journal, so each is "
-                                 "appended with where it lies there (append(result, at=(offset, length))).")
-            self._where.extend((at[0], at[1], _iteration(result)))
-            self._last = result
-            if self._watched:
-                self._watch([result])
-        if self._held is not None:
-            self._held.append(result)
-            if self._budget is not None:
-                self._budget._added(1)
+        self.extend([result], None if at is None else [at])
 
     def extend(self, results: Sequence[dict[str, Any]], at: Sequence[tuple[int, int]] | None = None) -> None:
         """``append`` of each result (a batch: this runs for every result of the sweep)."""
@@ -242,7 +227,7 @@ class ResultHistory(Sequence):
         seen, best = (self._best or {}).get((name, mode), (0, math.nan))
         if seen < n:
             newer = [self[-1]] if seen == n - 1 else self[seen:]
-            values = [r[name] for r in newer if _is_number(r.get(name))]
+            values = [r[name] for r in newer if is_number(r.get(name))]
             if not math.isnan(best):
                 values.insert(0, best)
             if values:
@@ -319,6 +304,3 @@ def _iteration(result: dict[str, Any]) -> int:
         return -_NEVER_KEPT if value == -math.inf else math.floor(value)
     return 0
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)

@@ -560,14 +560,6 @@ def _event_of(line: bytes) -> Event | None:
         return None
 
 
-def ending(records: list[Record]) -> Event | None:
-    """The last experiment-level event (how the latest driver run ended), or None."""
-    for record in reversed(records):
-        if record.event in ENDINGS:
-            return record.event
-    return None
-
-
 # --- replay -------------------------------------------------------------------------------------
 
 
