@@ -48,10 +48,10 @@ def sorted_cutoff(finite: Sequence[float], reduction_factor: float) -> float:
     return finite[lo] + (finite[hi] - finite[lo]) * (pos - lo)
 
 
-def survives(value_score: float, earlier: Sequence[float], reduction_factor: float) -> bool:
-    """Stop variant: a trial arriving at a rung goes on when its score is not below the
-    cutoff of the scores recorded there before it (ties go on; the first goes on); NaN never does."""
-    return value_score != -math.inf and value_score >= cutoff(earlier, reduction_factor)
+def survives(value_score: float, cut: float) -> bool:
+    """Stop variant: a trial arriving at a rung goes on when its score is not below ``cut``, the
+    ``cutoff`` of the scores recorded there before it (ties go on; the first goes on); NaN never does."""
+    return value_score != -math.inf and value_score >= cut
 
 
 def promotable(recorded: dict[str, float], promoted: set[str], reduction_factor: float) -> list[str]:

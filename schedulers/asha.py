@@ -112,7 +112,7 @@ class ASHAScheduler(TrialScheduler):
         if self.stop_or_promote == PROMOTE:
             self._rung_of[trial.trial_id] = rung
             return TrialDecision.pause(f"waits at rung {rung:g} for promotion", rung=rung, value=value)
-        if own != -math.inf and own >= cut:  # _rungs.survives, on the running record
+        if _rungs.survives(own, cut):
             return Decision.CONTINUE
         shown = cut if self.mode == "max" else -cut
         return TrialDecision.stop(

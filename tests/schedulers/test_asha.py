@@ -163,7 +163,7 @@ def test_the_running_record_decides_as_sorting_every_score_again():
             got = decide(s, t, rung, value)
             scored = _rungs.score(value, "min")
             expected_cut = _rungs.cutoff(seen[rung], 3)
-            survives = _rungs.survives(scored, seen[rung], 3)
+            survives = _rungs.survives(scored, expected_cut)
             seen[rung].append(scored)
             assert (got.action is Decision.CONTINUE) == survives
             if not survives:

@@ -36,12 +36,12 @@ def test_cutoff(scores, rf, expected):
 
 
 def test_survives_ties_go_on_and_nan_never_does():
-    assert _rungs.survives(2.0, [2.0, 2.0, 2.0], 3)
-    assert not _rungs.survives(-math.inf, [-math.inf], 3)
-    assert not _rungs.survives(1.0, [3.0, 5.0], 3)   # fewer-than-rf company still ranks: 1 < 4.33
-    assert not _rungs.survives(4.0, [3.0, 5.0], 3)   # 4 < 3 + 2 * 2/3
-    assert _rungs.survives(5.0, [3.0, 5.0], 3)
-    assert _rungs.survives(0.5, [], 3)               # the first at a rung goes on
+    assert _rungs.survives(2.0, _rungs.cutoff([2.0, 2.0, 2.0], 3))
+    assert not _rungs.survives(-math.inf, _rungs.cutoff([-math.inf], 3))
+    assert not _rungs.survives(1.0, _rungs.cutoff([3.0, 5.0], 3))   # fewer-than-rf company still ranks: 1 < 4.33
+    assert not _rungs.survives(4.0, _rungs.cutoff([3.0, 5.0], 3))   # 4 < 3 + 2 * 2/3
+    assert _rungs.survives(5.0, _rungs.cutoff([3.0, 5.0], 3))
+    assert _rungs.survives(0.5, _rungs.cutoff([], 3))               # the first at a rung goes on
 
 
 def test_promotable_top_floor_n_over_rf():
@@ -59,7 +59,7 @@ scores_st = st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32),
 @given(scores_st, st.integers(min_value=2, max_value=6))
 def test_best_at_a_rung_is_never_stopped(earlier, rf):
     for arriving in (max(earlier), max(earlier) + 1.0):  # tying the best, or beating it
-        assert _rungs.survives(arriving, earlier, rf)
+        assert _rungs.survives(arriving, _rungs.cutoff(earlier, rf))
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)  # slow on a loaded machine
