@@ -107,8 +107,7 @@ def _guarded(hook):
             try:
                 hook(self, *args)
             except OSError as exc:
-                self._failure = exc
-                logger.warning("TensorBoard export to %s stopped, the sweep goes on: %s", self._dir, exc)
+                self._stop_exporting(exc)
 
     return wrapper
 
@@ -378,9 +377,13 @@ class TensorBoardCallback(Callback):
             _close_writers(ended)
         except OSError as exc:
             with self._lock:
-                if self._failure is None:
-                    self._failure = exc
-                    logger.warning("TensorBoard export to %s stopped, the sweep goes on: %s", self._dir, exc)
+                self._stop_exporting(exc)
+
+    def _stop_exporting(self, exc: OSError) -> None:
+        """A failing disk turns the export off, with one warning (the caller holds the lock)."""
+        if self._failure is None:
+            self._failure = exc
+            logger.warning("TensorBoard export to %s stopped, the sweep goes on: %s", self._dir, exc)
 
     @_guarded
     def _flush_all(self) -> None:
