@@ -9,12 +9,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import ray
 from ray.cluster_utils import Cluster
 
 import tuner as tune
 from tests.integration import ddp_trainables as ddp
+
+
+def _wait_until_all_cpus_free(total: float, timeout: float = 120.0) -> None:
+    """SPREAD and PACK are best effort in Ray: a gang placed while the last trial's placement group is
+    still being removed sees one node full and lands wherever the CPUs are. Wait for the removal first."""
+    if not ray.is_initialized():
+        return
+    deadline = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def main(storage: str) -> None:
@@ -24,6 +35,7 @@ def main(storage: str) -> None:
     os.environ["RAY_ADDRESS"] = cluster.address
     out: dict = {"worker_nodes": sorted(n.node_id for n in workers)}
     for strategy in ("PACK", "SPREAD"):
+        _wait_until_all_cpus_free(4)
         gang = tune.PlacementGroupFactory([{"cpu": 1}, {"cpu": 1}], strategy=strategy)
         results = tune.run(ddp.ddp_linear, config={"lr": 0.05, "epochs": 2}, resources_per_trial=gang,
                            storage_path=storage, verbose=0)
