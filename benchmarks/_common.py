@@ -15,8 +15,8 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 def start_ray(num_cpus: int = 2) -> None:
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, num_gpus=0, include_dashboard=False, log_to_driver=False,
+    if not ray.is_initialized():  # "local": a Ray of its own, even where a `ray start` one is running
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=0, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
 
 

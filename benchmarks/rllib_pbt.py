@@ -56,7 +56,8 @@ from examples import rllib_pbt_cartpole as ex
 TASKS: dict[str, dict[str, Any]] = {
     "CartPole-v1": {"target": ex.TARGET, "model": ex.MODEL, "settings": {}},
     "Acrobot-v1": {"target": -100.0, "model": {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"},
-                   "settings": {"vf_loss_coeff": 0.5, "gamma": 0.99}},
+                   "settings": {"vf_loss_coeff": 0.5, "gamma": 0.99},
+                   "quick_eval_steps": 500},  # an episode lasts up to 500 steps: fewer report no return
 }
 TARGET = ex.TARGET  # set from --env in main()
 PERTURBATION_INTERVAL = 3
@@ -78,10 +79,24 @@ def summarize(histories: list[list[dict[str, Any]]], started: float) -> dict[str
     def steps(key: str) -> float:
         return sum(r.get(key, 0) for h in histories for r in h if r.get(key) == r.get(key))  # NaN: none
 
-    return {"best_final": max(finals), "mean_final": statistics.mean(finals),
-            "to_target": min(reached) - started if reached else None,
+    return {"best_final": max(finals), "mean_final": statistics.mean(finals), "finals": sorted(finals),
+            "curve": curve(histories, started), "to_target": min(reached) - started if reached else None,
             "env_steps": steps(TRAIN_STEPS), "eval_steps": steps(EVAL_STEPS),
             "ran": (min(map(len, histories)), max(map(len, histories)))}
+
+
+def curve(histories: list[list[dict[str, Any]]], started: float) -> list[tuple[float, float, float]]:
+    """(seconds since the start, training env steps so far, best evaluation return so far) after each
+    result of the whole population, in time order: what the plots draw."""
+    events = sorted((r["timestamp"] - started, r.get(TRAIN_STEPS, 0), r.get(ex.EVAL_RETURN, math.nan))
+                    for h in histories for r in h)
+    out, steps, best = [], 0.0, -math.inf
+    for seconds, step, value in events:
+        steps += step if step == step else 0
+        best = max(best, value) if value == value else best
+        if best > -math.inf:
+            out.append((seconds, steps, best))
+    return out
 
 
 def algo_config(settings: dict[str, Any], cpus: float, eval_steps: int) -> Any:
@@ -185,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="greedy evaluation env steps after each iteration (0: the example's 5 episodes)")
     parser.add_argument("--env", choices=sorted(TASKS), default="CartPole-v1")
     parser.add_argument("--quick", action="store_true", help="1 seed, 4 trials x 4 iterations of 200 steps")
+    parser.add_argument("--plots", metavar="PREFIX", help="draw PREFIX_time.png and PREFIX_steps.png: the best "
+                        "evaluation return so far against wall time and env steps (median, inter-quartile band)")
     args = parser.parse_args(argv)
     global TARGET
     task = TASKS[args.env]
@@ -195,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seeds = 1
         settings.update({k: v for k, v in ex.QUICK.items() if k not in ("population", "max_steps")})
         batch, args.budget_steps = settings["train_batch_size"], args.population * 4 * settings["train_batch_size"]
-        args.eval_steps = min(args.eval_steps, 200)
+        args.eval_steps = min(args.eval_steps, task.get("quick_eval_steps", 200))
     iterations = max(1, args.budget_steps // (args.population * batch))
     config = algo_config(settings, args.cpus_per_trial, args.eval_steps)
     start_ray(2)
@@ -209,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     if ray_tune_available():
         runners["Ray Tune PBT"] = lambda s: run_ray_tune(s, args.population, iterations, config)
     measured = run_seeds(runners, args.seeds, lambda m: (
-        f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} s to {TARGET:g}: "
+        f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} "
+        f"(members {', '.join(f'{v:.1f}' for v in m['finals'])}) s to {TARGET:g}: "
         f"{m['to_target']} env steps {m['env_steps']:.0f} eval steps {m['eval_steps']:.0f} exploits "
         f"{m['exploits']} failed trials {m['failed']} iterations per trial {m['ran']}"))
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
@@ -225,6 +243,14 @@ def main(argv: list[str] | None = None) -> None:
               "failed trials (all seeds)", "results of one trial"]
     print(markdown_table(header, rows))
     print(f"\nMedians over {args.seeds} seeds; same 2 CPUs, one local Ray.")
+    if args.plots:
+        from benchmarks.time_to_accuracy import plot
+
+        runs = {(name, args.env, seed): m["curve"] for name, ms in measured.items() for seed, m in enumerate(ms)}
+        for axis, label, suffix in ((0, "wall time (s)", "time"), (1, "training env steps (all trials)", "steps")):
+            plot(runs, list(measured), axis, label, f"{args.plots}_{suffix}.png", methods=(args.env,),
+                 ylabel="best evaluation return so far", ylim=None)
+        print(f"plots: {args.plots}_time.png, {args.plots}_steps.png")
 
 
 if __name__ == "__main__":

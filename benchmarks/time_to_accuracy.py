@@ -206,7 +206,8 @@ def best_so_far(events: list[tuple[float, float]]) -> list[tuple[float, int, flo
 
 
 def value_at(curve: list[tuple[float, int, float]], x: float, axis: int) -> float:
-    best = 0.0
+    """The curve's best score at ``x`` on ``axis`` (NaN before its first point)."""
+    best = float("nan")
     for point in curve:
         if point[axis] > x:
             break
@@ -218,15 +219,20 @@ def time_to(curve: list[tuple[float, int, float]], target: float) -> float | Non
     return next((t for t, _, best in curve if best >= target), None)
 
 
-def plot(runs: dict, tools: list[str], axis: int, label: str, path: str) -> None:
+def plot(runs: dict, tools: list[str], axis: int, label: str, path: str, methods: tuple[str, ...] = METHODS,
+         ylabel: str = "best validation accuracy", ylim: tuple[float, float] | None = (0.8, 1.0)) -> None:
+    """One panel per method, one line per tool: the median over seeds of the best score so far
+    against ``axis`` of the curves (0: seconds, 1: training units), with the inter-quartile band.
+    ``runs`` maps (tool, method, seed) to a curve of (seconds, units, best so far)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.4), sharey=True)
-    for ax, method in zip(axes, METHODS):
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * max(len(methods), 1.5), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, method in zip(axes[0], methods):
         for tool in tools:
             curves = [c for (tl, m, _), c in runs.items() if tl == tool and m == method and c]
             if not curves:
@@ -238,10 +244,11 @@ def plot(runs: dict, tools: list[str], axis: int, label: str, path: str) -> None
                             color=line.get_color(), alpha=0.2)
         ax.set_title(method)
         ax.set_xlabel(label)
-        ax.set_ylim(0.8, 1.0)
+        if ylim:
+            ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("best validation accuracy")
-    axes[0].legend(loc="lower right")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -262,7 +269,10 @@ def main() -> None:
     if args.workload == "rl":
         from benchmarks import rllib_pbt
 
-        rllib_pbt.main(["--env", "Acrobot-v1", "--seeds", str(args.seeds)] + (["--quick"] if args.quick else []))
+        suffix = "_quick" if args.quick else ""
+        rllib_pbt.main(["--env", "Acrobot-v1", "--seeds", str(args.seeds),
+                        "--plots", os.path.join(args.out, "img", f"tta_rl_acrobot{suffix}")]
+                       + (["--quick"] if args.quick else []))
         return
     n, max_t, seeds = (8, 4, 1) if args.quick else (args.configs, args.max_t, args.seeds)
     tools = [t for t in args.tools.split(",") if t != "Ray Tune" or ray_tune_available()]
