@@ -25,7 +25,7 @@ _EXPORTS = {
     "report": "tuner.runtime.report", "get_context": "tuner.runtime.report", "get_checkpoint": "tuner.runtime.report",
     "ExperimentResults": "tuner.results", "load": "tuner.results",
     "Trainable": "tuner.runtime.trainable",
-    "PlacementGroupFactory": "tuner.execution.resources",
+    "PlacementGroupFactory": "tuner.execution.resources", "WorkerImportError": "tuner.execution.executor",
     "distributed": "tuner.runtime.distributed",
     "Trial": "tuner.trial", "TrialStatus": "tuner.trial",
     "Stopper": "tuner.stopper",

@@ -26,6 +26,34 @@ REFRESH_S = 10.0  # how often the cluster's nodes are re-read (nodes join, die, 
 AUTOSCALING_ENV = "TUNER_AUTOSCALING"  # "1": requests no node holds yet wait for the autoscaler
 
 
+class WorkerImportError(ImportError):
+    """A worker could not load what a trial was sent (its trainable or config): a module it needs
+    cannot be imported there. Every trial would fail alike, so the run ends at the first one."""
+
+
+#: Ray's words when a task's arguments could not be unpickled in the worker, and the import error under them.
+_ARGS_NOT_LOADED = "input arguments for this task could not be computed"
+_IMPORT_FAILURE = re.compile(r"(ModuleNotFoundError|ImportError|AttributeError): ([^\n]*?)(?:\s{2,}|\n|$)")
+
+
+def _import_failure(exc: BaseException) -> str | None:
+    """The import error that kept a worker from loading a trial's arguments, or None (any other failure)."""
+    text = str(exc)
+    if _ARGS_NOT_LOADED not in text:
+        return None
+    found = _IMPORT_FAILURE.search(text)
+    return f"{found.group(1)}: {found.group(2).strip()}" if found else None
+
+
+def not_loadable_message(trial_id: str, failure: str) -> str:
+    return (f"Trial {trial_id} could not start: its worker could not load the trainable or the config it was "
+            f"sent ({failure}). Workers import the modules these come from by name, so every trial would fail "
+            f"the same way; no more trials were started. Make the module importable in the workers: install "
+            f"its package (`pip install -e .`), start Ray from the directory that holds it, ship it with "
+            f"ray.init(runtime_env={{'working_dir': ...}}) or ray.cloudpickle.register_pickle_by_value(module); "
+            f"then tune.resume(...) the experiment.")
+
+
 @functools.lru_cache(maxsize=1)
 def _actor_class() -> Any:
     """The Ray actor class, made once per process (each new one is exported to the cluster again)."""
@@ -214,6 +242,9 @@ class RayExecutor:
             try:
                 batch = self._ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error
+                failure = _import_failure(exc)
+                if failure is not None:
+                    raise WorkerImportError(not_loadable_message(trial_id, failure)) from None
                 batch = Batch([], SessionState.ERROR, error=self._death_cause(trial_id, exc))
                 self.release(trial_id, healthy=False)
             out.append((trial_id, batch))
