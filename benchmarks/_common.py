@@ -45,11 +45,12 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def run_seeds(runners: dict[str, Callable[[int], dict[str, Any]]], seeds: int,
-              describe: Callable[[dict[str, Any]], str]) -> dict[str, list[dict[str, Any]]]:
-    """Every runner on every seed, seeds outermost (a slow spell of the shared machine hits every
-    method alike); one ``describe``d line per run on stderr. Returns each runner's measurements."""
+              describe: Callable[[dict[str, Any]], str], first_seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """Every runner on seeds ``first_seed`` .. ``first_seed + seeds - 1``, seeds outermost (a slow spell
+    of the shared machine hits every method alike); one ``describe``d line per run on stderr. Returns
+    each runner's measurements."""
     measured: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for name, fn in runners.items():
             measured[name].append(fn(seed))
             print(f"{name} seed {seed}: {describe(measured[name][-1])}", file=sys.stderr, flush=True)

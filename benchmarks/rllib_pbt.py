@@ -191,6 +191,8 @@ def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> di
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run are first-seed .. first-seed + seeds - 1 (to add seeds to an earlier run)")
     parser.add_argument("--budget-steps", type=int, default=4 * 20 * ex.BATCH,
                         help="environment steps for the whole population (default 160000)")
     parser.add_argument("--population", type=int, default=4)
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} "
         f"(members {', '.join(f'{v:.1f}' for v in m['finals'])}) s to {TARGET:g}: "
         f"{m['to_target']} env steps {m['env_steps']:.0f} eval steps {m['eval_steps']:.0f} exploits "
-        f"{m['exploits']} failed trials {m['failed']} iterations per trial {m['ran']}"))
+        f"{m['exploits']} failed trials {m['failed']} iterations per trial {m['ran']}"), args.first_seed)
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
              _median([m["wall"] for m in ms], ".0f"), _median([m["to_target"] for m in ms], ".0f"),
              _median([m["env_steps"] for m in ms], ".0f"), _median([m["eval_steps"] for m in ms], ".0f"),
@@ -242,11 +244,18 @@ def main(argv: list[str] | None = None) -> None:
               f"seconds to first eval >= {TARGET:g}", "training env steps run", "eval env steps run", "exploits",
               "failed trials (all seeds)", "results of one trial"]
     print(markdown_table(header, rows))
-    print(f"\nMedians over {args.seeds} seeds; same 2 CPUs, one local Ray.")
+    print(f"\nMedians over {args.seeds} seeds ({args.first_seed}-{args.first_seed + args.seeds - 1}); "
+          "same 2 CPUs, one local Ray.")
     if args.plots:
+        import json
+
         from benchmarks.time_to_accuracy import plot
 
-        runs = {(name, args.env, seed): m["curve"] for name, ms in measured.items() for seed, m in enumerate(ms)}
+        with open(f"{args.plots}.json", "w") as f:  # every run's figures and curve, to read or draw again
+            json.dump({"env": args.env, "first_seed": args.first_seed, "runs": measured}, f)
+
+        runs = {(name, args.env, seed): m["curve"] for name, ms in measured.items()
+                for seed, m in enumerate(ms, start=args.first_seed)}
         for axis, label, suffix in ((0, "wall time (s)", "time"), (1, "training env steps (all trials)", "steps")):
             plot(runs, list(measured), axis, label, f"{args.plots}_{suffix}.png", methods=(args.env,),
                  ylabel="best evaluation return so far", ylim=None)

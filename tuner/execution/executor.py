@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tuner.execution.resources import Resources, check_feasible
-from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState
+from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState, Shared, TrainableNotLoadedError
 from tuner.runtime.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
@@ -31,18 +31,16 @@ class WorkerImportError(ImportError):
     cannot be imported there. Every trial would fail alike, so the run ends at the first one."""
 
 
-#: Ray's words when a task's arguments could not be unpickled in the worker, and the import error under them.
+#: Ray's words when a task's arguments (the trial's spec and config) could not be unpickled in the worker.
 _ARGS_NOT_LOADED = "input arguments for this task could not be computed"
-_IMPORT_FAILURE = re.compile(r"(ModuleNotFoundError|ImportError|AttributeError): ([^\n]*?)(?:\s{2,}|\n|$)")
 
 
 def _import_failure(exc: BaseException) -> str | None:
-    """The import error that kept a worker from loading a trial's arguments, or None (any other failure)."""
-    text = str(exc)
-    if _ARGS_NOT_LOADED not in text:
+    """The import error that kept a worker from loading a trial's trainable or config, or None."""
+    if not isinstance(exc, TrainableNotLoadedError) and _ARGS_NOT_LOADED not in str(exc):
         return None
-    found = _IMPORT_FAILURE.search(text)
-    return f"{found.group(1)}: {found.group(2).strip()}" if found else None
+    failure = TrainableNotLoadedError.found_in(exc)
+    return str(failure.args[0]) if failure is not None and failure.args else None
 
 
 def not_loadable_message(trial_id: str, failure: str) -> str:
@@ -183,7 +181,9 @@ class RayExecutor:
             raise RuntimeError(f"Trial {trial_id} is already running.")
         worker = self._acquire(resources)
         self._busy[trial_id] = worker
-        ref = worker.actor.start.remote(spec, trainable_ref, checkpoint)
+        # By reference: a warm worker fetches the trainable at its first trial of the run only.
+        shared = Shared(trainable_ref) if isinstance(trainable_ref, self._ray.ObjectRef) else trainable_ref
+        ref = worker.actor.start.remote(spec, shared, checkpoint)
         self._pending[ref] = trial_id
 
     def poll(self, trial_id: str) -> None:

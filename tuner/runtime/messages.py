@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Any
 
 
@@ -51,6 +52,32 @@ class SessionState(str, enum.Enum):
     WAITING = "waiting"
     DONE = "done"
     ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """An object the driver put in Ray's object store once per run (the trainable), sent by
+    reference. Ray leaves a reference nested in an argument unresolved, so a warm worker fetches
+    the object once (``TrialWorker``) instead of at every trial's start."""
+
+    ref: Any
+
+
+class TrainableNotLoadedError(ImportError):
+    """A worker could not import what the trainable needs (the executor ends the run on it)."""
+
+    #: An import failure as Python words it, also inside the text of Ray's wrapping errors.
+    PATTERN = re.compile(r"(ModuleNotFoundError|ImportError|AttributeError): ([^\n]*?)(?:\s{2,}|\n|$)")
+
+    @classmethod
+    def found_in(cls, exc: BaseException) -> TrainableNotLoadedError | None:
+        """``exc`` (or the error Ray wrapped in it) as this error when it is an import failure, else None."""
+        if isinstance(exc, cls):
+            return exc
+        if isinstance(exc, (ImportError, AttributeError)):
+            return cls(f"{type(exc).__name__}: {exc}")
+        found = cls.PATTERN.search(str(exc))
+        return cls(f"{found.group(1)}: {found.group(2).strip()}") if found else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 from tuner.runtime import session as session_lib
 from tuner.runtime import trial_files
 from tuner.runtime import trainable as trainable_lib
-from tuner.runtime.messages import Batch, Command, LaunchSpec
+from tuner.runtime.messages import Batch, Command, LaunchSpec, Shared, TrainableNotLoadedError
 from tuner.storage import checkpoint as ckpt_lib
 POLL_TIMEOUT_S = 10.0
 
@@ -100,6 +100,24 @@ class TrialWorker:
         self._home = os.getcwd()
         self._chdir = chdir
         self._stopped_early: set[str] = set()  # stop requests that overtook their start call
+        self._shared: tuple[bytes, Any] | None = None  # (object id, object): this run's trainable
+
+    def _resolve(self, trainable: Any) -> Any:
+        """The trainable itself: fetched from Ray's store at the first trial of a run, then kept."""
+        if not isinstance(trainable, Shared):
+            return trainable
+        key = trainable.ref.binary()
+        if self._shared is None or self._shared[0] != key:
+            import ray
+
+            try:
+                self._shared = (key, ray.get(trainable.ref))
+            except Exception as exc:  # noqa: BLE001 - an import failure is told apart for the driver
+                failure = TrainableNotLoadedError.found_in(exc)
+                if failure is None:
+                    raise
+                raise failure from None
+        return self._shared[1]
 
     def ping(self) -> dict[str, Any]:
         return {**_ray_placement(), "pid": os.getpid()}
@@ -109,6 +127,7 @@ class TrialWorker:
         storage to restore from (read here, in the worker), or None."""
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("TrialWorker.start called while a trial is still running in this worker.")
+        trainable = self._resolve(trainable)
         release_accelerator_memory()  # the previous trial's thread has ended: its tensors are garbage
         files, restored, error = None, None, None
         try:
