@@ -203,8 +203,11 @@ class PopulationBasedTraining(TrialScheduler):
         old, new = config_changes(trial.config, new_config)
         was, now = config_changes(donor_config, new_config)
         score, donor_score = scores[trial.trial_id], scores[donor_id]
-        entry = self._trials[trial.trial_id]
-        entry["score"], entry["config"] = donor_score, new_config  # it now holds the donor's model
+        # The recipient keeps its own score until its next decision point, as in Ray Tune. Taking the
+        # donor's (an old one: scores are read at decision points only) made a fresh clone look like a
+        # top trial, and the next bottom trial copied the clone's state, still its own pre-exploit
+        # checkpoint or a worse one: on Acrobot the population converged on one bad model.
+        self._trials[trial.trial_id]["config"] = new_config
         self._after_exploit(trial.trial_id, t, donor_score, new_config)
         self._num_exploits += 1
         explored = ", ".join(f"{k} {was[k]!r} -> {now[k]!r}" for k in now) or "nothing changed"

@@ -169,8 +169,21 @@ def test_bottom_trial_copies_a_top_trial_and_says_why():
     assert d.info["score"] == 1.0 and d.info["donor_score"] == 9.0 and d.info["at"] == 2
     assert d.info["old"] == {"lr": 0.01, "i": 0} and d.info["new"] == {"lr": d.config["lr"], "i": 3}
     assert "score=1 in the bottom 1 of 4" in d.reason and "cloned t003" in d.reason
-    # the recipient now holds the donor's model: its score is the donor's until it reports again
-    assert report(s, trials[1], 4, 5.5).action is Decision.EXPLOIT
+    # the recipient keeps its own score (1.0) until its next decision point: t001 at 5.5 is not the bottom
+    assert report(s, trials[1], 4, 5.5).action is Decision.CONTINUE
+
+
+def test_a_fresh_clone_is_not_a_donor_on_its_donors_old_score():
+    """Seen on Acrobot (stop 24): trials that had cloned the leader at iteration 3 still held the
+    leader's -130 of iteration 3 when the best trial (-167) reached iteration 6, so it ranked last and
+    copied a clone whose own model had fallen to -400. Now a clone keeps its own score until its next
+    decision point, as in Ray Tune's PBT."""
+    s = pbt(perturbation_interval=3, seed=0)
+    leader, clone, best = population(s, 3)
+    assert report(s, leader, 3, -130.0).action is Decision.CONTINUE
+    assert report(s, clone, 3, -500.0).donor_id == leader.trial_id
+    # the clone (t001) used to tie the leader at -130 and win the tie: the best trial then copied it
+    assert report(s, best, 3, -173.0).action is Decision.CONTINUE
 
 
 def test_min_mode_ranks_low_values_best():
