@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="greedy evaluation env steps after each iteration (0: the example's 5 episodes)")
     parser.add_argument("--env", choices=sorted(TASKS), default="CartPole-v1")
     parser.add_argument("--quick", action="store_true", help="1 seed, 4 trials x 4 iterations of 200 steps")
+    parser.add_argument("--methods", default="pbt,random,ray",
+                        help="comma-separated, of: pbt (the tuner's PBT), random (the tuner's random search), "
+                             "ray (Ray Tune's PBT)")
     parser.add_argument("--plots", metavar="PREFIX", help="draw PREFIX_time.png and PREFIX_steps.png: the best "
                         "evaluation return so far against wall time and env steps (median, inter-quartile band)")
     args = parser.parse_args(argv)
@@ -227,40 +230,73 @@ def main(argv: list[str] | None = None) -> None:
     }
     if ray_tune_available():
         runners["Ray Tune PBT"] = lambda s: run_ray_tune(s, args.population, iterations, config)
+    chosen = {"pbt": "tuner PBT (async)", "random": "tuner random search (FIFO)", "ray": "Ray Tune PBT"}
+    wanted = {chosen[m.strip()] for m in args.methods.split(",") if m.strip()}
+    runners = {name: fn for name, fn in runners.items() if name in wanted}
     measured = run_seeds(runners, args.seeds, lambda m: (
         f"{m['wall']:.1f}s best final {m['best_final']:.1f} mean final {m['mean_final']:.1f} "
         f"(members {', '.join(f'{v:.1f}' for v in m['finals'])}) s to {TARGET:g}: "
         f"{m['to_target']} env steps {m['env_steps']:.0f} eval steps {m['eval_steps']:.0f} exploits "
         f"{m['exploits']} failed trials {m['failed']} iterations per trial {m['ran']}"), args.first_seed)
+    by_seed = {name: {args.first_seed + i: m for i, m in enumerate(ms)} for name, ms in measured.items()}
+    if args.plots:
+        import json
+
+        with open(f"{args.plots}.json", "w") as f:  # every run's figures and curve, to read or draw again
+            json.dump({"env": args.env, "runs": by_seed}, f)
+    evaluation = f"{args.eval_steps} env steps" if args.eval_steps else "5 episodes"
+    report(by_seed, f"{args.env}, {args.population} trials x {iterations} iterations of {batch} steps, "
+                    f"{args.cpus_per_trial:g} CPU a trial, eval {evaluation}", args.env, args.plots)
+
+
+def report(by_seed: dict[str, dict[int, dict[str, Any]]], setting: str, env: str, plots: str | None) -> None:
+    """The table (medians over each method's seeds) and, with ``plots`` (a path prefix), the two figures."""
     rows = [[name, _median([m["best_final"] for m in ms], ".1f"), _median([m["mean_final"] for m in ms], ".1f"),
              _median([m["wall"] for m in ms], ".0f"), _median([m["to_target"] for m in ms], ".0f"),
              _median([m["env_steps"] for m in ms], ".0f"), _median([m["eval_steps"] for m in ms], ".0f"),
              _median([m["exploits"] for m in ms], ".0f", "n/a"), str(sum(m["failed"] for m in ms)),
-             f"{min(m['ran'][0] for m in ms)}-{max(m['ran'][1] for m in ms)}"] for name, ms in measured.items()]
-    evaluation = f"{args.eval_steps} env steps" if args.eval_steps else "5 episodes"
-    header = [f"method ({args.env}, {args.population} trials x {iterations} iterations of {batch} steps, "
-              f"{args.cpus_per_trial:g} CPU a trial, eval {evaluation})",
-              "best final eval return", "mean final eval return", "wall time (s)",
+             f"{min(m['ran'][0] for m in ms)}-{max(m['ran'][1] for m in ms)}",
+             ", ".join(str(seed) for seed in sorted(runs))]
+            for name, runs in by_seed.items() for ms in [list(runs.values())]]
+    header = [f"method ({setting})", "best final eval return", "mean final eval return", "wall time (s)",
               f"seconds to first eval >= {TARGET:g}", "training env steps run", "eval env steps run", "exploits",
-              "failed trials (all seeds)", "results of one trial"]
+              "failed trials (all seeds)", "results of one trial", "seeds"]
     print(markdown_table(header, rows))
-    print(f"\nMedians over {args.seeds} seeds ({args.first_seed}-{args.first_seed + args.seeds - 1}); "
-          "same 2 CPUs, one local Ray.")
-    if args.plots:
-        import json
-
+    print("\nMedians over each method's seeds; same 2 CPUs, one local Ray.")
+    if plots:
         from benchmarks.time_to_accuracy import plot
 
-        with open(f"{args.plots}.json", "w") as f:  # every run's figures and curve, to read or draw again
-            json.dump({"env": args.env, "first_seed": args.first_seed, "runs": measured}, f)
-
-        runs = {(name, args.env, seed): m["curve"] for name, ms in measured.items()
-                for seed, m in enumerate(ms, start=args.first_seed)}
+        curves = {(name, env, seed): m["curve"] for name, runs in by_seed.items() for seed, m in runs.items()}
         for axis, label, suffix in ((0, "wall time (s)", "time"), (1, "training env steps (all trials)", "steps")):
-            plot(runs, list(measured), axis, label, f"{args.plots}_{suffix}.png", methods=(args.env,),
+            plot(curves, list(by_seed), axis, label, f"{plots}_{suffix}.png", methods=(env,),
                  ylabel="best evaluation return so far", ylim=None)
-        print(f"plots: {args.plots}_time.png, {args.plots}_steps.png")
+        print(f"plots: {plots}_time.png, {plots}_steps.png")
+
+
+def combine(paths: list[str], plots: str | None) -> None:
+    """The table and figures of earlier runs' JSON files together; a later file's run of a method on
+    a seed replaces an earlier file's (to re-run one method after a fix)."""
+    import json
+
+    global TARGET
+    by_seed: dict[str, dict[int, dict[str, Any]]] = {}
+    env = None
+    for path in paths:
+        with open(path) as f:
+            saved = json.load(f)
+        env = saved["env"]
+        for name, runs in saved["runs"].items():
+            if isinstance(runs, list):  # the first format: a list from first_seed on
+                runs = {saved.get("first_seed", 0) + i: m for i, m in enumerate(runs)}
+            by_seed.setdefault(name, {}).update({int(seed): m for seed, m in runs.items()})
+    TARGET = TASKS[env]["target"]
+    report(by_seed, f"{env}, combined from {', '.join(os.path.basename(p) for p in paths)}", env, plots)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["combine"]:  # python benchmarks/rllib_pbt.py combine A.json B.json [--plots PREFIX]
+        rest = sys.argv[2:]
+        prefix = rest[rest.index("--plots") + 1] if "--plots" in rest else None
+        combine([p for i, p in enumerate(rest) if p != "--plots" and (i == 0 or rest[i - 1] != "--plots")], prefix)
+    else:
+        main()
