@@ -243,10 +243,15 @@ def main(argv: list[str] | None = None) -> None:
         import json
 
         with open(f"{args.plots}.json", "w") as f:  # every run's figures and curve, to read or draw again
-            json.dump({"env": args.env, "runs": by_seed}, f)
+            json.dump({"env": args.env, "runs": by_seed}, f, default=_plain)
     evaluation = f"{args.eval_steps} env steps" if args.eval_steps else "5 episodes"
     report(by_seed, f"{args.env}, {args.population} trials x {iterations} iterations of {batch} steps, "
                     f"{args.cpus_per_trial:g} CPU a trial, eval {evaluation}", args.env, args.plots)
+
+
+def _plain(value: Any) -> Any:
+    """numpy and pandas numbers (Ray Tune's progress.csv) as JSON numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def report(by_seed: dict[str, dict[int, dict[str, Any]]], setting: str, env: str, plots: str | None) -> None:
@@ -293,8 +298,47 @@ def combine(paths: list[str], plots: str | None) -> None:
     report(by_seed, f"{env}, combined from {', '.join(os.path.basename(p) for p in paths)}", env, plots)
 
 
+def from_dirs(out: str, env: str, specs: list[str]) -> None:
+    """Measure finished runs again from their experiment directories, into a JSON file for ``combine``:
+    each spec is ``METHOD|SEED|DIR|WALL`` with DIR the ``bench_rllib_pbt_*`` scratch directory (its
+    creation is the run's start, to the second) and WALL the wall time the run printed."""
+    import glob
+    import json
+    import subprocess
+
+    import pandas as pd
+
+    import tuner as tune
+
+    global TARGET
+    TARGET = TASKS[env]["target"]
+    by_seed: dict[str, dict[int, dict[str, Any]]] = {}
+    for spec in specs:
+        method, seed, path, wall = spec.split("|")
+        started = float(subprocess.run(["stat", "-c", "%W", path], capture_output=True, text=True,
+                                       check=True).stdout)
+        (experiment,) = glob.glob(os.path.join(path, "PPO_*"))
+        if method.startswith("tuner"):
+            results = tune.load(experiment)
+            histories = [t.history for t in results.trials]
+            extra = {"exploits": len(results.pbt_lineage()),
+                     "failed": sum(t.status == "ERROR" for t in results.trials)}
+        else:
+            trials = sorted(d for d in glob.glob(os.path.join(experiment, "PPO_*")) if os.path.isdir(d))
+            histories = [pd.read_csv(os.path.join(d, "progress.csv")).to_dict("records")
+                         if os.path.exists(os.path.join(d, "progress.csv")) else [] for d in trials]
+            policy_log = os.path.join(experiment, "pbt_global.txt")
+            extra = {"exploits": sum(1 for _ in open(policy_log)) if os.path.exists(policy_log) else 0,
+                     "failed": sum(os.path.exists(os.path.join(d, "error.txt")) for d in trials)}
+        by_seed.setdefault(method, {})[int(seed)] = {**summarize(histories, started), "wall": float(wall), **extra}
+    with open(out, "w") as f:
+        json.dump({"env": env, "runs": by_seed}, f, default=_plain)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["combine"]:  # python benchmarks/rllib_pbt.py combine A.json B.json [--plots PREFIX]
+    if sys.argv[1:2] == ["from-dirs"]:  # python benchmarks/rllib_pbt.py from-dirs OUT.json ENV SPEC...
+        from_dirs(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif sys.argv[1:2] == ["combine"]:  # python benchmarks/rllib_pbt.py combine A.json B.json [--plots PREFIX]
         rest = sys.argv[2:]
         prefix = rest[rest.index("--plots") + 1] if "--plots" in rest else None
         combine([p for i, p in enumerate(rest) if p != "--plots" and (i == 0 or rest[i - 1] != "--plots")], prefix)
