@@ -112,6 +112,36 @@ def test_pbt_exploit_copies_the_donors_weights(mutations, storage):
     assert checked and (rebuilds > 0) == rebuilt
 
 
+def test_a_warm_algorithm_samples_and_evaluates_with_the_weights_it_restores(tmp_path):
+    """PBT in place restores a donor's checkpoint into a warm algorithm. RLlib's EnvRunners take new
+    weights only when their version is newer than their own, and a donor's checkpoint is often of an
+    earlier iteration: before the fix the learner held the donor's weights while the runners went on
+    sampling and evaluating the recipient's old policy (Acrobot: clones of a -80 donor stayed at -500)."""
+    from tuner.integrations.rllib import as_trainable
+
+    cls, space, _ = as_trainable("PPO", {**TINY_PPO, "evaluation_interval": 1, "evaluation_duration": 50,
+                                         "evaluation_duration_unit": "timesteps"})
+    donor, recipient = cls({**space, "seed": 1}), cls({**space, "seed": 2})
+    try:
+        for _ in range(2):
+            donor.step()
+        for _ in range(4):  # ahead of the donor: its runners' weights are newer than the checkpoint's
+            recipient.step()
+        donor.save_checkpoint(str(tmp_path))
+        saved = _weights(str(tmp_path))
+        recipient.load_checkpoint(str(tmp_path))
+        algo = recipient.algo
+        runners = [algo.env_runner_group.local_env_runner, algo.eval_env_runner_group.local_env_runner]
+        for runner in runners:
+            state = runner.module.get_state()
+            assert set(state) <= set(saved)
+            for name, value in state.items():
+                np.testing.assert_array_equal(np.asarray(value), saved[name], err_msg=name)
+    finally:
+        donor.cleanup()
+        recipient.cleanup()
+
+
 def test_a_paused_trial_resumes_from_its_pause_point(storage):
     # 3 one-CPU trials on 2 CPUs: asynchronous PBT pauses a trial at its perturbation point while another
     # waits, which ends its algorithm; the resume builds a new one and restores the pause's checkpoint.

@@ -78,3 +78,21 @@ def apply(algo: Any, values: dict[str, Any]) -> bool:
         raise RuntimeError(f"Some of the learners of {type(algo).__name__} refused {values} after accepting it.")
     set_config_fields(algo.config, values)
     return True
+
+
+def _forget_weights_version(runner: Any) -> None:
+    runner._weights_seq_no = 0  # 0: the next weights it is sent replace its own, whatever their version
+
+
+def take_restored_weights(algo: Any) -> None:
+    """After ``restore_from_path`` on an algorithm that already trained: make every EnvRunner (training
+    and evaluation) take the restored weights. RLlib 2.60's EnvRunner ignores weights whose version
+    (``weights_seq_no``) is not newer than its own, and a PBT donor's checkpoint is often of the same
+    or an earlier iteration than the recipient: its restore reached the learner but the runners kept
+    sampling and evaluating with the recipient's old policy (seen on Acrobot: clones of a -80 donor
+    went on at -500). A fresh algorithm (version 0) never had this problem."""
+    for group in (getattr(algo, "env_runner_group", None), getattr(algo, "eval_env_runner_group", None)):
+        if group is None:
+            continue
+        group.foreach_env_runner(_forget_weights_version, local_env_runner=True)
+        group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)

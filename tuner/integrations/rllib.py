@@ -72,6 +72,7 @@ class RLlibTrainable(Trainable):
 
     def load_checkpoint(self, checkpoint: Any) -> None:
         self.algo.restore_from_path(checkpoint)
+        _rllib_learner.take_restored_weights(self.algo)  # a warm algorithm (PBT in place) ignores them otherwise
         # The restored optimizer state carries the saver's learning rate: use this trial's from the next update.
         _rllib_learner.apply(self.algo, _fixed_in_place_values(self.config))
 
