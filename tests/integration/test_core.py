@@ -87,6 +87,15 @@ def test_context_isolation_and_worker_reuse(storage):
         assert first["gpu_ids"] == "" and first["cuda"] in ("", "<unset>")
 
 
+def test_a_callable_object_trainable_is_fresh_for_every_trial(storage):
+    """Warm workers keep a function or class trainable for the whole run, but a callable object is
+    fetched again per trial: no trial sees what another did to its state."""
+    results = tune.run(tr.CountingCallable(), num_samples=6, max_concurrent_trials=1, storage_path=storage,
+                       verbose=0)
+    assert len({t.last_result["pid"] for t in results.trials}) == 1, "one warm worker ran every trial"
+    assert [t.last_result["calls"] for t in results.trials] == [1] * 6
+
+
 def test_max_concurrent_trials_is_respected(storage):
     results = tune.run(tr.introspect, config={"sleep": 0.3, "i": tune.grid_search(list(range(4)))},
                        max_concurrent_trials=1, storage_path=storage, verbose=0)

@@ -273,3 +273,18 @@ class ResultBudget(tune.Stopper):
 
     def stop_all(self):
         return self.seen >= self.budget
+
+
+class CountingCallable:
+    """A callable object as trainable that remembers how often it was called (in its own state)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, config):
+        import os
+
+        import tuner as tune
+
+        self.calls += 1
+        tune.report({"calls": self.calls, "pid": os.getpid()})

@@ -13,6 +13,7 @@ import random
 import sys
 import threading
 import traceback
+import types
 from typing import Any
 
 from tuner.runtime import session as session_lib
@@ -103,21 +104,26 @@ class TrialWorker:
         self._shared: tuple[bytes, Any] | None = None  # (object id, object): this run's trainable
 
     def _resolve(self, trainable: Any) -> Any:
-        """The trainable itself: fetched from Ray's store at the first trial of a run, then kept."""
+        """The trainable itself: fetched from Ray's store at the first trial of a run, then kept when
+        it is a function or a class (each trial makes its own instance). Any other callable object is
+        fetched again for each trial, so that no trial sees another's changes to it."""
         if not isinstance(trainable, Shared):
             return trainable
         key = trainable.ref.binary()
-        if self._shared is None or self._shared[0] != key:
-            import ray
+        if self._shared is not None and self._shared[0] == key:
+            return self._shared[1]
+        import ray
 
-            try:
-                self._shared = (key, ray.get(trainable.ref))
-            except Exception as exc:  # noqa: BLE001 - an import failure is told apart for the driver
-                failure = TrainableNotLoadedError.found_in(exc)
-                if failure is None:
-                    raise
-                raise failure from None
-        return self._shared[1]
+        try:
+            obj = ray.get(trainable.ref)
+        except Exception as exc:  # noqa: BLE001 - an import failure is told apart for the driver
+            failure = TrainableNotLoadedError.found_in(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        if isinstance(obj, (types.FunctionType, type)):
+            self._shared = (key, obj)
+        return obj
 
     def ping(self) -> dict[str, Any]:
         return {**_ray_placement(), "pid": os.getpid()}
