@@ -86,7 +86,8 @@ def add_worker(cluster: RayStartCluster, name: str, shape: dict) -> None:
     cluster.worker_raylet_ports.append(raylet)
     _ray([f"--address={cluster.gcs}", "--node-ip-address=127.0.0.1", f"--num-cpus={shape['cpus']}",
           f"--num-gpus={shape['gpus']}", f"--resources={{\"node_{name}\": 1}}",
-          f"--node-manager-port={raylet}", "--disable-usage-stats"], cluster.env, hide=tuple(shape.get("hide", ())))
+          f"--node-manager-port={raylet}", f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats"],
+         cluster.env, hide=tuple(shape.get("hide", ())))
 
 
 @contextlib.contextmanager
@@ -104,6 +105,9 @@ def ray_start(workers: dict[str, dict] | None = None, head_cpus: int = 1):
     try:
         _ray(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=true",
               "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={head_cpus}", "--num-gpus=0",
+              # Not Ray's default 52365: any other Ray on the machine (the test session's own, a benchmark)
+              # holds that one, and then this head's job agent never comes up ("No available agent").
+              f"--dashboard-agent-listen-port={free_port()}",
               f"--temp-dir={temp_dir}", "--disable-usage-stats"], env)
         for name, shape in workers.items():
             add_worker(cluster, name, shape)
