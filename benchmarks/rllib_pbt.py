@@ -269,7 +269,7 @@ def report(by_seed: dict[str, dict[int, dict[str, Any]]], setting: str, env: str
     print(markdown_table(header, rows))
     print("\nMedians over each method's seeds; same 2 CPUs, one local Ray.")
     if plots:
-        from benchmarks.time_to_accuracy import plot
+        from benchmarks._plots import plot
 
         curves = {(name, env, seed): m["curve"] for name, runs in by_seed.items() for seed, m in runs.items()}
         for axis, label, suffix in ((0, "wall time (s)", "time"), (1, "training env steps (all trials)", "steps")):
