@@ -25,3 +25,7 @@ class WrapperSearcher(Searcher):
 
     def max_trials(self, num_samples: int) -> int | None:
         return self.searcher.max_trials(num_samples)
+
+    @property
+    def learns_from_results(self) -> bool:  # type: ignore[override]
+        return self.searcher.learns_from_results

@@ -64,6 +64,11 @@ class Searcher(abc.ABC):
                 )
             self.space = space
 
+    #: Whether ``suggest`` depends on the results reported so far. When it does not (random and
+    #: grid search), the executor may hand a worker its next trial before the current one has
+    #: ended (start-ahead, for very short trials): the suggestions come out the same.
+    learns_from_results: bool = True
+
     def max_trials(self, num_samples: int) -> int | None:
         """How many trials the run loop asks this searcher for at most.
 

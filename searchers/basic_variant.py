@@ -36,6 +36,8 @@ class BasicVariantGenerator(Searcher):
         [0.01, 0.0081]
     """
 
+    learns_from_results = False  # its draws are fixed by the seed, whatever the trials report
+
     def __init__(self, points_to_evaluate: list[dict[str, Any]] | None = None, seed: int | None = None,
                  max_concurrent: int = 0) -> None:
         super().__init__()

@@ -51,10 +51,10 @@ class InProcessExecutor:
         self._submit(trial_id, worker.start, spec, trainable_ref, checkpoint)
 
     def poll(self, trial_id: str) -> None:
-        self._submit(trial_id, self._busy[trial_id].poll)
+        self._submit(trial_id, self._busy[trial_id].poll, trial_id)
 
     def decide(self, trial_id: str, command: Command, next_point: float | None, payload: Any = None) -> None:
-        self._submit(trial_id, self._busy[trial_id].decide, command, next_point, payload)
+        self._submit(trial_id, self._busy[trial_id].decide, trial_id, command, next_point, payload)
 
     def request_stop(self, trial_id: str) -> None:
         if trial_id in self._busy:

@@ -31,6 +31,7 @@ from tuner.resume_policy import resume_policy
 from tuner.stop_record import STOPPER, describe_stop
 from tuner.integrations.adapted import resolve_trainable
 from tuner.run_arguments import check_arguments, scheduler_or_default, searcher_or_default
+from tuner.runtime.messages import Shared
 from tuner.space import config as space_lib
 from tuner.runtime.trainable import is_class_trainable, validate_trainable
 
@@ -211,7 +212,8 @@ def run(
             from tuner.execution.executor import RayExecutor
 
             executor = RayExecutor(address=address, reuse_workers=reuse_actors, runtime_env=runtime_env,
-                                   env_vars=fs.credentials_env() if fs.is_uri(path) else None)
+                                   env_vars=fs.credentials_env() if fs.is_uri(path) else None,
+                                   start_ahead=not search_alg.learns_from_results)
             if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
                 try:
                     executor.check_feasible(settings.resources)
@@ -219,7 +221,7 @@ def run(
                     from tuner.integrations.rllib import resources_hint
 
                     raise ValueError(f"{exc}{resources_hint(trainable)}") from None
-            trainable_ref = ray.put(trainable)
+            trainable_ref = Shared.of(ray.put(trainable), trainable)
         else:
             executor, trainable_ref = _executor, trainable
 

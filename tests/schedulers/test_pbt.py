@@ -549,18 +549,18 @@ def test_an_in_place_exploit_does_not_wait_for_the_trainable_to_end(tmp_path, mo
         results += [r for r, _ in batch.results]
         if batch.state is S.WAITING:
             break
-        batch = worker.poll()
+        batch = worker.poll("t")
     joins = []
     thread = next(t for t in threading.enumerate() if t.name == "trial-t")  # the trainable's thread
     real_join = thread.join
     monkeypatch.setattr(thread, "join", lambda timeout=None: (joins.append(timeout), real_join(timeout)))
     donor = ckpt_lib.save({"count": 100}, str(tmp_path / "donor"))
-    batch = worker.decide(Command.EXPLOIT, 5, ({"inc": 10}, donor))
+    batch = worker.decide("t", Command.EXPLOIT, 5, ({"inc": 10}, donor))
     while batch.state is not S.WAITING:
         results += [r for r, _ in batch.results]
-        batch = worker.poll()
+        batch = worker.poll("t")
     results += [r for r, _ in batch.results]
     assert joins == []
     assert [(r["training_iteration"], r["count"], r["resets"]) for r in results] == [
         (1, 1, 0), (2, 2, 0), (3, 3, 0), (4, 110, 1), (5, 120, 1)]
-    assert worker.decide(Command.STOP, None).state is S.DONE and len(joins) == 1
+    assert worker.decide("t", Command.STOP, None).state is S.DONE and len(joins) == 1

@@ -11,16 +11,19 @@ import copy
 import dataclasses
 import functools
 import logging
+import math
 import os
 import re
 import time
 from typing import Any
 
 from tuner.execution.resources import Resources, check_feasible
+from tuner.execution.start_ahead import StartAhead
 from tuner.runtime.messages import Batch, Command, LaunchSpec, SessionState, Shared, TrainableNotLoadedError
 from tuner.runtime.worker import TrialWorker
 
 logger = logging.getLogger(__name__)
+_AHEAD_CALLS = 2  # start_after calls waiting in one worker at most (each holds one of its threads)
 _EPS = 1e-9
 REFRESH_S = 10.0  # how often the cluster's nodes are re-read (nodes join, die, autoscale)
 AUTOSCALING_ENV = "TUNER_AUTOSCALING"  # "1": requests no node holds yet wait for the autoscaler
@@ -61,19 +64,38 @@ def _actor_class() -> Any:
 
 
 @dataclasses.dataclass
+class _Died:
+    """A reply that never came: the worker died (``exc`` says how)."""
+
+    exc: BaseException
+
+
+@dataclasses.dataclass
 class _Worker:
     actor: Any
     resources: Resources
     placement_group: Any = None
     killed: bool = False
     where: Any = None  # ObjectRef of the worker's ping(): its node, once it has started
+    trials: list[str] = dataclasses.field(default_factory=list)  # the running trial, then those sent ahead
+    outbox: list[tuple[str, Any]] = dataclasses.field(default_factory=list)  # ahead, not sent yet: (id, item)
+    head_since: float = 0.0  # when the running trial got the worker
+    order_at_death: list[str] | None = None  # its trials, in order, when its death was seen
+    sent: int = 0  # trials sent to it so far (the worker begins them in this order)
+    ahead_calls: int = 0  # its start_after calls not answered yet
+    holds: bytes = b""  # the key of the trainable it has fetched (``Shared``)
 
 
 class RayExecutor:
-    """Places trials on worker actors and collects their batches."""
+    """Places trials on worker actors and collects their batches.
+
+    With ``start_ahead`` (the run loop sets it when the searcher's suggestions do not depend on
+    results), very short trials are also sent ahead to busy workers (``tuner.execution.start_ahead``).
+    """
 
     def __init__(self, address: str | None = None, reuse_workers: bool = True,
-                 runtime_env: dict[str, Any] | None = None, env_vars: dict[str, str] | None = None) -> None:
+                 runtime_env: dict[str, Any] | None = None, env_vars: dict[str, str] | None = None,
+                 start_ahead: bool = False) -> None:
         """``env_vars``: given to every worker and never recorded (the storage's endpoint and credentials,
         for workers of a Ray that did not inherit them from this process)."""
         import ray
@@ -95,9 +117,14 @@ class RayExecutor:
             self._runtime_env = env
         self._actor_cls = _actor_class()
         self.reuse_workers = reuse_workers
+        self.ahead = StartAhead(start_ahead and reuse_workers)
+        self._outboxes: dict[int, _Worker] = {}  # workers with trials to send ahead
+        self._ahead_calls: dict[Any, _Worker] = {}  # outstanding start_after call -> its worker
+        self._given_back: list[tuple[str, Batch]] = []  # never sent ahead after all: for the next wait()
+        self._trainable_key = b""
         self._idle: dict[Resources, list[_Worker]] = {}
         self._busy: dict[str, _Worker] = {}
-        self._pending: dict[Any, str] = {}  # outstanding ObjectRef -> trial_id
+        self._pending: dict[Any, str | tuple[str, ...]] = {}  # outstanding ObjectRef -> trial_id(s)
         self._held: dict[str, float] = {}
         self._wanted: dict[Resources, None] = {}  # shapes that did not fit at the last look
         self._refreshed = 0.0
@@ -124,7 +151,7 @@ class RayExecutor:
     def _request_capacity(self) -> None:
         from ray.autoscaler.sdk import request_resources
 
-        busy = [w.resources for w in self._busy.values()]
+        busy = [w.resources for w in {id(w): w for w in self._busy.values()}.values()]
         bundles = [b for shape in busy + list(self._wanted) for b in shape.as_bundles()]
         try:
             request_resources(bundles=bundles)
@@ -154,8 +181,19 @@ class RayExecutor:
             return True
         if self._fits(resources) or self._fits_after_evicting(resources):
             return True
+        if self._ahead_slot(resources) is not None:
+            return True
         self._wanted[resources] = None
         return False
+
+    def _ahead_slot(self, resources: Resources) -> _Worker | None:
+        """A busy worker of this shape that can take one more trial ahead (short trials only)."""
+        depth = self.ahead.depth(resources)
+        if depth:
+            for worker in self._busy.values():
+                if len(worker.trials) <= depth and worker.resources == resources and not worker.killed:
+                    return worker
+        return None
 
     def _fits(self, resources: Resources) -> bool:
         return all(self._held.get(k, 0.0) + v <= self._total.get(k, 0.0) + _EPS for k, v in resources.total().items())
@@ -179,22 +217,74 @@ class RayExecutor:
         """Start a trial on a warm worker of its shape (or a new one)."""
         if trial_id in self._busy:
             raise RuntimeError(f"Trial {trial_id} is already running.")
+        if isinstance(trainable_ref, self._ray.ObjectRef):
+            trainable_ref = Shared(trainable_ref, trainable_ref.binary())
+        if isinstance(trainable_ref, Shared):
+            self._trainable_key = trainable_ref.key
+        ahead = None
+        if not self._idle.get(resources) and not self._fits(resources) and not self._fits_after_evicting(resources):
+            ahead = self._ahead_slot(resources)
+        if ahead is not None:  # sent with the others for this worker at the next wait()
+            ahead.outbox.append((trial_id, (spec, trainable_ref, checkpoint)))
+            ahead.trials.append(trial_id)
+            self._outboxes[id(ahead)] = ahead
+            self._busy[trial_id] = ahead
+            return
         worker = self._acquire(resources)
+        worker.trials, worker.head_since = [trial_id], time.monotonic()
         self._busy[trial_id] = worker
-        # By reference: a warm worker fetches the trainable at its first trial of the run only.
-        shared = Shared(trainable_ref) if isinstance(trainable_ref, self._ray.ObjectRef) else trainable_ref
-        ref = worker.actor.start.remote(spec, shared, checkpoint)
+        worker.sent += 1
+        ref = worker.actor.start.remote(spec, self._trainable_for(worker, trainable_ref), checkpoint, worker.sent)
         self._pending[ref] = trial_id
 
+    def _send_ahead(self) -> None:
+        """Each worker's trials waiting to go ahead, in one call (they begin after those sent before).
+        At most ``_AHEAD_CALLS`` such calls wait in a worker at once: each holds one of its threads."""
+        for key, worker in list(self._outboxes.items()):
+            if worker.killed or not worker.outbox:
+                del self._outboxes[key]
+                continue
+            if worker.ahead_calls >= _AHEAD_CALLS:
+                continue  # sent when one of its calls comes back
+            after = worker.sent  # the number of the last trial sent to it
+            items = []
+            for _, (spec, ref, ckpt) in worker.outbox:
+                worker.sent += 1
+                items.append((worker.sent, spec, self._trainable_for(worker, ref), ckpt))
+            ref = worker.actor.start_after.remote(after, items)
+            self._pending[ref] = tuple(t for t, _ in worker.outbox)
+            self._ahead_calls[ref] = worker
+            worker.ahead_calls += 1
+            worker.outbox = []
+            del self._outboxes[key]
+
+    def _give_back(self, trial_id: str) -> None:
+        """A trial waiting to be sent ahead that will not be: it comes back at the next wait() as never begun."""
+        self._given_back.append((trial_id, Batch([], SessionState.DONE, started=False)))
+
+    @staticmethod
+    def _trainable_for(worker: _Worker, trainable: Any) -> Any:
+        """By reference (``Shared``): a warm worker fetches the trainable at its first trial of the run;
+        once it holds one it keeps, the key alone goes."""
+        if isinstance(trainable, Shared) and trainable.kept and worker.holds == trainable.key:
+            return trainable.without_ref()
+        return trainable
+
     def poll(self, trial_id: str) -> None:
-        self._pending[self._busy[trial_id].actor.poll.remote()] = trial_id
+        self._pending[self._busy[trial_id].actor.poll.remote(trial_id)] = trial_id
 
     def decide(self, trial_id: str, command: Command, next_point: float | None, payload: Any = None) -> None:
-        self._pending[self._busy[trial_id].actor.decide.remote(command, next_point, payload)] = trial_id
+        self._pending[self._busy[trial_id].actor.decide.remote(trial_id, command, next_point, payload)] = trial_id
 
     def request_stop(self, trial_id: str) -> None:
         worker = self._busy.get(trial_id)
-        if worker is not None:
+        if worker is None:
+            return
+        unsent = [t for t, _ in worker.outbox]
+        if trial_id in unsent:  # not sent yet: then never
+            del worker.outbox[unsent.index(trial_id)]
+            self._give_back(trial_id)
+        else:
             worker.actor.request_stop.remote(trial_id)
 
     def abort(self, trial_id: str) -> None:
@@ -208,8 +298,19 @@ class RayExecutor:
         worker = self._busy.pop(trial_id, None)
         if worker is None:
             return
+        was_head = bool(worker.trials) and worker.trials[0] == trial_id
+        if trial_id in worker.trials:
+            worker.trials.remove(trial_id)
+        if was_head:
+            now = time.monotonic()
+            self.ahead.note_length(worker.resources, now - worker.head_since)
+            worker.head_since = now
+        if worker.trials:  # the trials sent ahead to this worker go on (or die with it)
+            if not healthy:
+                self._kill(worker)
+            return
         # A gang's worker is not kept: its placement group would stay reserved for nobody.
-        if healthy and self.reuse_workers and not worker.resources.uses_placement_group:
+        if healthy and not worker.killed and self.reuse_workers and not worker.resources.uses_placement_group:
             self._idle.setdefault(worker.resources, []).append(worker)
         else:
             self._kill(worker)
@@ -218,37 +319,71 @@ class RayExecutor:
         """Every batch that is ready, waiting up to ``timeout`` for the first."""
         if time.monotonic() - self._refreshed > REFRESH_S:
             self._refresh()
+        self._send_ahead()
+        out, self._given_back = self._given_back, []
         if not self._pending:
-            time.sleep(min(timeout, 0.05))
-            return []
+            if not out:
+                time.sleep(min(timeout, 0.05))
+            return out
         refs = list(self._pending)
         # Whatever is ready now, in one call: when the run loop is the busy side (many short
         # trials) something usually is. Only otherwise block until the first one comes.
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-        if not ready:
+        if not ready and not out:
             ready, _ = self._ray.wait(refs, num_returns=1, timeout=timeout)
-            if not ready:
-                return []
+        if not ready:
+            return out
         try:
-            batches = self._ray.get(ready)  # one call for all: the common case, every worker alive
+            replies = self._ray.get(ready)  # one call for all: the common case, every worker alive
         except Exception:  # noqa: BLE001 - one of them died: fetched one by one below
-            batches = None
-        out = []
-        for i, ref in enumerate(ready):
-            trial_id = self._pending.pop(ref)
-            if batches is not None:
-                out.append((trial_id, batches[i]))
+            replies = [self._reply_or_death(ref) for ref in ready]
+        for ref, reply in zip(ready, replies):
+            ids = self._pending.pop(ref)
+            called = self._ahead_calls.pop(ref, None)
+            if called is not None:
+                called.ahead_calls -= 1
+                if called.outbox:
+                    self._outboxes[id(called)] = called
+            ahead = isinstance(ids, tuple)  # a start_after call: one batch per trial sent ahead
+            ids = ids if ahead else (ids,)
+            if isinstance(reply, _Died):
+                out += [(trial_id, self._lost(trial_id, reply)) for trial_id in ids]
                 continue
-            try:
-                batch = self._ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error
-                failure = _import_failure(exc)
-                if failure is not None:
-                    raise WorkerImportError(not_loadable_message(trial_id, failure)) from None
-                batch = Batch([], SessionState.ERROR, error=self._death_cause(trial_id, exc))
-                self.release(trial_id, healthy=False)
-            out.append((trial_id, batch))
+            for trial_id, batch in zip(ids, reply if ahead else [reply]):
+                worker = self._busy.get(trial_id)
+                if worker is not None and batch.started and (batch.results or batch.state is not SessionState.ERROR):
+                    worker.holds = self._trainable_key  # it began a trial of this run: it has the trainable
+                out.append((trial_id, batch))
         return out
+
+    def _reply_or_death(self, ref: Any) -> Any:
+        try:
+            return self._ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - a dead worker is the trial's error
+            ids = self._pending[ref]
+            failure = _import_failure(exc)
+            if failure is not None:
+                raise WorkerImportError(not_loadable_message(ids if isinstance(ids, str) else ids[0],
+                                                             failure)) from None
+            for trial_id in (ids,) if isinstance(ids, str) else ids:
+                worker = self._busy.get(trial_id)
+                if worker is not None and worker.order_at_death is None:
+                    worker.order_at_death = list(worker.trials)
+            return _Died(exc)
+
+    def _lost(self, trial_id: str, died: _Died) -> Batch:
+        """The batch of a trial whose worker died: its error; or, where the worker held trials sent
+        ahead, ``started=False`` once for each of them (``StartAhead.give_back``): which one killed it,
+        and which ones ran to the end in a call whose reply died with it, cannot be told apart."""
+        worker = self._busy.get(trial_id)
+        if worker is not None and len(worker.order_at_death or ()) > 1:
+            self.ahead.worker_died(worker.resources)
+            if self.ahead.give_back(trial_id):
+                self.release(trial_id, healthy=False)
+                return Batch([], SessionState.DONE, started=False)
+        batch = Batch([], SessionState.ERROR, error=self._death_cause(trial_id, died.exc))
+        self.release(trial_id, healthy=False)
+        return batch
 
     def _death_cause(self, trial_id: str, exc: BaseException) -> str:
         """Why a trial's worker is gone: a lost node is named as such (not the user's code); else how the
@@ -334,7 +469,7 @@ class RayExecutor:
         custom = {k: v for k, v in head.items() if k not in ("CPU", "GPU", "memory")}
         options: dict[str, Any] = {
             "num_cpus": head.get("CPU", 0), "num_gpus": head.get("GPU", 0), "resources": custom,
-            "max_concurrency": 3, "max_restarts": 0,
+            "max_concurrency": _AHEAD_CALLS + 3, "max_restarts": 0,
         }
         if head.get("memory"):
             options["memory"] = head["memory"]
@@ -356,6 +491,9 @@ class RayExecutor:
         if worker.killed:
             return
         worker.killed = True
+        for trial_id, _ in worker.outbox:  # never sent: never begun
+            self._give_back(trial_id)
+        worker.outbox = []
         self._take(worker.resources, -1)
         self._discard_exit_note(worker)
         try:

@@ -673,6 +673,9 @@ class TrialRunner:
 
     # --- consuming batches -----------------------------------------------------------------
     def _process(self, trial: Trial, batch: Batch) -> None:
+        if not batch.started:
+            self._never_began(trial)
+            return
         restored = self._restoring.get(trial.trial_id)
         if restored is not None and (batch.results or batch.state is not SessionState.RUNNING):
             del self._restoring[trial.trial_id]
@@ -896,6 +899,20 @@ class TrialRunner:
             self.storage.decision(trial, Decision.STOP.value, decision.reason, decision.info)
             trial.stop_reason = decision.reason or "stopped by the scheduler"
             self._finish(trial, TrialStatus.TERMINATED)
+
+    def _never_began(self, trial: Trial) -> None:
+        """A trial started ahead (``RayExecutor``) that never ran: stopped while it waited for its
+        worker, or its worker died first. It is pending again, unless the sweep is ending."""
+        self.executor.release(trial.trial_id)
+        self._restoring.pop(trial.trial_id, None)
+        if trial.status.is_finished():
+            return
+        if self._out_of_time:
+            trial.stop_reason = trial.stop_reason or self._end_reason
+            self._finish(trial, TrialStatus.TERMINATED)
+        else:
+            self.by_status.set(trial, TrialStatus.PENDING)
+            self.storage.status(trial)
 
     def _trial_ended(self, trial: Trial, batch: Batch) -> None:
         decision = self._closing.pop(trial.trial_id, None)
