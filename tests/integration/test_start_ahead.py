@@ -38,6 +38,11 @@ def one_result(config):
     tune.report({"loss": (config["x"] - 1) ** 2, "pid": os.getpid()})
 
 
+def five_ms(config):
+    time.sleep(0.005)  # short enough to be sent ahead, four to a call: a stop finds some not yet begun
+    tune.report({"loss": (config["x"] - 1) ** 2})
+
+
 def some_go_on(config):
     """Most trials report once; every 25th reports 4 times over 0.2 s (trials queued behind it wait)."""
     reports = 4 if config["i"] % 25 == 0 else 1
@@ -91,26 +96,33 @@ def test_trials_behind_one_that_goes_on_run_later_each_exactly_once(tmp_path):
         assert all(r["i"] == trial.config["i"] for r in trial.history)
 
 
-def test_a_stop_for_the_whole_sweep_ends_trials_sent_ahead_without_running_them(tmp_path):
-    class StopAfter(tune.Stopper):
-        def __init__(self):
-            self.seen = 0
-
-        def __call__(self, trial_id, result):
-            self.seen += 1
-            return False
-
-        def stop_all(self):
-            return self.seen >= 300
-
-    results = _run(one_result, tmp_path, "stopped", num_samples=2000, stop=StopAfter())
+def test_the_time_budget_ends_trials_sent_ahead_without_running_them(tmp_path):
+    results = _run(five_ms, tmp_path, "budget", num_samples=100_000, time_budget_s=4.0)
     ran = [t for t in results.trials if t.history]
-    assert 300 <= len(ran) < 2000
+    assert 0 < len(ran) < len(results.trials) < 100_000
     assert all(len(t.history) == 1 for t in ran)
+    never = [t for t in results.trials if not t.history]
+    assert never, "trials sent ahead were still waiting when the budget ran out"
     for trial in results.trials:
         assert trial.status == "TERMINATED", (trial.trial_id, trial.status)
-    loaded = tune.load(str(tmp_path / "stopped"))
-    assert sorted(t.trial_id for t in loaded.trials if t.history) == sorted(t.trial_id for t in ran)
+    for trial in never:
+        assert trial.stop_reason == "time budget reached"
+    loaded = tune.load(str(tmp_path / "budget"))
+    assert {t.trial_id: len(t.history) for t in loaded.trials} == {t.trial_id: len(t.history) for t in results.trials}
+
+
+def test_a_driver_side_stopper_or_a_scheduler_turns_start_ahead_off(tmp_path):
+    from schedulers import ASHAScheduler
+
+    class Never(tune.Stopper):
+        def __call__(self, trial_id, result):
+            return False
+
+    for name, kwargs in (("stopper", {"stop": Never()}), ("asha", {"scheduler": ASHAScheduler(max_t=1)})):
+        most = MostRunning()
+        results = _run(one_result, tmp_path, name, num_samples=200, callbacks=[most], **kwargs)
+        assert most.most <= 2, name
+        assert all(t.status == "TERMINATED" and len(t.history) == 1 for t in results.trials)
 
 
 def test_a_worker_that_dies_fails_its_own_trial_only(tmp_path):

@@ -221,6 +221,7 @@ class RayExecutor:
             trainable_ref = Shared(trainable_ref, trainable_ref.binary())
         if isinstance(trainable_ref, Shared):
             self._trainable_key = trainable_ref.key
+        self.ahead.note_points(resources, spec.next_point)
         ahead = None
         if not self._idle.get(resources) and not self._fits(resources) and not self._fits_after_evicting(resources):
             ahead = self._ahead_slot(resources)

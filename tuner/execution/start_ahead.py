@@ -8,7 +8,9 @@ under ``BELOW_S``, the executor gives each busy worker of that shape up to
 the worker runs them one after the other and replies once for all of them.
 The run loop sees each as running from the moment it is sent; the searcher
 must not learn from results (random and grid search), so that its
-suggestions come out the same as without it.
+suggestions come out the same as without it, and the trials must not wait at
+decision points (a scheduler's rungs, a driver-side Stopper): FIFO, with or
+without ``stop`` criteria (those are checked in the worker).
 
 A trial sent ahead that never begins (it is asked to stop first, or the trial
 in front of it goes on past its first report) comes back as ``Batch.started``
@@ -39,16 +41,26 @@ class StartAhead:
         self.enabled = enabled
         self._lengths: dict[Any, tuple[int, float]] = {}  # shape -> (trials ended, running mean of length)
         self._off: set[Any] = set()  # shapes that lost a worker
+        self._stopping: set[Any] = set()  # shapes whose latest trial waits at decision points
         self._requeued: set[str] = set()  # trials given back as never begun (a second time counts)
 
     def depth(self, shape: Any) -> int:
         """How many trials a busy worker of ``shape`` may hold besides the one it runs (0: none)."""
-        if not self.enabled or shape in self._off:
+        if not self.enabled or shape in self._off or shape in self._stopping:
             return 0
         seen, length = self._lengths.get(shape, (0, 0.0))
         if seen < _SEEN_BEFORE or length >= BELOW_S:
             return 0
         return max(1, min(MAX_DEPTH, int(WINDOW_S / max(length, 1e-6))))
+
+    def note_points(self, shape: Any, next_point: float | None) -> None:
+        """A trial of ``shape`` starts with this first decision point (``LaunchSpec.next_point``). One
+        that waits at decision points (a scheduler's rungs, a driver-side Stopper) goes on past its first
+        batch, and what was sent behind it would only come back unbegun: those are not started ahead."""
+        if next_point is None or next_point != float("inf"):
+            self._stopping.add(shape)
+        else:
+            self._stopping.discard(shape)
 
     def note_length(self, shape: Any, seconds: float) -> None:
         seen, length = self._lengths.get(shape, (0, 0.0))
