@@ -107,13 +107,19 @@ def _until_done(worker, name, batch):
     return batch
 
 
+def _t1_held_then_t2_t3_ahead(worker, tmp_path):
+    """t1 started and held at its gate; t2 and t3 sent ahead behind it. Each call in its own thread."""
+    GATES["t1"] = threading.Event()
+    first = _in_thread(worker.start, _spec(tmp_path, "t1"), gated, None, 1)
+    ahead = _in_thread(worker.start_after, 1, [(2, _spec(tmp_path, "t2"), gated, None),
+                                               (3, _spec(tmp_path, "t3"), gated, None)])
+    time.sleep(0.3)
+    return first, ahead
+
+
 def test_trials_sent_ahead_begin_one_after_the_other_once_the_running_one_ends(tmp_path):
     worker = TrialWorker(chdir=False)
-    GATES["t1"] = threading.Event()
-    first, first_out = _in_thread(worker.start, _spec(tmp_path, "t1"), gated, None, 1)
-    ahead, ahead_out = _in_thread(worker.start_after, 1, [(2, _spec(tmp_path, "t2"), gated, None),
-                                                           (3, _spec(tmp_path, "t3"), gated, None)])
-    time.sleep(0.3)
+    (first, first_out), (ahead, ahead_out) = _t1_held_then_t2_t3_ahead(worker, tmp_path)
     assert [r[0] for r in RAN] == ["t1"], "nothing begins while t1 runs"
     GATES["t1"].set()
     first.join(10)
@@ -139,11 +145,7 @@ def test_a_call_that_arrives_before_the_trial_it_follows_waits_for_it(tmp_path):
 
 def test_a_trial_asked_to_stop_before_it_began_never_runs(tmp_path):
     worker = TrialWorker(chdir=False)
-    GATES["t1"] = threading.Event()
-    first, _ = _in_thread(worker.start, _spec(tmp_path, "t1"), gated, None, 1)
-    ahead, ahead_out = _in_thread(worker.start_after, 1, [(2, _spec(tmp_path, "t2"), gated, None),
-                                                           (3, _spec(tmp_path, "t3"), gated, None)])
-    time.sleep(0.2)
+    (first, _), (ahead, ahead_out) = _t1_held_then_t2_t3_ahead(worker, tmp_path)
     worker.request_stop("t2")
     GATES["t1"].set()
     ahead.join(10)
