@@ -188,7 +188,7 @@ class RayExecutor:
 
     def _ahead_slot(self, resources: Resources) -> _Worker | None:
         """A busy worker of this shape that can take one more trial ahead (short trials only)."""
-        depth = self.ahead.depth(resources)
+        depth = 0 if resources.uses_placement_group else self.ahead.depth(resources)  # a gang's worker is not kept
         if depth:
             for worker in self._busy.values():
                 if len(worker.trials) <= depth and worker.resources == resources and not worker.killed:
