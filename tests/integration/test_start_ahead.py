@@ -97,12 +97,14 @@ def test_trials_behind_one_that_goes_on_run_later_each_exactly_once(tmp_path):
 
 
 def test_the_time_budget_ends_trials_sent_ahead_without_running_them(tmp_path):
+    """Whether any trial sent ahead is still waiting when the budget runs out depends on timing (on an
+    idle machine some are, under load the workers may have begun them all): the sweep must come out
+    whole either way. The worker's side of a stop before a trial began: tests/tuner/test_start_ahead.py."""
     results = _run(five_ms, tmp_path, "budget", num_samples=100_000, time_budget_s=4.0)
     ran = [t for t in results.trials if t.history]
-    assert 0 < len(ran) < len(results.trials) < 100_000
+    assert 0 < len(ran) <= len(results.trials) < 100_000
     assert all(len(t.history) == 1 for t in ran)
     never = [t for t in results.trials if not t.history]
-    assert never, "trials sent ahead were still waiting when the budget ran out"
     for trial in results.trials:
         assert trial.status == "TERMINATED", (trial.trial_id, trial.status)
     for trial in never:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tuner as tune
-from schedulers import ASHAScheduler, HyperBandScheduler
+from schedulers import ASHAScheduler, HyperBandScheduler, PopulationBasedTraining
 from tests.fakes import SimulatedExecutor
 from tuner.trial import TrialStatus
 
@@ -88,3 +88,19 @@ def test_promotion_asha_leaves_paused_only_trials_that_did_not_earn_promotion(se
         # ASHA's rule: promote the top floor(n/rf) at a rung, never more than that many in all
         assert trial.trial_id not in ranked[:quota] or len(promoted) >= quota, (trial.trial_id, rung, ranked,
                                                                                  promoted)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**16), num_samples=st.integers(2, 8), slots=st.integers(1, 4))
+def test_synch_pbt_copies_every_donor_at_the_generations_point(seed, num_samples, slots):
+    """Regression: a recipient whose worker had not wound down when the generation restarted was
+    exploited later, after its donor had been resumed and saved a checkpoint past the point; the
+    recipient then continued from the donor's later state."""
+    scheduler = PopulationBasedTraining(perturbation_interval=3, synch=True, seed=seed, quantile_fraction=0.5,
+                                        hyperparam_mutations={"quality": [0.1, 0.3, 0.5, 0.7, 0.9]})
+    results = sweep(scheduler, seed, num_samples, slots, checkpoint_every=1, ties=False)
+    lineage = results.pbt_lineage()
+    for entry in lineage:
+        assert entry["donor_iteration"] == entry["at"], entry
+    for trial in results.trials:
+        check_record(trial)

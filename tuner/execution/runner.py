@@ -505,6 +505,11 @@ class TrialRunner:
         # scheduler chooses among the trials whose shapes fit now (shapes may differ).
         fixed = None if isinstance(self.settings.resources, PerTrialResources) else self.settings.resources
         while not self._out_of_time and self.executor.running() < limit:
+            if self._resume_on_release:
+                # A paused trial chosen to restart waits for its worker to wind down: nothing chosen after
+                # it starts before it does (synchronous PBT restarts its recipients first, so that every
+                # donor is still at the generation's point when it is copied).
+                return
             if fixed is not None and not self.executor.has_resources_for(fixed):
                 return
             if not self._with(TrialStatus.PENDING):
