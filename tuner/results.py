@@ -178,11 +178,9 @@ class ExperimentResults:
                            for _, q in points)]
 
     def pbt_lineage(self) -> list[dict[str, Any]]:
-        """Every exploit, in order: time, recipient, donor (and the iteration of its state that was
-        copied), old and new config, scores."""
+        """Every exploit, in order: time, recipient, donor, old and new config, scores."""
         return [
             {"time": r.time, "trial_id": r.trial_id, "donor_id": r.donor_id, "iteration": r.iteration,
-             "donor_iteration": r.donor_iteration,
              "old_config": r.old_config, "config": r.config,
              **{k: v for k, v in (r.info or {}).items() if k not in ("time",)}}
             for r in self._lineage if isinstance(r, journal.ConfigChanged)

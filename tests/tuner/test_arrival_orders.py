@@ -7,6 +7,7 @@ completed the rung it waits at; whatever the order, every trial must end at
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import tempfile
@@ -98,9 +99,14 @@ def test_synch_pbt_copies_every_donor_at_the_generations_point(seed, num_samples
     recipient then continued from the donor's later state."""
     scheduler = PopulationBasedTraining(perturbation_interval=3, synch=True, seed=seed, quantile_fraction=0.5,
                                         hyperparam_mutations={"quality": [0.1, 0.3, 0.5, 0.7, 0.9]})
-    results = sweep(scheduler, seed, num_samples, slots, checkpoint_every=1, ties=False)
-    lineage = results.pbt_lineage()
-    for entry in lineage:
-        assert entry["donor_iteration"] == entry["at"], entry
+    with tempfile.TemporaryDirectory() as storage:
+        executor = SimulatedExecutor(random.Random(seed), slots=slots, length=MAX_T, checkpoint_every=1)
+        results = tune.run(never_called, config={"quality": tune.uniform(0, 1)}, num_samples=num_samples,
+                           metric="score", mode="max", scheduler=scheduler, storage_path=storage, verbose=0,
+                           seed=seed, log_to_tensorboard=False, _executor=executor)
+        with open(f"{results.experiment_path}/journal.jsonl") as f:  # the journal records what was copied
+            changed = [json.loads(line) for line in f if '"config_changed"' in line]
+    for record in changed:
+        assert record["donor_iteration"] == record["info"]["at"], record
     for trial in results.trials:
         check_record(trial)
