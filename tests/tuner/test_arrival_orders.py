@@ -106,6 +106,8 @@ def test_synch_pbt_copies_every_donor_at_the_generations_point(seed, num_samples
                            seed=seed, log_to_tensorboard=False, _executor=executor)
         with open(f"{results.experiment_path}/journal.jsonl") as f:  # the journal records what was copied
             changed = [json.loads(line) for line in f if '"config_changed"' in line]
+    # (A drawn population may see no exploit at all, two trials on one slot for one; the drawn examples
+    # that do exploit failed here before the fix.)
     for record in changed:
         assert record["donor_iteration"] == record["info"]["at"], record
     for trial in results.trials:

@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import functools
 import logging
-import math
 import os
 import re
 import time
@@ -80,10 +79,10 @@ class _Worker:
     trials: list[str] = dataclasses.field(default_factory=list)  # the running trial, then those sent ahead
     outbox: list[tuple[str, Any]] = dataclasses.field(default_factory=list)  # ahead, not sent yet: (id, item)
     head_since: float = 0.0  # when the running trial got the worker
-    order_at_death: list[str] | None = None  # its trials, in order, when its death was seen
+    died_holding: int = 0  # how many trials it held when its death was seen (0: alive)
     sent: int = 0  # trials sent to it so far (the worker begins them in this order)
     ahead_calls: int = 0  # its start_after calls not answered yet
-    holds: bytes = b""  # the key of the trainable it has fetched (``Shared``)
+    holds: bytes = b""  # the key of the kept trainable sent to it (``Shared``): it fetches what it is sent
 
 
 class RayExecutor:
@@ -121,7 +120,6 @@ class RayExecutor:
         self._outboxes: dict[int, _Worker] = {}  # workers with trials to send ahead
         self._ahead_calls: dict[Any, _Worker] = {}  # outstanding start_after call -> its worker
         self._given_back: list[tuple[str, Batch]] = []  # never sent ahead after all: for the next wait()
-        self._trainable_key = b""
         self._idle: dict[Resources, list[_Worker]] = {}
         self._busy: dict[str, _Worker] = {}
         self._pending: dict[Any, str | tuple[str, ...]] = {}  # outstanding ObjectRef -> trial_id(s)
@@ -217,10 +215,6 @@ class RayExecutor:
         """Start a trial on a warm worker of its shape (or a new one)."""
         if trial_id in self._busy:
             raise RuntimeError(f"Trial {trial_id} is already running.")
-        if isinstance(trainable_ref, self._ray.ObjectRef):
-            trainable_ref = Shared(trainable_ref, trainable_ref.binary())
-        if isinstance(trainable_ref, Shared):
-            self._trainable_key = trainable_ref.key
         self.ahead.note_points(resources, spec.next_point)
         ahead = None
         if not self._idle.get(resources) and not self._fits(resources) and not self._fits_after_evicting(resources):
@@ -265,10 +259,13 @@ class RayExecutor:
 
     @staticmethod
     def _trainable_for(worker: _Worker, trainable: Any) -> Any:
-        """By reference (``Shared``): a warm worker fetches the trainable at its first trial of the run;
-        once it holds one it keeps, the key alone goes."""
-        if isinstance(trainable, Shared) and trainable.kept and worker.holds == trainable.key:
-            return trainable.without_ref()
+        """By reference (``Shared``): a warm worker fetches the trainable at its first trial of the run
+        (every call that carries the reference fetches it before anything else); once it has one it
+        keeps, the key alone goes."""
+        if isinstance(trainable, Shared) and trainable.kept:
+            if worker.holds == trainable.key:
+                return trainable.without_ref()
+            worker.holds = trainable.key
         return trainable
 
     def poll(self, trial_id: str) -> None:
@@ -350,11 +347,7 @@ class RayExecutor:
             if isinstance(reply, _Died):
                 out += [(trial_id, self._lost(trial_id, reply)) for trial_id in ids]
                 continue
-            for trial_id, batch in zip(ids, reply if ahead else [reply]):
-                worker = self._busy.get(trial_id)
-                if worker is not None and batch.started and (batch.results or batch.state is not SessionState.ERROR):
-                    worker.holds = self._trainable_key  # it began a trial of this run: it has the trainable
-                out.append((trial_id, batch))
+            out += zip(ids, reply if ahead else [reply])
         return out
 
     def _reply_or_death(self, ref: Any) -> Any:
@@ -368,8 +361,8 @@ class RayExecutor:
                                                              failure)) from None
             for trial_id in (ids,) if isinstance(ids, str) else ids:
                 worker = self._busy.get(trial_id)
-                if worker is not None and worker.order_at_death is None:
-                    worker.order_at_death = list(worker.trials)
+                if worker is not None and not worker.died_holding:
+                    worker.died_holding = len(worker.trials)
             return _Died(exc)
 
     def _lost(self, trial_id: str, died: _Died) -> Batch:
@@ -377,7 +370,7 @@ class RayExecutor:
         ahead, ``started=False`` once for each of them (``StartAhead.give_back``): which one killed it,
         and which ones ran to the end in a call whose reply died with it, cannot be told apart."""
         worker = self._busy.get(trial_id)
-        if worker is not None and len(worker.order_at_death or ()) > 1:
+        if worker is not None and worker.died_holding > 1:
             self.ahead.worker_died(worker.resources)
             if self.ahead.give_back(trial_id):
                 self.release(trial_id, healthy=False)

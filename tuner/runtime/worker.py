@@ -127,7 +127,7 @@ class TrialWorker:
         if self._shared is not None and self._shared[0] == trainable.key:
             return self._shared[1]
         if trainable.ref is None:
-            raise RuntimeError("The executor sent the trainable's key alone to a worker that does not hold it.")
+            raise RuntimeError("The executor sent the trainable's key alone before its reference.")
         import ray
 
         try:
@@ -200,6 +200,9 @@ class TrialWorker:
         can run out of order) and the trial running here has ended. ``items``: ``(seq, *start's
         arguments)``. One batch per trial: a trial asked to stop before it began, or behind one that
         goes on past its first report, never begins (``started=False``: the driver makes it pending)."""
+        for _, _, trainable, _ in items:  # a reference is fetched first: what is sent later carries the key alone
+            if isinstance(trainable, Shared) and trainable.ref is not None:
+                self._resolve(trainable)
         out: list[Batch] = []
         going_on = False  # a trial of this call goes on past its first batch: the rest wait for a later call
         for seq, spec, trainable, checkpoint in items:
