@@ -76,6 +76,7 @@ def run(
     address: str | None = None,
     runtime_env: Mapping[str, Any] | None = None,
     reuse_actors: bool = True,
+    in_process: bool = False,
     resume: bool | str = False,
     allow_changes: bool = False,
     trial_files: bool = True,
@@ -145,6 +146,14 @@ def run(
             ``working_dir`` is taken from the current directory and recorded absolute, so
             ``tune.resume`` ships the same code).
         reuse_actors: keep worker actors warm between trials.
+        in_process: run trials in threads of this process instead of Ray workers, as many at once as
+            the machine has CPUs (``max_concurrent_trials`` lowers it); Ray is not started. For
+            debugging (a breakpoint in the trainable stops there) and for trainables that last
+            about as long as a worker takes to start and import them (docs/in_process.md). It
+            gives up isolation: concurrent trials share global random state, the working directory
+            and the output, a crash of the interpreter ends the sweep (``tune.resume`` continues it),
+            and a trial that hangs cannot be killed. GPUs, custom resources and placement groups
+            need Ray workers.
         resume: continue the experiment ``storage_path/name`` if it exists (finished
             trials stay finished, the others restart from their latest checkpoint,
             scheduler and searcher state are restored); start it otherwise. Ray Tune's
@@ -175,6 +184,18 @@ def run(
     if fail_fast not in (True, False, "raise"):
         raise ValueError(f"The value of `fail_fast` is {fail_fast!r}, but must be True, False or 'raise'.")
     settings.fail_fast = fail_fast
+    if not isinstance(in_process, bool):
+        raise ValueError(f"The value of `in_process` is {in_process!r}, but must be True or False.")
+    threads = None
+    if in_process and _executor is None:
+        if address or runtime_env:
+            raise ValueError("`in_process=True` runs the trials in this process, without Ray: drop "
+                             f"`{'address' if address else 'runtime_env'}`, or run on Ray workers (in_process=False).")
+        from tuner.execution.threads import ThreadExecutor
+
+        threads = ThreadExecutor()
+        if isinstance(settings.resources, Resources):  # per-trial shapes are checked as trials are made
+            threads.check_feasible(settings.resources)
     for label, creator in (("trial_name_creator", trial_name_creator), ("trial_dirname_creator", trial_dirname_creator)):
         if creator is not None and not callable(creator):
             raise ValueError(f"The value of `{label}` is {creator!r}, but must be a function trial -> str.")
@@ -206,7 +227,9 @@ def run(
 
     # Before Ray starts: a busy or read-only experiment fails in no time.
     with ExperimentLock(path) as lock:
-        if _executor is None:
+        if threads is not None:
+            executor, trainable_ref = threads, trainable
+        elif _executor is None:
             import ray
 
             from tuner.execution.executor import RayExecutor
@@ -231,7 +254,8 @@ def run(
             jsonutil.write_atomic(fs.join(path, "experiment.json"), changed_spec)
         if restored is None:  # the spec before the journal: a journal always has its spec beside it
             spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
-            write_spec(path, {**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files)})
+            write_spec(path, {**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files),
+                              "in_process": bool(in_process)})
             _warn_not_rebuildable(spec, path)
         storage = ExperimentStorage(path, trial_files=bool(trial_files), metrics=metric)
         if lock.taken_over is not None:
@@ -254,7 +278,7 @@ def run(
             runner.restore(restored.trials, restored.stopping, unfinished=unfinished, errored=errored,
                            stopper_saw=restored.stopper_saw, previous=restored)
         relay = None
-        if _executor is None and storage.token and relay_lib.needs_relay(storage.path):
+        if _executor is None and threads is None and storage.token and relay_lib.needs_relay(storage.path):
             relay = relay_lib.start_relay(storage.token)  # for nodes that do not see this local directory
         started = time.time()
         try:

@@ -20,7 +20,7 @@ from tuner.storage.experiment import SPEC, SPEC_FIX
 
 _RUN_KEYS = ("num_samples", "metric", "mode", "seed", "max_concurrent_trials", "time_budget_s", "max_failures",
              "checkpoint_freq", "checkpoint_at_end", "keep_checkpoints_num", "checkpoint_score_attr",
-             "runtime_env", "trial_files")
+             "runtime_env", "trial_files", "in_process")
 
 
 def resume(path: str, trainable: Any = None, config: dict[str, Any] | None = None, *,

@@ -161,3 +161,16 @@ def test_quadratic_sweep_file_runs_with_asha_then_show_trials_as_csv(tmp_path):
     rows = shown.stdout.strip().splitlines()
     assert rows[0] == "trial_id,loss" and len(rows) == 17
     assert rows[1].split(",")[0] == results.best_trial.trial_id
+
+
+def test_sweep_file_in_process_runs_without_ray(tmp_path):
+    storage = str(tmp_path / "results")
+    run = tuner_cmd("sweep", "examples/quadratic_asha.yaml", "--storage", storage, "--set", "in_process=true")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Ray" not in run.stderr.replace("Ray workers", ""), run.stderr  # no local Ray was started
+    path = os.path.join(storage, "quadratic-asha")
+    with open(os.path.join(path, "experiment.json")) as f:
+        assert json.load(f)["in_process"] is True
+    results = tune.load(path)
+    assert len(results.trials) == 16 and all(t.status is tune.TrialStatus.TERMINATED for t in results.trials)
+    assert any(d["action"] == "STOP" and d["info"]["rung"] < 20 for d in results.decisions())

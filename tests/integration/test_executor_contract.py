@@ -15,7 +15,7 @@ import time
 import pytest
 
 import tuner as tune
-from tests.fakes import InProcessExecutor
+from tuner.execution.threads import ThreadExecutor
 from tuner.execution.protocol import Executor
 from tuner.execution.resources import normalize_resources
 from tuner.runtime.messages import Command, LaunchSpec, SessionState
@@ -44,7 +44,7 @@ def executor(request):
 
         made = RayExecutor()
     else:
-        made = InProcessExecutor(slots=2)
+        made = ThreadExecutor(cpus=2)
     yield made
     made.shutdown()
 

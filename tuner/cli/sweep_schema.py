@@ -101,6 +101,7 @@ class SweepFile(BaseModel):
     checkpoint_score_attr: str | None = None
     log_to_tensorboard: bool = True
     reuse_actors: bool = True
+    in_process: bool = False  # trials in threads of the driver, no Ray (docs/in_process.md)
     storage_path: str | None = None
     runtime_env: dict[str, Any] | None = None  # Ray's: working_dir, pip, py_modules, env_vars
 
