@@ -147,8 +147,22 @@ def run_tuner(seed: int, population: int, iterations: int, method: str, config: 
         log_to_tensorboard=False, storage_path=scratch_dir(f"rllib_pbt_tuner_{method}")))
     histories = [t.history for t in results.trials]
     failed = sum(t.status == "ERROR" for t in results.trials)
+    INITIAL[seed] = initial_configs(results.path)
     return {**summarize(histories, started), "wall": seconds, "exploits": len(results.pbt_lineage()),
-            "failed": failed}
+            "failed": failed, "initial": INITIAL[seed]}
+
+
+#: The tuner's initial population by seed (lr, entropy_coeff as first drawn), for ``--paired``.
+INITIAL: dict[int, list[dict[str, float]]] = {}
+PAIRED = False  # set from --paired in main()
+
+
+def initial_configs(experiment_dir: str) -> list[dict[str, float]]:
+    """The searched keys of each trial as it was added (before any exploit changed them), from the journal."""
+    from tuner.storage import journal
+
+    return [{k: r.config[k] for k in ("lr", "entropy_coeff")}
+            for r in journal.read(experiment_dir) if isinstance(r, journal.TrialAdded)]
 
 
 def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> dict[str, Any]:
@@ -165,13 +179,19 @@ def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> di
                  hyperparam_mutations=mutations, quantile_fraction=0.25)
     space = config.to_dict()
     space.update(mutations)
+    # --paired: the same initial population as the tuner's run of this seed (which runs first).
+    points = INITIAL.get(seed) if PAIRED else None
+    if PAIRED and not points:
+        raise RuntimeError(f"--paired: the tuner's PBT must run seed {seed} before Ray Tune's (methods pbt,ray)")
     started = time.time()
 
     def go():
         tuner = rtune.Tuner(
             "PPO", param_space=space,
             tune_config=rtune.TuneConfig(num_samples=population, metric=ex.EVAL_RETURN, mode="max", scheduler=pbt,
-                                         reuse_actors=False, search_alg=BasicVariantGenerator(random_state=seed)),
+                                         reuse_actors=False,
+                                         search_alg=BasicVariantGenerator(random_state=seed,
+                                                                          points_to_evaluate=points)),
             run_config=rtune.RunConfig(storage_path=scratch_dir("rllib_pbt_raytune"), verbose=0,
                                        stop=_budget_stopper(iterations, population * iterations),
                                        checkpoint_config=rtune.CheckpointConfig(checkpoint_frequency=1,
@@ -185,7 +205,9 @@ def run_ray_tune(seed: int, population: int, iterations: int, config: Any) -> di
     histories = [pd.read_csv(os.path.join(r.path, "progress.csv")).to_dict("records")
                  if os.path.exists(os.path.join(r.path, "progress.csv")) else [] for r in grid]
     failed = sum(r.error is not None for r in grid)
-    return {**summarize(histories, started), "wall": seconds, "exploits": None, "failed": failed}
+    initial = [{k: r.config[k] for k in ("lr", "entropy_coeff")} for r in grid]  # its configs at the end
+    return {**summarize(histories, started), "wall": seconds, "exploits": None, "failed": failed,
+            "initial": points or initial}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,10 +227,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", default="pbt,random,ray",
                         help="comma-separated, of: pbt (the tuner's PBT), random (the tuner's random search), "
                              "ray (Ray Tune's PBT)")
+    parser.add_argument("--paired", action="store_true",
+                        help="Ray Tune's PBT starts from the tuner's initial population of the same seed "
+                             "(points_to_evaluate), so seeds compare the two PBTs from the same start")
     parser.add_argument("--plots", metavar="PREFIX", help="draw PREFIX_time.png and PREFIX_steps.png: the best "
                         "evaluation return so far against wall time and env steps (median, inter-quartile band)")
     args = parser.parse_args(argv)
-    global TARGET
+    global TARGET, PAIRED
+    PAIRED = args.paired
     task = TASKS[args.env]
     TARGET = task["target"]
     settings: dict[str, Any] = {"env": args.env, "model": task["model"], **task["settings"]}

@@ -111,6 +111,10 @@ def sweep(sweep_file: str, **options: Any) -> None:
     Schedulers: fifo, asha, hyperband, median, pbt, pb2; searchers: random, optuna,
     hyperopt; domains: uniform, quniform, loguniform, qloguniform, randn, randint,
     qrandint, lograndint, choice, grid_search, sample_from (`module:function`).
+    Also tune.run's max_concurrent_trials, time_budget_s, max_failures, seed, checkpoint_freq,
+    checkpoint_at_end, keep_checkpoints_num, checkpoint_score_attr, log_to_tensorboard,
+    reuse_actors, storage_path, runtime_env, and in_process (`in_process: true` runs the
+    trials in threads of this process, without Ray).
     """
     from tuner.cli.launch import launch
     from tuner.cli.sweep_schema import SweepError, read_yaml
