@@ -119,6 +119,23 @@ def space(domains, max_t: int, checkpoint: bool):
             "epochs": max_t, "checkpoint": checkpoint}
 
 
+#: The searched keys, and the configurations the tuner drew for (method, seed): with --paired, Ray Tune
+#: (points_to_evaluate) and Optuna (enqueue_trial) run the same ones in the same order, so that a seed
+#: compares the tools on the same models. ASHA TPE cannot be paired: its suggestions follow its results.
+SEARCHED = ("lr", "width", "layers", "batch_size", "weight_decay", "dropout")
+DRAWN: dict[tuple[str, int], list[dict]] = {}
+PAIRED = False  # set from --paired in main()
+
+
+def drawn(method: str, seed: int) -> list[dict] | None:
+    """The tuner's configurations for this run when it is paired, else None (each tool draws its own)."""
+    if not PAIRED or method == "ASHA TPE":
+        return None
+    if (method, seed) not in DRAWN:
+        raise RuntimeError(f"--paired: the tuner must run {method} seed {seed} first (--tools starts with tuner)")
+    return DRAWN[(method, seed)]
+
+
 def run_tuner(method: str, n: int, max_t: int, seed: int, in_process: bool = False) -> list[tuple[float, float]]:
     import tuner as tune
     from schedulers import ASHAScheduler, HyperBandScheduler
@@ -133,6 +150,7 @@ def run_tuner(method: str, n: int, max_t: int, seed: int, in_process: bool = Fal
                        metric="acc", mode="max", scheduler=scheduler, search_alg=search, seed=seed, verbose=0,
                        storage_path=scratch_dir("tta"), log_to_tensorboard=False, in_process=in_process,
                        max_concurrent_trials=2 if in_process else None)  # the 2 CPUs Ray is given
+    DRAWN[(method, seed)] = [{k: t.config[k] for k in SEARCHED} for t in results.trials]  # in trial-id order
     return sorted((r["wall"] - start, r["acc"]) for t in results.trials for r in t.history)
 
 
@@ -153,7 +171,7 @@ def run_ray_tune(method: str, n: int, max_t: int, seed: int) -> list[tuple[float
                  "HyperBand": HyperBandScheduler(max_t=max_t, reduction_factor=3)}.get(method)
     # Ray Tune ignores max_concurrent_trials with its own BasicVariantGenerator: limit the generator
     search = (OptunaSearch(seed=seed) if method == "ASHA TPE"
-              else BasicVariantGenerator(random_state=seed, max_concurrent=2))
+              else BasicVariantGenerator(random_state=seed, max_concurrent=2, points_to_evaluate=drawn(method, seed)))
     start = time.time()
     tuner = rtune.Tuner(ray_trainable, param_space=space(rtune, max_t, method == "HyperBand"),
                         tune_config=rtune.TuneConfig(metric="acc", mode="max", num_samples=n, scheduler=scheduler,
@@ -179,6 +197,8 @@ def run_optuna(method: str, n: int, max_t: int, seed: int) -> list[tuple[float, 
               "HyperBand": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_t, reduction_factor=3),
               }.get(method, optuna.pruners.NopPruner())
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    for config in drawn(method, seed) or []:
+        study.enqueue_trial(config)
     events: list[tuple[float, float]] = []
     start = time.time()
 
@@ -250,8 +270,9 @@ def best_so_far(events: list[tuple[float, float]]) -> list[tuple[float, int, flo
     return out
 
 
-def time_to(curve: list[tuple[float, int, float]], target: float) -> float | None:
-    return next((t for t, _, best in curve if best >= target), None)
+def time_to(curve: list[tuple[float, int, float]], target: float, axis: int = 0) -> float | None:
+    """When the curve first reaches ``target``: in seconds (axis 0) or epochs trained (axis 1)."""
+    return next((point[axis] for point in curve if point[2] >= target), None)
 
 
 def main() -> None:
@@ -263,6 +284,9 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="comma-separated: tuner,tuner in-process,Ray Tune,Optuna")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
+    parser.add_argument("--paired", action="store_true",
+                        help="Ray Tune and Optuna run the tuner's drawn configurations of each seed, in its order "
+                             "(all methods but ASHA TPE): a seed then compares the tools on the same models")
     parser.add_argument("--workload", choices=["digits", "rl"], default="digits",
                         help="rl: PPO on Acrobot-v1 with PBT vs Ray Tune's PBT vs random search "
                              "(benchmarks/rllib_pbt.py --env Acrobot-v1; --seeds and --quick pass on)")
@@ -275,6 +299,8 @@ def main() -> None:
                         "--plots", os.path.join(args.out, "img", f"tta_rl_acrobot{suffix}")]
                        + (["--quick"] if args.quick else []))
         return
+    global PAIRED
+    PAIRED = args.paired
     n, max_t, seeds = (8, 4, 1) if args.quick else (args.configs, args.max_t, args.seeds)
     tools = [t for t in args.tools.split(",") if t != "Ray Tune" or ray_tune_available()]
     start_ray(2)
@@ -309,10 +335,12 @@ def main() -> None:
         for tool in tools:
             keys = [k for k in runs if k[0] == tool and k[1] == method]
             reached = [r for r in (time_to(runs[k], 0.95 * top) for k in keys) if r is not None]
+            epochs_to = [e for e in (time_to(runs[k], 0.95 * top, axis=1) for k in keys) if e is not None]
             rows.append([method, tool, f"{statistics.median(runs[k][-1][2] for k in keys):.4f}",
                          f"{statistics.median(walls[k] for k in keys):.1f}",
                          f"{statistics.median(runs[k][-1][1] for k in keys):.0f}",
-                         f"{statistics.median(reached):.1f}" if reached else "never", f"{len(reached)}/{len(keys)}"])
+                         f"{statistics.median(reached):.2f}" if reached else "never",
+                         f"{statistics.median(epochs_to):.0f}" if epochs_to else "never", f"{len(reached)}/{len(keys)}"])
     suffix = "_quick" if args.quick else ""
     os.makedirs(os.path.join(args.out, "img"), exist_ok=True)
     for axis, label, name in ((0, "wall time (s)", "time"), (1, "epochs trained (all trials)", "epochs")):
@@ -323,13 +351,20 @@ def main() -> None:
     header = (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPUs, Python "
               f"{platform.python_version()}, Ray {ray.__version__}, torch {torch.__version__}; "
               f"{n} configurations x {max_t} epochs, seeds 0-{seeds - 1}, every run in one invocation")
+    if PAIRED:
+        header += "; paired: Ray Tune and Optuna ran the tuner's configurations (but for ASHA TPE)"
     table = markdown_table(["method", "tool", "best acc at budget (median)", "wall (s, median)",
-                            "epochs trained (median)", f"time to 95% of {top:.4f} (s, median)", "runs reaching it"],
-                           rows)
+                            "epochs trained (median)", f"time to 95% of {top:.4f} (s, median)",
+                            "epochs trained by then (median)", "runs reaching it"], rows)
     print(header)
     print(table)
     print(floor_line)
     if not args.quick:
+        import json
+
+        with open(os.path.join(args.out, "img", "tta_digits_runs.json"), "w") as f:  # every curve, to read again
+            json.dump({"header": header, "walls": {" | ".join(map(str, k)): v for k, v in walls.items()},
+                       "runs": {" | ".join(map(str, k)): c for k, c in runs.items()}}, f)
         with open(os.path.join(args.out, "benchmarks_time_to_accuracy.md"), "a") as f:
             f.write(f"\n## {header}\n\n{table}\n\n{floor_line}\n")
 
