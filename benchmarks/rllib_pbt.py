@@ -147,7 +147,7 @@ def run_tuner(seed: int, population: int, iterations: int, method: str, config: 
         log_to_tensorboard=False, storage_path=scratch_dir(f"rllib_pbt_tuner_{method}")))
     histories = [t.history for t in results.trials]
     failed = sum(t.status == "ERROR" for t in results.trials)
-    INITIAL[seed] = initial_configs(results.path)
+    INITIAL[seed] = initial_configs(results.experiment_path)
     return {**summarize(histories, started), "wall": seconds, "exploits": len(results.pbt_lineage()),
             "failed": failed, "initial": INITIAL[seed]}
 
