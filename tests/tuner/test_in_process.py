@@ -40,19 +40,21 @@ def overlapping(config):
             _now["running"] -= 1
 
 
+def _ray_up() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
 def test_trials_run_in_this_process_as_many_at_once_as_allowed_without_ray(storage):
     _now["most"] = 0
     _seen_in.clear()
+    ray_before = _ray_up()  # the suite's shared Ray may be up already; in_process must not start one
     results = tune.run(overlapping, config={"x": tune.uniform(0, 1)}, num_samples=8, metric="score", mode="max",
                        max_concurrent_trials=2, in_process=True, storage_path=storage, verbose=0, seed=0)
     assert [t.status for t in results.trials] == ["TERMINATED"] * 8
     assert all(len(t.history) == 3 for t in results.trials)
     assert set(_seen_in) == {os.getpid()}
     assert _now["most"] == 2  # two at once, never more
-    if "ray" in sys.modules:
-        import ray
-
-        assert not ray.is_initialized()
+    assert _ray_up() == ray_before
 
 
 def rung_curve(config):
@@ -137,6 +139,7 @@ def test_a_sigkilled_in_process_driver_resumes_in_process_with_every_result(tmp_
     before = journal.read_text()
     assert before.count('"result"') >= 20, "the driver was killed before it reported enough"
 
+    ray_before = _ray_up()
     sys.path.insert(0, str(tmp_path))
     try:
         results = tune.resume(str(tmp_path / "exp" / "crash"), verbose=0)
@@ -146,4 +149,4 @@ def test_a_sigkilled_in_process_driver_resumes_in_process_with_every_result(tmp_
     for trial in results.trials:
         assert trial.status == "TERMINATED"
         assert [r["step"] for r in trial.history] == list(range(1, 31))  # gap-free, no repeats
-    assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+    assert _ray_up() == ray_before
