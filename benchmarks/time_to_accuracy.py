@@ -42,6 +42,9 @@ from benchmarks._common import markdown_table, ray_tune_available, scratch_dir, 
 from benchmarks._plots import plot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: A typical configuration: the in-process warm-up's epoch and the cold-start floor's trial.
+TYPICAL = {"lr": 1e-2, "width": 64, "layers": 1, "batch_size": 32, "weight_decay": 1e-5, "dropout": 0.1,
+           "epochs": 1, "checkpoint": False}
 METHODS = ("random+FIFO", "ASHA random", "ASHA TPE", "HyperBand")
 
 
@@ -307,9 +310,7 @@ def main() -> None:
     # The in-process tools train in this process: its one-time costs (importing torch and scikit-learn,
     # torch's first use, the first data load: 2-3 s) are paid once here, before any clock starts, so that
     # whichever in-process tool runs first is not charged them; Ray workers pay them in every run.
-    warm_up = {"lr": 1e-2, "width": 32, "layers": 1, "batch_size": 128, "weight_decay": 1e-5, "dropout": 0.0,
-               "epochs": 1, "checkpoint": False}
-    next(epochs(warm_up))
+    next(epochs(TYPICAL))
 
     runs: dict = {}
     walls: dict = {}
@@ -321,8 +322,7 @@ def main() -> None:
                 walls[(tool, method, seed)] = time.perf_counter() - began
                 print(f"seed {seed} {method:12s} {tool:8s} {walls[(tool, method, seed)]:6.1f} s  "
                       f"best {runs[(tool, method, seed)][-1][2]:.4f}", flush=True)
-    floor = cold_start_floor({"lr": 1e-2, "width": 64, "layers": 1, "batch_size": 32, "weight_decay": 1e-5,
-                              "dropout": 0.1, "epochs": max_t, "checkpoint": False})
+    floor = cold_start_floor(TYPICAL)  # its first epoch is all it measures
     firsts = {tool: statistics.median(c[0][0] for k, c in runs.items() if k[0] == tool and c) for tool in tools}
     floor_line = ("Cold start, medians: a bare Ray actor (no tuner) has its first digits epoch "
                   f"{floor['first result']:.2f} s after it is created (actor start {floor['actor start']:.2f} s, "

@@ -255,7 +255,7 @@ def run(
         if restored is None:  # the spec before the journal: a journal always has its spec beside it
             spec = _spec(trainable, trainable_name, config, settings, scheduler, search_alg)
             write_spec(path, {**spec, "runtime_env": runtime_env, "trial_files": bool(trial_files),
-                              "in_process": bool(in_process)})
+                              "in_process": in_process})
             _warn_not_rebuildable(spec, path)
         storage = ExperimentStorage(path, trial_files=bool(trial_files), metrics=metric)
         if lock.taken_over is not None:

@@ -167,7 +167,7 @@ def test_sweep_file_in_process_runs_without_ray(tmp_path):
     storage = str(tmp_path / "results")
     run = tuner_cmd("sweep", "examples/quadratic_asha.yaml", "--storage", storage, "--set", "in_process=true")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "Ray" not in run.stderr.replace("Ray workers", ""), run.stderr  # no local Ray was started
+    assert "Ray" not in run.stderr, run.stderr  # a local Ray announces itself there when it starts
     path = os.path.join(storage, "quadratic-asha")
     with open(os.path.join(path, "experiment.json")) as f:
         assert json.load(f)["in_process"] is True

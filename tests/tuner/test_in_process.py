@@ -95,10 +95,8 @@ def hangs_after_one_report(config):
 
 
 def test_a_trial_that_does_not_stop_at_the_budget_is_abandoned_and_the_sweep_ends(storage):
-    began = time.monotonic()
     results = tune.run(hangs_after_one_report, config={"x": 1.0}, in_process=True, time_budget_s=0.5,
                        storage_path=storage, verbose=0, raise_on_failed_trial=False)
-    assert time.monotonic() - began < 60
     [trial] = results.trials
     assert trial.status == "TERMINATED" and len(trial.history) == 1  # as a Ray worker killed at the budget
     assert "did not stop when asked" in trial.stop_reason

@@ -82,7 +82,6 @@ class ThreadExecutor:
     def start(self, trial_id: str, resources: Any, spec: LaunchSpec, trainable_ref: Any, checkpoint: Any) -> None:
         worker = self._idle.pop() if self._idle else self._new_worker()
         self._busy[trial_id] = (worker, _cpus(resources))
-        self._aborted.discard(trial_id)
         self._call(trial_id, worker.start, spec, trainable_ref, checkpoint)
 
     def poll(self, trial_id: str) -> None:
@@ -146,11 +145,10 @@ class ThreadExecutor:
         threading.Thread(target=call, daemon=True, name=f"tuner-call-{trial_id}").start()
 
     def _aborted_batch(self, trial_id: str, batch: Batch) -> Batch:
+        """An aborted trial's next batch is its last (the run loop gives it the time budget's stop reason)."""
         if trial_id not in self._aborted or batch.state in (SessionState.DONE, SessionState.ERROR):
             return batch
-        return Batch(batch.results, SessionState.ERROR, error=(
-            f"Trial {trial_id} did not stop when asked and was abandoned: it runs in a thread of the driver "
-            "(in_process=True), which cannot be killed. Use Ray workers for trainables that may hang."))
+        return Batch(batch.results, SessionState.ERROR, error="abandoned: a thread cannot be killed")
 
 
 def _cpus(resources: Any) -> float:
